@@ -1,0 +1,58 @@
+"""Key results of the notebooks, recorded so they can be compared later.
+
+``record("06", "lenet_relu_test_acc", 0.897, params=61_706, ...)`` prints a
+``Key result:`` line (which ``make course`` picks up for its summary) and
+stores the value in ``build/results/06.json`` under the repository (or
+``COURSE_RESULTS_DIR``). Notebook 09's comparison table reads them back with
+:func:`load`. Results are tagged with the run profile that produced them.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def results_dir():
+    env = os.environ.get("COURSE_RESULTS_DIR")
+    if env:
+        return Path(env).expanduser()
+    from course_utils.data import data_dir
+
+    return data_dir().parent / "build" / "results"
+
+
+def _format(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def record(notebook, name, value, **extra):
+    """Print and store one result of ``notebook`` (e.g. ``"06"``)."""
+    from course_utils import profile
+
+    notebook = str(notebook)
+    entry = {"value": value, "profile": profile.current(), "time": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
+    path = results_dir() / f"{notebook}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    stored[name] = entry
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stored, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+    details = ", ".join(f"{k}={_format(v)}" for k, v in extra.items())
+    print(f"Key result: {name} = {_format(value)}" + (f" ({details})" if details else ""))
+    return entry
+
+
+def load(notebook=None):
+    """Stored results: of one notebook (``{name: entry}``), or of all
+    (``{notebook: {name: entry}}``). Missing files give empty dicts."""
+    folder = results_dir()
+    if notebook is not None:
+        path = folder / f"{notebook}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+    if not folder.is_dir():
+        return {}
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
