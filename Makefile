@@ -1,0 +1,58 @@
+# The commands a newcomer types. Each one creates or refreshes .venv first.
+#   make lab      JupyterLab on notebooks/
+#   make test     unit tests + every notebook under nbval (smoke profile)
+#   make course   execute every notebook under the active profile into build/
+#   make slides   lecture decks into build/slides/
+#   make benchmark  data-pipeline speed figures
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+D2L := d2l==1.0.3
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Where offline dataset archives may lie (a development checkout keeps
+# cifar10-jpeg.tar.xz there); ignored when absent.
+OFFLINE_DATASETS ?= ../shared/datasets
+CIFAR_ARCHIVE := $(OFFLINE_DATASETS)/cifar10-jpeg.tar.xz
+CIFAR_DIR := data/offline/cifar10-jpeg
+PROFILE ?=
+
+.PHONY: venv lab test unit course slides benchmark clean offline-data
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps $(D2L)
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Unpack the CIFAR-10 archive once if it is there and nothing points at a copy yet.
+offline-data:
+	@if [ -z "$$COURSE_CIFAR10_DIR" ] && [ -f "$(CIFAR_ARCHIVE)" ] && [ ! -d "$(CIFAR_DIR)" ]; then \
+		echo "unpacking $(CIFAR_ARCHIVE) into data/offline/"; \
+		mkdir -p data/offline && tar -xJf "$(CIFAR_ARCHIVE)" -C data/offline; \
+	fi
+
+CIFAR_ENV = $(if $(COURSE_CIFAR10_DIR),,$(if $(wildcard $(CIFAR_DIR)),COURSE_CIFAR10_DIR=$(CIFAR_DIR)))
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/
+
+test: venv offline-data
+	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
+
+unit: venv offline-data
+	$(CIFAR_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
+
+course: venv offline-data
+	$(CIFAR_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
+
+slides: venv
+	$(BIN)/python tools/nb.py slides $(NOTEBOOKS) --output-dir build/slides
+
+benchmark: venv
+	$(BIN)/python benchmarks/data_pipeline.py
+
+clean:
+	rm -rf build .pytest_cache
