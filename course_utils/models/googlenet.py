@@ -170,13 +170,12 @@ class GoogLeNet(nn.Module):
         if config.input_size >= 64:
             # The published stem: 7x7 stride 2, pool, 1x1, 3x3, pool (224 -> 28).
             self.conv1 = ConvBlock(config.in_channels, c64, 7, stride=2, padding=3, batch_norm=bn)
-            self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         else:
-            # Small images (28 or 32 px): a 3x3 stride-1 convolution and no
-            # pool, so the Inception stages see 14x14, 7x7 and 4x4 maps
-            # instead of almost nothing.
+            # Small images (28 or 32 px): a 3x3 stride-1 convolution instead
+            # of 7x7 stride 2, so the stem divides the side by 4, not 8, and
+            # the three Inception stages see 7x7, 3x3 and 2x2 maps at 28 px.
             self.conv1 = ConvBlock(config.in_channels, c64, 3, padding=1, batch_norm=bn)
-            self.maxpool1 = nn.Identity()
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = ConvBlock(c64, c64, 1, batch_norm=bn)
         self.conv3 = ConvBlock(c64, c192, 3, padding=1, batch_norm=bn)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -206,16 +205,16 @@ class GoogLeNet(nn.Module):
                 f"{tuple(x.shape)}: add a batch dimension with x.unsqueeze(0) or build "
                 f"the model with the right in_channels"
             )
-        x = self.maxpool1(self.conv1(x))
-        x = self.maxpool2(self.conv3(self.conv2(x)))  # 224 -> 28, 28 -> 14
+        x = self.maxpool1(self.conv1(x))  # 224 -> 56, 28 -> 14
+        x = self.maxpool2(self.conv3(self.conv2(x)))  # 56 -> 28, 14 -> 7
         x = self.inception3b(self.inception3a(x))
-        x = self.maxpool3(x)  # 28 -> 14, 14 -> 7
+        x = self.maxpool3(x)  # 28 -> 14, 7 -> 3
         x = self.inception4a(x)
         x = self.inception4b(x)
         x = self.inception4c(x)
         x = self.inception4d(x)
         x = self.inception4e(x)
-        x = self.maxpool4(x)  # 14 -> 7, 7 -> 4
+        x = self.maxpool4(x)  # 14 -> 7, 3 -> 2
         x = self.inception5b(self.inception5a(x))
         x = torch.flatten(self.avgpool(x), 1)  # (B, C, 1, 1) -> (B, C)
         return self.fc(self.dropout(x))
@@ -236,10 +235,12 @@ def googlenet(in_channels=3, num_classes=1000, *, input_size=224, width=1.0, bat
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         num_classes: outputs of the dense layer.
         input_size: side of the input images. From 64 up the published stem
-            (7x7 stride 2 and a max-pool: 224 -> 56 before the 3x3 conv,
-            96 -> 24); below 64 a 3x3 stride-1 stem without that pool, for
-            28 or 32 px images. The global average pool makes the parameter
-            count independent of the size otherwise.
+            (7x7 stride 2, then a max-pool: 224 -> 56, 96 -> 24); below 64 the
+            first convolution is 3x3 with stride 1 (28 -> 28 -> 14 after the
+            pool), for 28 or 32 px images. The Inception stages then run at
+            28/14/7 (224 px), 12/6/3 (96 px) or 7/3/2 (28 px). The global
+            average pool makes the parameter count independent of the size
+            otherwise.
         width: multiplier for every convolution's channels.
         batch_norm: conv (no bias) + batch norm + ReLU (torchvision) if true,
             conv with bias + ReLU (the paper) if false.
