@@ -1,0 +1,74 @@
+"""Committed notebooks: fresh standard-profile outputs, in order, no errors,
+and the course's conventions (badge, set-up cell, slides, exercises)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import course_utils
+from tools import nb as nbtool
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+    assert NOTEBOOKS[0].name == "00_start_here.ipynb"
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def notebook(request):
+    return request.param, json.loads(request.param.read_text())
+
+
+def code_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_name_is_numbered(notebook):
+    path, _ = notebook
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
+
+
+def test_saved_from_a_fresh_standard_run(notebook):
+    path, nb = notebook
+    assert nb["metadata"].get("course", {}).get("profile") == "standard", (
+        f"{path.name}: save it with `python tools/nb.py run {path.relative_to(ROOT)} --profile standard --inplace`")
+    counts = [c["execution_count"] for c in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts} are not 1..N"
+    setup_out = "".join(o.get("text", "") for o in code_cells(nb)[0]["outputs"])
+    assert "profile: standard" in setup_out
+
+
+def test_no_error_outputs(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(code_cells(nb)):
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", f"{path.name}: code cell {i + 1} is saved with an error"
+            if out["output_type"] == "stream" and out["name"] == "stderr":
+                assert "Traceback" not in "".join(out["text"]), f"{path.name}: cell {i + 1} printed a traceback"
+
+
+def test_badge_setup_and_slides(notebook):
+    path, nb = notebook
+    title = "".join(nb["cells"][0]["source"])
+    assert nbtool.colab_url(path) in title, f"{path.name}: run `python tools/nb.py stamp {path.name}`"
+    setup = code_cells(nb)[0]
+    assert "setup" in setup["metadata"].get("tags", [])
+    assert f"git+{course_utils.REPO_URL}" in "".join(setup["source"])
+    for cell in nb["cells"]:
+        assert cell["metadata"].get("slideshow", {}).get("slide_type"), f"{path.name}: a cell lacks slide metadata"
+
+
+def test_exercises_with_checkers(notebook):
+    path, nb = notebook
+    if path.name.startswith("00_"):
+        return  # the start page has no exercises
+    text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    assert re.search(r"^#+ .*Exercises", text, re.M), f"{path.name}: no Exercises section"
+    number = path.name[:2]
+    checks = set(re.findall(rf"ex{number}\.(check_\w+)\(", text))
+    assert len(checks) >= 3, f"{path.name}: expected at least 3 exercise checkers from ex{number}, found {checks}"
