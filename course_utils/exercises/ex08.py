@@ -11,7 +11,7 @@ from course_utils.models import vgg
 def _answer_int(value, what):
     if value is None:
         return None
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
