@@ -491,8 +491,9 @@ def load_dataset(name, download=True, cache=True):
         try:
             ds = _download(spec, root)
         except Exception as err:  # network errors come in many types
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            tried.append(f"torchvision download into {root}: failed ({type(err).__name__}: {first_line})")
+            detail = " ".join(str(err).split())  # one line, however the error was formatted
+            detail = detail if len(detail) <= 160 else detail[:157] + "..."
+            tried.append(f"torchvision download into {root}: failed ({type(err).__name__}: {detail})")
     elif ds is None:
         tried.append("torchvision download: not attempted (download=False)")
 
