@@ -24,6 +24,11 @@ def notebook(request):
     return request.param, json.loads(request.param.read_text())
 
 
+def as_text(value):
+    """Notebook JSON stores multi-line strings as lists of lines."""
+    return "".join(value) if isinstance(value, list) else value
+
+
 def code_cells(nb):
     return [c for c in nb["cells"] if c["cell_type"] == "code"]
 
@@ -39,7 +44,7 @@ def test_saved_from_a_fresh_standard_run(notebook):
         f"{path.name}: save it with `python tools/nb.py run {path.relative_to(ROOT)} --profile standard --inplace`")
     counts = [c["execution_count"] for c in code_cells(nb)]
     assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts} are not 1..N"
-    setup_out = "".join(o.get("text", "") for o in code_cells(nb)[0]["outputs"])
+    setup_out = "".join(as_text(o.get("text", "")) for o in code_cells(nb)[0]["outputs"])
     assert "profile: standard" in setup_out
 
 
@@ -49,7 +54,7 @@ def test_no_error_outputs(notebook):
         for out in cell["outputs"]:
             assert out["output_type"] != "error", f"{path.name}: code cell {i + 1} is saved with an error"
             if out["output_type"] == "stream" and out["name"] == "stderr":
-                assert "Traceback" not in "".join(out["text"]), f"{path.name}: cell {i + 1} printed a traceback"
+                assert "Traceback" not in as_text(out["text"]), f"{path.name}: cell {i + 1} printed a traceback"
 
 
 def test_badge_setup_and_slides(notebook):
