@@ -1,0 +1,711 @@
+"""Write notebooks/05_manual_backprop.ipynb (outputs come from `tools/nb.py run`)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.nb import build, code, md  # noqa: E402
+
+IMPORTS = """
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from course_utils import numpy_nn, results
+from course_utils.checks import assert_close, numerical_gradient, relative_error
+from course_utils.data import load_dataset
+from course_utils.plot import plot_history
+from course_utils.train import EpochStats, History
+"""
+
+INTRO = """
+Until now `loss.backward()` has computed every gradient for us. This notebook
+computes them **by hand**: a small CNN written in NumPy alone (convolution,
+ReLU, max-pooling, flatten, dense and softmax cross-entropy), each layer with
+a forward and a backward pass, for batches and several channels. Every
+formula is derived on a tiny example you can follow with pen and paper, then
+checked twice: against finite differences (which know nothing about calculus)
+and against PyTorch autograd on the very same weights. Finally the NumPy CNN
+learns Fashion-MNIST.
+
+The layers live in `course_utils/numpy_nn.py` (no PyTorch inside); this
+notebook derives them and then uses them, so you can compare your own version
+with the reference.
+"""
+
+CELLS = [
+    md("""
+## The plan: the chain rule, one layer at a time
+
+The network is a chain `x -> conv -> ReLU -> max-pool -> flatten -> dense -> z
+-> loss L`. Backpropagation walks it backwards. Each layer `y = f(x)` receives
+the **upstream gradient** `g = dL/dy` (how the loss changes with its output),
+multiplies it by its **local gradient** `dy/dx` (how its output changes with
+its input, known from the forward pass alone) and hands `dL/dx` down to the
+layer below; layers with parameters also produce `dL/dW` and `dL/db`.
+
+So every layer needs exactly three things:
+
+- `forward(x)`: compute `y`, **remember** what the backward pass needs;
+- `backward(g)`: return `dL/dx`, store `dL/dW`, `dL/db`;
+- a check that `backward` is right.
+"""),
+    md("""
+### Two independent judges
+
+1. **Finite differences**: nudge one number by `eps` and watch the loss,
+   `(L(w + eps) - L(w - eps)) / (2 eps)`. Slow (two forward passes per
+   number) but it knows nothing about our derivation.
+2. **PyTorch autograd** on identical weights and inputs.
+
+We use float64 and the relative error `max|a - b| / max(|a|, |b|)`; a correct
+gradient gives about `1e-9` against finite differences and `1e-15` against
+autograd, a wrong one gives something near 1. Our bar is `1e-6`. To test a
+layer on its own we use the loss `L = sum(y * g)` for a random fixed `g`:
+then `dL/dy` is exactly `g`, any upstream gradient we like.
+"""),
+    code("""
+TOL = 1e-6
+rng = np.random.default_rng(0)
+
+
+def t64(a, grad=False):
+    \"\"\"A float64 tensor copy of a NumPy array (the autograd twin).\"\"\"
+    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+
+def judge(name, mine, finite_diff, autograd):
+    \"\"\"Print both relative errors and assert they are below TOL.\"\"\"
+    e_fd, e_ag = relative_error(mine, finite_diff), relative_error(mine, autograd)
+    print(f"  {name:<12} vs finite differences {e_fd:8.1e}   vs autograd {e_ag:8.1e}")
+    assert e_fd < TOL, f"{name}: relative error {e_fd:.2e} against finite differences"
+    assert e_ag < TOL, f"{name}: relative error {e_ag:.2e} against autograd"
+"""),
+    md("""
+## The loss: softmax cross-entropy
+
+For one example with logits `z` and true class `y`,
+`L = -log p_y = -z_y + log sum_j exp(z_j)`. Differentiate with respect to `z_k`:
+
+- the first term gives `-1` if `k = y`, else `0`;
+- the second gives `exp(z_k) / sum_j exp(z_j) = p_k`.
+
+So `dL/dz_k = p_k - [k = y]`, i.e. **`dL/dz = softmax(z) - onehot(y)`**, and
+for the mean over a batch of `N`, `(softmax - onehot) / N`. This is where
+every backward pass starts: the first upstream gradient.
+
+**On paper**: `z = (2, 1, 0)`, `y = 0`. `exp(z) = (7.389, 2.718, 1)`, sum
+`11.107`, so `p = (0.665, 0.245, 0.090)` and `dL/dz = (-0.335, 0.245, 0.090)`:
+push the true class up, the others down by their probability.
+"""),
+    code("""
+loss_fn = numpy_nn.SoftmaxCrossEntropy()
+loss = loss_fn.forward(np.array([[2.0, 1.0, 0.0]]), np.array([0]))
+grad_z = loss_fn.backward()
+print("loss:", round(loss, 4), "  dL/dz:", grad_z.round(3))
+assert_close(grad_z, [[-0.335, 0.245, 0.090]], atol=5e-4, msg="the paper example")
+"""),
+    code("""
+for n, k in [(1, 3), (8, 10), (5, 4)]:
+    z, y = rng.standard_normal((n, k)) * 3, rng.integers(0, k, n)
+    loss_fn = numpy_nn.SoftmaxCrossEntropy()
+    loss_fn.forward(z, y)
+    mine = loss_fn.backward()
+    fd = numerical_gradient(lambda: numpy_nn.SoftmaxCrossEntropy().forward(z, y), z)
+    zt = t64(z, True)
+    F.cross_entropy(zt, torch.tensor(y)).backward()
+    print(f"logits {z.shape}:")
+    judge("dL/dz", mine, fd, zt.grad)
+"""),
+    md("""
+## Dense: `y = x W^T + b`
+
+With `x` of shape `(N, in)`, `W` of shape `(out, in)` and the upstream
+gradient `g = dL/dy` of shape `(N, out)`. Each output is
+`y[n, i] = sum_j x[n, j] W[i, j] + b[i]`, so:
+
+- `W[i, j]` multiplies `x[n, j]` in output `y[n, i]` for every example `n`:
+  `dL/dW[i, j] = sum_n g[n, i] x[n, j]`, i.e. **`dL/dW = g^T x`**;
+- `b[i]` is added to `y[n, i]` for every `n`: **`dL/db = sum_n g[n, :]`**;
+- `x[n, j]` reaches every output `i` through `W[i, j]`:
+  **`dL/dx = g W`**.
+
+A shape check catches most mistakes: `g^T x` is `(out, N) @ (N, in) = (out,
+in)`, the shape of `W`, as it must be.
+
+**On paper**: `x = (1, 2)`, `W = [[1, 0], [-1, 3]]`, `g = (1, -1)`.
+`dL/dW = [[1, 2], [-1, -2]]`, `dL/db = (1, -1)`, `dL/dx = (1*1 + (-1)(-1),
+1*0 + (-1)*3) = (2, -3)`.
+"""),
+    code("""
+dense = numpy_nn.Dense(2, 2, dtype=np.float64)
+dense.weight[...] = [[1, 0], [-1, 3]]
+dense.forward(np.array([[1.0, 2.0]]))
+grad_x = dense.backward(np.array([[1.0, -1.0]]))
+print("dL/dW =", dense.grad_weight.tolist(), " dL/db =", dense.grad_bias.tolist(), " dL/dx =", grad_x.tolist())
+assert_close(dense.grad_weight, [[1, 2], [-1, -2]], msg="paper example dL/dW")
+assert_close(dense.grad_bias, [1, -1], msg="paper example dL/db")
+assert_close(grad_x, [[2, -3]], msg="paper example dL/dx")
+"""),
+    code("""
+for n, fin, fout in [(1, 3, 2), (4, 7, 5), (6, 20, 10)]:
+    dense = numpy_nn.Dense(fin, fout, dtype=np.float64, rng=rng)
+    dense.bias[...] = rng.standard_normal(fout)
+    x = rng.standard_normal((n, fin))
+    g = rng.standard_normal((n, fout))
+    dense.forward(x)
+    grad_x = dense.backward(g)
+
+    def loss():
+        return float((dense.forward(x) * g).sum())
+
+    fd_x, fd_w, fd_b = (numerical_gradient(loss, a) for a in (x, dense.weight, dense.bias))
+    xt, wt, bt = t64(x, True), t64(dense.weight, True), t64(dense.bias, True)
+    F.linear(xt, wt, bt).backward(t64(g))
+    print(f"Dense({fin}, {fout}) on x {x.shape}:")
+    judge("dL/dx", grad_x, fd_x, xt.grad)
+    judge("dL/dW", dense.grad_weight, fd_w, wt.grad)
+    judge("dL/db", dense.grad_bias, fd_b, bt.grad)
+"""),
+    md("""
+## Flatten and ReLU: a reshape and a mask
+
+**Flatten** only rearranges numbers, so its backward pass rearranges the
+gradient back: `g.reshape(x.shape)`.
+
+**ReLU** `y = max(0, x)` has local gradient 1 where `x > 0` and 0 elsewhere.
+The forward pass remembers that mask; the backward pass is `g * mask`. A unit
+that was off in the forward pass passes no gradient back ("dead" for this
+example).
+
+**On paper**: `x = (-1, 2, 0.5, -3)`, `g = (10, 20, 30, 40)` gives
+`dL/dx = (0, 20, 30, 0)`.
+"""),
+    code("""
+relu = numpy_nn.ReLU()
+relu.forward(np.array([-1.0, 2.0, 0.5, -3.0]))
+grad_x = relu.backward(np.array([10.0, 20.0, 30.0, 40.0]))
+assert_close(grad_x, [0, 20, 30, 0], msg="paper example ReLU")
+print("ReLU dL/dx:", grad_x)
+
+for shape in [(2, 3, 4, 4), (5, 7)]:
+    x = rng.standard_normal(shape)
+    x[np.abs(x) < 1e-3] = 0.5  # finite differences need a step away from the kink at 0
+    g = rng.standard_normal(shape)
+    relu.forward(x)
+    mine = relu.backward(g)
+    fd = numerical_gradient(lambda: float((relu.forward(x) * g).sum()), x)
+    xt = t64(x, True)
+    F.relu(xt).backward(t64(g))
+    print(f"ReLU on {shape}:")
+    judge("dL/dx", mine, fd, xt.grad)
+
+flatten = numpy_nn.Flatten()
+x = rng.standard_normal((2, 3, 4, 4))
+assert np.array_equal(flatten.backward(flatten.forward(x)), x), "flatten's backward must undo its forward"
+"""),
+    md("""
+## Max-pooling: route the gradient to the winner
+
+Each output of a max-pool is a copy of one input, the largest of its window.
+A small change to that input changes the output one-for-one; a small change
+to any other input of the window changes nothing. So the local gradient is 1
+at the **arg-max** and 0 elsewhere: the backward pass sends each `g[i, j]` to
+the position that won window `(i, j)` in the forward pass, which is why the
+forward pass must remember it (recomputing it from `y` would be ambiguous).
+If windows overlap, a position that wins several windows collects the sum.
+
+**On paper** (2x2 windows, stride 2):
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+x = np.array([[1, 3, 2, 0],
+              [4, 2, 1, 5],
+              [0, 1, 7, 2],
+              [6, 2, 3, 1]], dtype=np.float64)[None, None]  # (1, 1, 4, 4)
+pool = numpy_nn.MaxPool2D(2)
+y = pool.forward(x)
+g = np.array([[10.0, 20.0], [30.0, 40.0]])[None, None]
+grad_x = pool.backward(g)
+print("y =\\n", y[0, 0])
+print("dL/dx =\\n", grad_x[0, 0])
+assert_close(grad_x[0, 0], [[0, 0, 0, 0], [10, 0, 0, 20], [0, 0, 40, 0], [30, 0, 0, 0]],
+             msg="each gradient goes to its window's maximum")
+"""),
+    code("""
+for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2, 6, 5), 3, 1, 0)]:
+    pool = numpy_nn.MaxPool2D(k, stride=s, padding=p)
+    x = rng.standard_normal(shape)
+    g = rng.standard_normal(pool.forward(x).shape)
+    mine = pool.backward(g)
+    fd = numerical_gradient(lambda: float((pool.forward(x) * g).sum()), x)
+    xt = t64(x, True)
+    F.max_pool2d(xt, k, s, p).backward(t64(g))
+    print(f"MaxPool2D(kernel_size={k}, stride={s}, padding={p}) on {shape}:")
+    judge("dL/dx", mine, fd, xt.grad)
+"""),
+    md("""
+## Convolution: the heart of the matter
+
+One input channel, one kernel, stride 1, no padding (we generalise after):
+
+`y[i, j] = sum_{u, v} x[i + u, j + v] w[u, v] + b`.
+
+Three gradients to find, given the upstream gradient `g = dL/dy`, which has
+the shape of `y`.
+
+### `dL/db`: add up the upstream gradient
+
+`b` is added to every output pixel, so `dL/db = sum_{i, j} g[i, j]` (and, with
+a batch and several channels, the sum over examples and positions of its own
+output channel).
+"""),
+    md("""
+### `dL/dW`: correlate the input with the upstream gradient
+
+Weight `w[u, v]` multiplies input `x[i + u, j + v]` in output `y[i, j]`, for
+**every** output position `(i, j)` (weight sharing). The chain rule adds up
+all those uses:
+
+`dL/dw[u, v] = sum_{i, j} g[i, j] x[i + u, j + v]`.
+
+Read it as a formula you already know: it is the *cross-correlation of the
+input `x` with `g`*, the upstream gradient sliding over the input like a
+kernel. Its output has the kernel's size.
+
+**On paper**: a 3x3 input, a 2x2 kernel, so a 2x2 output and `g`:
+"""),
+    code("""
+def correlate(a, k):
+    \"\"\"Plain 2-D cross-correlation, valid positions only: loops, like notebook 01.\"\"\"
+    kh, kw = k.shape
+    out = np.zeros((a.shape[0] - kh + 1, a.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (a[i:i + kh, j:j + kw] * k).sum()
+    return out
+
+
+x = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 1.0]])
+w = np.array([[1.0, -1.0], [2.0, 0.0]])
+g = np.array([[1.0, 0.0], [-1.0, 2.0]])  # upstream gradient, the shape of y
+y = correlate(x, w)
+grad_w = correlate(x, g)
+print("y = correlate(x, w) =\\n", y)
+print("dL/dw = correlate(x, g) =\\n", grad_w)
+# by hand: dL/dw[0, 0] = 1*x[0,0] + 0*x[0,1] - 1*x[1,0] + 2*x[1,1] = 1 + 0 - 0 + 2 = 3
+assert grad_w[0, 0] == 3.0
+"""),
+    code("""
+conv = numpy_nn.Conv2D(1, 1, kernel_size=2, dtype=np.float64)
+conv.weight[...] = w
+assert_close(conv.forward(x[None, None])[0, 0], y, msg="Conv2D forward vs the loops")
+grad_x_layer = conv.backward(g[None, None])
+assert_close(conv.grad_weight[0, 0], grad_w, msg="Conv2D's dL/dW vs correlate(x, g)")
+assert conv.grad_bias[0] == g.sum(), "dL/db is the sum of g"
+print("numpy_nn.Conv2D agrees with the paper example: dL/dW =", conv.grad_weight[0, 0].tolist())
+"""),
+    md("""
+### `dL/dX`: a full convolution with the kernel rotated by 180 degrees
+
+Input pixel `x[a, b]` is used by every output `y[i, j]` whose window covers
+it, with weight `w[a - i, b - j]`. Two ways to organise the same sum:
+
+- **Scatter** (think forward): for each output position, add `g[i, j] * w`
+  onto the window it came from.
+- **Gather** (think about one input pixel):
+  `dL/dx[a, b] = sum_{i, j} g[i, j] w[a - i, b - j]`. The index `a - i` runs
+  *backwards* through the kernel: this is a true convolution, i.e. a
+  correlation with the kernel **rotated by 180 degrees**. And because the
+  border pixels are covered by fewer windows, we first pad `g` with `k - 1`
+  zeros on every side (a "full" convolution), so that every input position
+  gets a complete window.
+
+The picture shows the gather view for our example: the padded `g`, the
+rotated kernel, and the result.
+"""),
+    code("""
+def show_matrices(named, title=None):
+    \"\"\"Small matrices as annotated heat maps, side by side.\"\"\"
+    fig, axes = plt.subplots(1, len(named), figsize=(2.3 * len(named), 2.6))
+    for ax, (name, m) in zip(axes, named.items()):
+        ax.imshow(m, cmap="coolwarm", vmin=-np.abs(m).max() - 1e-9, vmax=np.abs(m).max() + 1e-9)
+        for (r, c), v in np.ndenumerate(m):
+            ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=9)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+k = w.shape[0]
+g_padded = np.pad(g, k - 1)  # (2 + 2(k-1))^2 = 4x4
+w_rot = w[::-1, ::-1]  # 180-degree rotation
+grad_x_gather = correlate(g_padded, w_rot)  # back to the 3x3 input size
+
+grad_x_scatter = np.zeros_like(x)
+for i in range(g.shape[0]):
+    for j in range(g.shape[1]):
+        grad_x_scatter[i:i + k, j:j + k] += g[i, j] * w
+
+show_matrices({"w": w, "rot180(w)": w_rot, "g padded by k-1": g_padded, "dL/dx = corr(g_pad, rot w)": grad_x_gather},
+              title="the input gradient, gather view")
+plt.show()
+assert_close(grad_x_gather, grad_x_scatter, msg="gather (rotated kernel) and scatter views must agree")
+assert_close(grad_x_layer[0, 0], grad_x_gather, msg="numpy_nn.Conv2D's dL/dx vs the full convolution")
+assert grad_x_gather[0, 0] == 1 and grad_x_gather[1, 1] == 3, "the two entries worked out by hand below"
+print("dL/dx =\\n", grad_x_gather)
+"""),
+    md("""
+Check one entry by hand: `x[0, 0]` is only in the window of `y[0, 0]`, with
+weight `w[0, 0] = 1`, so `dL/dx[0, 0] = g[0, 0] * 1 = 1`. The centre pixel
+`x[1, 1]` is in all four windows: `g[0,0] w[1,1] + g[0,1] w[1,0] + g[1,0]
+w[0,1] + g[1,1] w[0,0] = 0 + 0 + 1 + 2 = 3`.
+
+Without the rotation the result would be wrong for any kernel that is not
+symmetric, a classic bug (one of the exercises hunts it).
+"""),
+    md("""
+### Batches and channels
+
+With a batch of `N` images, `C` input and `F` output channels (`W` has shape
+`(F, C, k, k)`), the same formulas hold per channel pair and the chain rule
+adds up every path:
+
+- `dL/dW[f, c] = sum_n correlate(x[n, c], g[n, f])`: each kernel sees every
+  example;
+- `dL/dX[n, c] = sum_f full_convolution(g[n, f], W[f, c])`: each input
+  channel feeds every output channel;
+- `dL/db[f] = sum over n, i, j of g[n, f, i, j]`.
+
+Here they are as loops straight from the formulas, checked against
+`numpy_nn.Conv2D`, which computes the same thing with one matrix product per
+gradient (im2col, notebook 01): rotate-and-correlate reuses the forward
+pass's machinery.
+"""),
+    code("""
+def conv_backward_loops(x, weight, g):
+    \"\"\"Stride 1, no padding; every sum written out as in the formulas above.\"\"\"
+    n_batch, n_in = x.shape[:2]
+    n_out, _, k, _ = weight.shape
+    grad_w = np.zeros_like(weight)
+    grad_x = np.zeros_like(x)
+    for n in range(n_batch):
+        for f in range(n_out):
+            for c in range(n_in):
+                grad_w[f, c] += correlate(x[n, c], g[n, f])
+                grad_x[n, c] += correlate(np.pad(g[n, f], k - 1), weight[f, c, ::-1, ::-1])
+    grad_b = g.sum(axis=(0, 2, 3))
+    return grad_x, grad_w, grad_b
+
+
+conv = numpy_nn.Conv2D(3, 4, kernel_size=3, dtype=np.float64, rng=rng)
+x = rng.standard_normal((2, 3, 6, 5))
+g = rng.standard_normal(conv.forward(x).shape)  # (2, 4, 4, 3)
+grad_x = conv.backward(g)
+loops = conv_backward_loops(x, conv.weight, g)
+for name, fast, slow in zip(("dL/dx", "dL/dW", "dL/db"), (grad_x, conv.grad_weight, conv.grad_bias), loops):
+    assert_close(fast, slow, rtol=1e-10, msg=f"{name}: im2col version vs the loops")
+print("loops over (n, f, c) and the im2col version agree on x", x.shape, "and W", conv.weight.shape)
+"""),
+    md("""
+### Padding and stride
+
+- **Padding**: the forward pass convolves the padded input `x_pad`, so the
+  formulas give `dL/dx_pad`; the padding zeros are constants, so we simply cut
+  their border off.
+- **Stride `s`**: output `(i, j)` used the window at `(s*i, s*j)`. Insert `s -
+  1` zeros between the entries of `g` ("dilate" it): the gradient then sits at
+  the window positions it belongs to, and the stride-1 formulas apply
+  unchanged. Input rows that no window reached (when `s` does not divide the
+  size) get zero gradient.
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+g_small = np.array([[1.0, 2.0], [3.0, 4.0]])[None, None]
+print("g with stride 2, dilated:\\n", numpy_nn.dilate(g_small, 2)[0, 0])
+"""),
+    md("""
+### The convolution layer, checked
+
+Random shapes with odd sizes, several channels, strides that do not divide
+the input and padding, against both judges.
+"""),
+    code("""
+conv_cases = [  # (N, C_in, H, W), C_out, kernel_size, stride, padding
+    ((2, 3, 7, 7), 4, 3, 1, 0),
+    ((1, 2, 8, 9), 3, 3, 2, 1),
+    ((2, 1, 6, 5), 2, 5, 1, 2),
+    ((3, 2, 9, 7), 2, 2, 3, 0),
+]
+for shape, c_out, k, s, p in conv_cases:
+    conv = numpy_nn.Conv2D(shape[1], c_out, k, stride=s, padding=p, dtype=np.float64, rng=rng)
+    conv.bias[...] = rng.standard_normal(c_out)
+    x = rng.standard_normal(shape)
+    g = rng.standard_normal(conv.forward(x).shape)
+    grad_x = conv.backward(g)
+
+    def loss():
+        return float((conv.forward(x) * g).sum())
+
+    fd_x, fd_w, fd_b = (numerical_gradient(loss, a) for a in (x, conv.weight, conv.bias))
+    xt, wt, bt = t64(x, True), t64(conv.weight, True), t64(conv.bias, True)
+    F.conv2d(xt, wt, bt, stride=s, padding=p).backward(t64(g))
+    print(f"Conv2D({shape[1]}, {c_out}, kernel_size={k}, stride={s}, padding={p}) on x {shape}:")
+    judge("dL/dx", grad_x, fd_x, xt.grad)
+    judge("dL/dW", conv.grad_weight, fd_w, wt.grad)
+    judge("dL/db", conv.grad_bias, fd_b, bt.grad)
+"""),
+    md("""
+## The whole network, one backward pass
+
+Now chain the layers: `Sequential.backward` calls each layer's `backward` in
+reverse order, each handing its `dL/dx` to the layer below. The PyTorch twin
+below is built from `torch.nn.functional` on copies of the same weights, so
+autograd and our hand-written chain must produce the same numbers for every
+parameter.
+"""),
+    code("""
+def numpy_cnn(in_channels=1, width=8, image_size=28, num_classes=10, dtype=np.float32, rng=None):
+    \"\"\"conv -> ReLU -> max-pool, twice, then flatten -> dense.
+
+    Args:
+        in_channels: channels of the input images.
+        width: channels of the first conv layer (the second has twice as many).
+        image_size: height = width of the input; must be divisible by 4.
+        num_classes: number of logits.
+        dtype: np.float32 to train, np.float64 to check gradients.
+        rng: a np.random.Generator for the initial weights.
+    \"\"\"
+    side = image_size // 4
+    return numpy_nn.Sequential(
+        numpy_nn.Conv2D(in_channels, width, 3, padding=1, dtype=dtype, rng=rng),  # (N, width, S, S)
+        numpy_nn.ReLU(),
+        numpy_nn.MaxPool2D(2),  # (N, width, S/2, S/2)
+        numpy_nn.Conv2D(width, 2 * width, 3, padding=1, dtype=dtype, rng=rng),
+        numpy_nn.ReLU(),
+        numpy_nn.MaxPool2D(2),  # (N, 2*width, S/4, S/4)
+        numpy_nn.Flatten(),  # (N, 2*width*(S/4)^2)
+        numpy_nn.Dense(2 * width * side * side, num_classes, dtype=dtype, rng=rng),
+    )
+
+
+def torch_twin(params, x):
+    \"\"\"The same network in PyTorch, on float64 copies of the NumPy parameters.\"\"\"
+    w1, b1, w2, b2, w3, b3 = params
+    h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=1)), 2)
+    return F.linear(h.flatten(1), w3, b3)  # (N, classes)
+"""),
+    code("""
+for n, c, size, width in [(4, 1, 12, 3), (3, 2, 8, 2)]:
+    net = numpy_cnn(c, width, size, num_classes=5, dtype=np.float64, rng=rng)
+    for p in net.params()[1::2]:
+        p[...] = rng.standard_normal(p.shape) * 0.1  # non-zero biases, so their gradients are tested too
+    x, y = rng.standard_normal((n, c, size, size)), rng.integers(0, 5, n)
+    loss_fn = numpy_nn.SoftmaxCrossEntropy()
+    loss = loss_fn.forward(net.forward(x), y)
+    grad_x = net.backward(loss_fn.backward())
+
+    def full_loss():
+        return numpy_nn.SoftmaxCrossEntropy().forward(net.forward(x), y)
+
+    twins = [t64(p, True) for p in net.params()]
+    xt = t64(x, True)
+    loss_t = F.cross_entropy(torch_twin(twins, xt), torch.tensor(y))
+    loss_t.backward()
+    assert abs(loss - loss_t.item()) < 1e-12, "the NumPy and PyTorch losses differ"
+    print(f"CNN on x {x.shape}, {net.num_params()} parameters, loss {loss:.4f}:")
+    names = ["conv1.W", "conv1.b", "conv2.W", "conv2.b", "dense.W", "dense.b"]
+    for name, param, grad, twin in zip(names, net.params(), net.grads(), twins):
+        grad = grad.copy()  # the finite differences below re-run forward passes
+        judge(name, grad, numerical_gradient(full_loss, param), twin.grad)
+    judge("input", grad_x, numerical_gradient(full_loss, x), xt.grad)
+"""),
+    md("""
+Every gradient of every layer agrees with both judges to about ten digits.
+That is the whole of backpropagation: nothing but the chain rule, applied
+layer by layer, with each layer remembering what it needs from its forward
+pass.
+
+## Training the NumPy CNN on Fashion-MNIST
+
+Same network in float32 (the speed PyTorch trains at), minibatch SGD with
+momentum (`numpy_nn.SGD`, the update rule of `torch.optim.SGD`), on a
+class-balanced subset of Fashion-MNIST; accuracy is measured on held-out test
+images the network never trains on. The training loop is all here.
+"""),
+    code("""
+n_train, n_test = profile.pick(smoke=(1000, 500), standard=(10000, 2000), full=(60000, 10000))
+epochs = profile.pick(smoke=1, standard=5, full=10)
+fmnist = load_dataset("fashion_mnist")
+data = fmnist.subset(n_train, n_test, seed=0)
+mean, std = data.mean.numpy().reshape(1, -1, 1, 1), data.std.numpy().reshape(1, -1, 1, 1)
+
+
+def to_numpy(images):
+    \"\"\"uint8 tensor (N, C, H, W) -> normalised float32 array.\"\"\"
+    return ((images.numpy().astype(np.float32) / 255 - mean) / std).astype(np.float32)
+
+
+x_train, y_train = to_numpy(data.train_images), data.train_labels.numpy()
+x_test, y_test = to_numpy(data.test_images), data.test_labels.numpy()
+print(f"train {x_train.shape}, held-out test {x_test.shape}, classes per split: {np.bincount(y_train).tolist()}")
+"""),
+    code("""
+def evaluate_numpy(net, x, y, batch_size=500):
+    \"\"\"Mean loss and accuracy over (x, y), in batches.\"\"\"
+    loss_fn, total, correct = numpy_nn.SoftmaxCrossEntropy(), 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits = net.forward(x[i:i + batch_size])
+        total += loss_fn.forward(logits, y[i:i + batch_size]) * len(logits)
+        correct += (logits.argmax(axis=1) == y[i:i + batch_size]).sum()
+    return total / len(x), correct / len(x)
+
+
+net = numpy_cnn(rng=np.random.default_rng(0))
+optimizer = numpy_nn.SGD(net, lr=0.01, momentum=0.9)
+loss_fn = numpy_nn.SoftmaxCrossEntropy()
+batch_size = 64
+history, step_losses = History(), []
+order_rng = np.random.default_rng(1)
+for epoch in range(1, epochs + 1):
+    start, seen, total, correct = time.perf_counter(), 0, 0.0, 0
+    order = order_rng.permutation(len(x_train))
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        logits = net.forward(x_train[idx])  # forward: every layer remembers its inputs
+        loss = loss_fn.forward(logits, y_train[idx])
+        net.backward(loss_fn.backward())  # backward: (softmax - onehot) / N, down the chain
+        optimizer.step()  # W <- W - lr * velocity
+        step_losses.append(loss)
+        total, correct, seen = total + loss * len(idx), correct + (logits.argmax(1) == y_train[idx]).sum(), seen + len(idx)
+    seconds = time.perf_counter() - start
+    test_loss, test_acc = evaluate_numpy(net, x_test, y_test)
+    history.append(EpochStats(epoch, total / seen, correct / seen, test_loss, test_acc, seconds, seen / seconds,
+                              optimizer.lr))
+    print(f"epoch {epoch}: train loss {total / seen:.4f}  held-out accuracy {test_acc:.2%}  ({seconds:.1f} s)")
+"""),
+    code("""
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(step_losses, alpha=0.35, label="per batch")
+window = min(50, len(step_losses))
+ax.plot(np.arange(window - 1, len(step_losses)), np.convolve(step_losses, np.ones(window) / window, "valid"),
+        label=f"mean of {window}")
+ax.axhline(np.log(10), ls=":", color="gray", label="chance: log 10")
+ax.set(xlabel="SGD step", ylabel="training loss", title="the NumPy CNN learning")
+ax.legend()
+plt.show()
+plot_history(history, title="NumPy CNN on a Fashion-MNIST subset")
+plt.show()
+"""),
+    code("""
+final_acc = history[-1].test_acc
+bar = profile.pick(smoke=0.40, standard=0.75, full=0.85)
+print(f"held-out accuracy: {final_acc:.2%} on {len(y_test):,} images (chance 10%, this profile's bar {bar:.0%})")
+assert final_acc >= bar, f"the NumPy CNN reached only {final_acc:.2%}, below {bar:.0%}"
+assert np.mean(step_losses[-10:]) < np.mean(step_losses[:10]), "the training loss should fall"
+_ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), params=int(net.num_params()),
+                   train_images=n_train, test_images=n_test, epochs=epochs,
+                   seconds=round(sum(history.column("seconds")), 1))
+"""),
+    md("""
+A network whose every gradient we wrote by hand learns to tell clothes apart.
+PyTorch does the same computation with faster kernels (and computes the
+backward pass for us); notebook 04's PyTorch CNN got a few points more mainly
+from batch normalisation, Adam and more data, not from different gradients.
+
+## Summary
+
+- Backpropagation = upstream gradient times local gradient, layer by layer,
+  from `dL/dz = (softmax - onehot) / N` down to the input.
+- Dense: `dL/dW = g^T x`, `dL/db = sum g`, `dL/dx = g W`.
+- ReLU: multiply by the mask of positive inputs. Max-pool: route to the
+  remembered arg-max. Flatten: reshape back.
+- Convolution: `dL/dW` = correlation of the input with `g`; `dL/dX` = full
+  convolution of `g` (padded by `k - 1`) with the 180-degree rotated kernel;
+  stride by dilating `g`, padding by cropping.
+- Finite differences and autograd agree with every hand-written gradient to
+  below `1e-6` relative error in float64.
+"""),
+    md("""
+## Exercises
+
+Replace each `raise NotImplementedError` with your code (NumPy only) and run
+the cell; the checker compares your answer with PyTorch autograd.
+"""),
+    code("""
+from course_utils.exercises import ex05
+"""),
+    md("""
+### Exercise 1: the dense layer's backward pass
+
+Write `dense_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
+`(grad_input, grad_weight, grad_bias)`. Derive it on paper first.
+"""),
+    code("""
+def dense_backward(x, weight, grad_output):
+    raise NotImplementedError
+
+
+ex05.check_dense_backward(dense_backward)
+"""),
+    md("""
+### Exercise 2: average-pooling backward
+
+`F.avg_pool2d(x, kernel_size, stride)` averages each window (no padding).
+Write `avg_pool_backward(grad_output, input_shape, kernel_size, stride)`
+returning `dL/dx`. Mind overlapping windows (`stride < kernel_size`).
+"""),
+    code("""
+def avg_pool_backward(grad_output, input_shape, kernel_size, stride):
+    raise NotImplementedError
+
+
+ex05.check_avg_pool_backward(avg_pool_backward)
+"""),
+    md("""
+### Exercise 3: find the bug
+
+`ex05.buggy_conv_backward(x, weight, grad_output, padding)` returns
+`(grad_input, grad_weight, grad_bias)` for a stride-1 convolution, and one of
+the three is wrong. Read its source with `ex05.buggy_conv_backward??` if you
+like, but find the culprit **with the gradient checker**: compare each
+gradient with `numerical_gradient` of the loss below. Then name it, and write
+a fixed version.
+"""),
+    code("""
+x = rng.standard_normal((1, 2, 5, 5))
+conv = numpy_nn.Conv2D(2, 3, 3, padding=1, dtype=np.float64, rng=rng)
+g = rng.standard_normal((1, 3, 5, 5))
+suspects = ex05.buggy_conv_backward(x, conv.weight.copy(), g, padding=1)
+
+
+def loss():
+    return float((conv.forward(x) * g).sum())
+
+
+# Your turn: compare suspects[0] with numerical_gradient(loss, x), suspects[1] with
+# numerical_gradient(loss, conv.weight), suspects[2] with numerical_gradient(loss, conv.bias).
+which_gradient_is_wrong = None  # "grad_input", "grad_weight" or "grad_bias"
+ex05.check_which_gradient_is_wrong(which_gradient_is_wrong)
+"""),
+    code("""
+def fixed_conv_backward(x, weight, grad_output, padding=0):
+    raise NotImplementedError
+
+
+ex05.check_fixed_conv_backward(fixed_conv_backward)
+"""),
+]
+
+if __name__ == "__main__":
+    build("notebooks/05_manual_backprop.ipynb", "05 Manual backpropagation: a CNN in NumPy", CELLS,
+          imports=IMPORTS, intro=INTRO)
