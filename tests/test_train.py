@@ -144,3 +144,54 @@ def test_fit_with_image_batches_and_progress(capsys):
     out = capsys.readouterr().out
     assert "epoch 3/3" in out and "examples/s" in out
     assert h.final.test_acc > 0.9
+
+
+class ViewNet(nn.Module):
+    """Reshapes a conv output with .view(), which channels-last memory breaks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 2)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(x.view(x.shape[0], -1))
+
+
+def image_toy():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(120) % 2
+    images = torch.randint(0, 100, (120, 1, 8, 8), generator=gen, dtype=torch.uint8)
+    images[labels == 1, :, :4] += 120
+    return data.ImageDataset("toy", ("dark", "bright"), images[:80], labels[:80], images[80:], labels[80:])
+
+
+def test_channels_last_training_matches_contiguous_training():
+    ds = image_toy()
+    runs = []
+    for cl in (False, True):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3),
+                              nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        h = train.fit(model, ds.train_batches(16, device="cpu"), ds.test_batches(40, device="cpu"), epochs=2,
+                      optimizer=opt, progress=False, log=False, channels_last=cl)
+        assert train._is_channels_last(model) == cl
+        runs.append((h, model))
+    (h0, m0), (h1, m1) = runs
+    assert h0.final.train_loss == pytest.approx(h1.final.train_loss, rel=1e-4)
+    for p, q in zip(m0.parameters(), m1.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_using_view_falls_back_to_contiguous_memory():
+    ds = image_toy()
+    model = ViewNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    batches = ds.train_batches(16, device="cpu")
+    with pytest.warns(UserWarning, match=r"\.view\(\)"):
+        h = train.fit(model, batches, ds.test_batches(40, device="cpu"), epochs=1, optimizer=opt, progress=False,
+                      log=False, channels_last=True)
+    assert not train._is_channels_last(model) and len(h) == 1
+    assert batches.epoch == 1  # the probe did not use up an epoch
