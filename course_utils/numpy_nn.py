@@ -77,8 +77,16 @@ def correlate2d(x, weight, stride=1):
     Returns:
         ``(N, F, H_out, W_out)`` with ``H_out = (H - kH) // s + 1``.
     """
+    _check_float_array(x, "correlate2d input", 4, "(N, C, H, W)")
+    _check_float_array(weight, "correlate2d weight", 4, "(F, C, kH, kW)")
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"correlate2d: the input has {x.shape[1]} channels but the weight expects "
+                         f"{weight.shape[1]} (weight shape {weight.shape})")
     sh, sw = _pair(stride, "stride")
     kh, kw = weight.shape[2:]
+    if kh > x.shape[2] or kw > x.shape[3]:
+        raise ValueError(f"correlate2d: kernel {kh}x{kw} is larger than the input {x.shape[2]}x{x.shape[3]}: "
+                         "pad the input first")
     # Every kH x kW window as a view, no copy yet.
     windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
     windows = windows[:, :, ::sh, ::sw]  # (N, C, H_out, W_out, kH, kW)
@@ -95,6 +103,7 @@ def dilate(grad, stride):
     (i*s, j*s); spacing the gradient out by s puts it back at that position,
     after which the backward pass is the same as for stride 1.
     """
+    _check_float_array(grad, "dilate input", 4, "(N, C, H, W)")
     sh, sw = _pair(stride, "stride")
     if (sh, sw) == (1, 1):
         return grad
@@ -422,6 +431,7 @@ class Dense(Layer):
 
 def log_softmax(logits):
     """Row-wise log-softmax with the log-sum-exp trick (subtract the row max)."""
+    _check_float_array(logits, "logits", 2, "(N, num_classes)")
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 

@@ -106,6 +106,29 @@ def test_conv_matches_finite_differences(cfg):
     assert rel_err(conv.grad_bias, finite_diff(loss, conv.bias)) < TOL
 
 
+@pytest.mark.parametrize("shape,wshape,stride", [((2, 3, 7, 6), (4, 3, 3, 2), 1), ((1, 2, 9, 8), (3, 2, 3, 3), (2, 3))])
+def test_correlate2d_matches_conv2d(shape, wshape, stride):
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal(shape), rng.standard_normal(wshape)
+    assert rel_err(nn.correlate2d(x, w, stride), F.conv2d(t(x), t(w), stride=stride)) < TOL
+
+
+@pytest.mark.parametrize("stride", [1, 2, (3, 2)])
+def test_dilate_matches_transposed_conv_with_unit_kernel(stride):
+    g = np.random.default_rng(14).standard_normal((2, 3, 4, 5))
+    ref = F.conv_transpose2d(t(g).reshape(6, 1, 4, 5), torch.ones(1, 1, 1, 1, dtype=torch.float64),
+                             stride=stride)  # (N*C, 1, H', W'): zeros between the entries
+    assert np.array_equal(nn.dilate(g, stride), ref.reshape(2, 3, *ref.shape[2:]).numpy())  # (N, C, H', W')
+
+
+def test_rotate180_and_log_softmax_match_torch():
+    rng = np.random.default_rng(15)
+    w = rng.standard_normal((2, 3, 3, 4))
+    assert np.array_equal(nn.rotate180(w), torch.rot90(t(w), 2, dims=(2, 3)).numpy())
+    z = rng.standard_normal((4, 6)) * 50
+    assert rel_err(nn.log_softmax(z), F.log_softmax(t(z), dim=1)) < TOL
+
+
 def test_conv_input_gradient_is_full_convolution_with_rotated_kernel():
     """The stride-1 input gradient spelled out: pad g by k-1, correlate with rot180(W)."""
     rng = np.random.default_rng(3)
@@ -356,6 +379,10 @@ def test_training_reduces_loss():
     (lambda: nn.SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.array([0, 3])), r"\[0, 2\]"),
     (lambda: nn.SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.eye(3)[:2]), "one-hot"),
     (lambda: nn.SGD(nn.Sequential(), lr=-1), "lr > 0"),
+    (lambda: nn.correlate2d(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3))), "channels"),
+    (lambda: nn.correlate2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3))), "larger than the input"),
+    (lambda: nn.dilate(np.zeros((3, 3)), 2), "4-D"),
+    (lambda: nn.log_softmax(np.zeros(3)), "2-D"),
 ])
 def test_bad_inputs_raise_helpful_errors(call, match):
     with pytest.raises(ValueError, match=match):

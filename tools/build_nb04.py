@@ -438,7 +438,8 @@ plt.show()
   `F.cross_entropy` are the same loss with the same gradient
   `(softmax - onehot) / N`; class indices replace one-hot vectors.
 - Naive softmax overflows; log-sum-exp (shift by the maximum) does not.
-- A two-block CNN reaches about 90% on Fashion-MNIST in a few CPU minutes.
+- A two-block CNN with 20k parameters reaches about 90% test accuracy on
+  Fashion-MNIST after three epochs, quick enough for a laptop CPU.
 
 Next, notebook 05 opens the black box of `loss.backward()` and computes every
 gradient of such a CNN by hand, in NumPy.
