@@ -156,17 +156,20 @@ usually fine (a shirt is a shirt wherever the collar is), and the smaller
 head overfits less. This notebook's first CNN uses the flatten head, which is
 the classic design (LeNet, AlexNet, VGG); notebook 09 uses GAP.
 """),
-    md("""
+    md(r"""
 ## From scores to a loss: softmax and cross-entropy
 
 Logits are unbounded real numbers. **Softmax** turns them into a probability
-distribution: `p_k = exp(z_k) / sum_j exp(z_j)` (positive, sums to 1, keeps
-the order of the scores). Training maximises the probability of the true
-class `y`, i.e. minimises **cross-entropy** `-log p_y`, averaged over the
-batch.
+distribution,
 
-Textbooks write it with a one-hot target `t` (`t_y = 1`, all else 0):
-`L = -sum_k t_k log p_k`. Let's compute it that way first, literally.
+$$p_k = \frac{e^{z_k}}{\sum_j e^{z_j}}$$
+
+(positive, sums to 1, keeps the order of the scores). Training maximises the
+probability of the true class $y$, i.e. minimises the **cross-entropy**
+$-\log p_y$, averaged over the batch.
+
+Textbooks write it with a one-hot target $t$ ($t_y = 1$, all else 0):
+$L = -\sum_k t_k \log p_k$. Let's compute it that way first, literally.
 """),
     code("""
 torch.manual_seed(0)
@@ -203,14 +206,14 @@ print(f"F.cross_entropy:                 {loss_ce.item():.6f}")
 assert_close(loss_nll, loss_one_hot, rtol=1e-12, msg="log_softmax + NLL vs softmax + one-hot CE")
 assert_close(loss_ce, loss_one_hot, rtol=1e-12, msg="F.cross_entropy vs softmax + one-hot CE")
 """),
-    md("""
+    md(r"""
 ### Same gradient, and its closed form
 
 Training only cares about the gradient, so check that too. Differentiating
-`-log p_y` through the softmax gives a famously simple result (notebook 05
+$-\log p_y$ through the softmax gives a famously simple result (notebook 05
 derives it step by step): for the batch mean,
 
-`dL/dz = (softmax(z) - onehot(y)) / N`.
+$$\frac{\partial L}{\partial z} = \frac{\mathrm{softmax}(z) - \mathrm{onehot}(y)}{N}.$$
 
 The gradient pushes the true class's logit up by `1 - p_y` and every other
 logit down by its probability.
@@ -267,15 +270,17 @@ print("naive log-probability of the unlikely class:", softmax_naive(small).log()
 assert torch.isnan(softmax_naive(big)).any(dim=1).all(), "every row of the naive softmax should hold a nan (inf / inf)"
 assert torch.isinf(softmax_naive(small).log()[0, 1]), "log of an underflowed probability is -inf"
 """),
-    md("""
+    md(r"""
 ### The fix: shift by the maximum
 
 Softmax does not change when the same constant is subtracted from every logit
-of a row (`exp(z_k - m) / sum_j exp(z_j - m)`: the `exp(-m)` cancels). With
-`m = max_j z_j` the largest exponent is `exp(0) = 1`, so nothing overflows,
-and the sum is at least 1, so its log is safe. In log space:
+of a row: in $e^{z_k - m} / \sum_j e^{z_j - m}$ the factor $e^{-m}$ cancels.
+With $m = \max_j z_j$ the largest exponent is $e^0 = 1$, so nothing
+overflows, and the sum is at least 1, so its log is safe. In log space:
 
-`log p_k = z_k - m - log(sum_j exp(z_j - m))`, the **log-sum-exp** trick.
+$$\log p_k = z_k - m - \log \sum_j e^{z_j - m},$$
+
+the **log-sum-exp** trick.
 `F.log_softmax` and `F.cross_entropy` compute exactly this, which is one more
 reason to hand them logits rather than probabilities.
 """),

@@ -85,17 +85,24 @@ def judge(name, mine, finite_diff, autograd):
     assert e_fd < TOL, f"{name}: relative error {e_fd:.2e} against finite differences"
     assert e_ag < TOL, f"{name}: relative error {e_ag:.2e} against autograd"
 """),
-    md("""
+    md(r"""
 ## The loss: softmax cross-entropy
 
-For one example with logits `z` and true class `y`,
-`L = -log p_y = -z_y + log sum_j exp(z_j)`. Differentiate with respect to `z_k`:
+For one example with logits $z$ and true class $y$,
 
-- the first term gives `-1` if `k = y`, else `0`;
-- the second gives `exp(z_k) / sum_j exp(z_j) = p_k`.
+$$L = -\log p_y = -z_y + \log \sum_j e^{z_j}.$$
 
-So `dL/dz_k = p_k - [k = y]`, i.e. **`dL/dz = softmax(z) - onehot(y)`**, and
-for the mean over a batch of `N`, `(softmax - onehot) / N`. This is where
+Differentiate with respect to $z_k$:
+
+- the first term gives $-1$ if $k = y$, else $0$;
+- the second gives $e^{z_k} / \sum_j e^{z_j} = p_k$.
+
+So
+
+$$\frac{\partial L}{\partial z_k} = p_k - [k = y], \qquad
+\frac{\partial L}{\partial z} = \mathrm{softmax}(z) - \mathrm{onehot}(y),$$
+
+and for the mean over a batch of $N$, `(softmax - onehot) / N`. This is where
 every backward pass starts: the first upstream gradient.
 
 **On paper**: `z = (2, 1, 0)`, `y = 0`. `exp(z) = (7.389, 2.718, 1)`, sum
@@ -121,15 +128,18 @@ for n, k in [(1, 3), (8, 10), (5, 4)]:
     print(f"logits {z.shape}:")
     judge("dL/dz", mine, fd, zt.grad)
 """),
-    md("""
+    md(r"""
 ## Dense: `y = x W^T + b`
 
 With `x` of shape `(N, in)`, `W` of shape `(out, in)` and the upstream
 gradient `g = dL/dy` of shape `(N, out)`. Each output is
-`y[n, i] = sum_j x[n, j] W[i, j] + b[i]`, so:
+
+$$y_{n,i} = \sum_j x_{n,j} W_{i,j} + b_i,$$
+
+so:
 
 - `W[i, j]` multiplies `x[n, j]` in output `y[n, i]` for every example `n`:
-  `dL/dW[i, j] = sum_n g[n, i] x[n, j]`, i.e. **`dL/dW = g^T x`**;
+  $\partial L / \partial W_{i,j} = \sum_n g_{n,i}\, x_{n,j}$, i.e. **`dL/dW = g^T x`**;
 - `b[i]` is added to `y[n, i]` for every `n`: **`dL/db = sum_n g[n, :]`**;
 - `x[n, j]` reaches every output `i` through `W[i, j]`:
   **`dL/dx = g W`**.
@@ -248,12 +258,12 @@ for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2,
     print(f"MaxPool2D(kernel_size={k}, stride={s}, padding={p}) on {shape}:")
     judge("dL/dx", mine, fd, xt.grad)
 """),
-    md("""
+    md(r"""
 ## Convolution: the heart of the matter
 
 One input channel, one kernel, stride 1, no padding (we generalise after):
 
-`y[i, j] = sum_{u, v} x[i + u, j + v] w[u, v] + b`.
+$$y_{i,j} = \sum_{u,v} x_{i+u,\,j+v}\; w_{u,v} + b.$$
 
 Three gradients to find, given the upstream gradient `g = dL/dy`, which has
 the shape of `y`.
@@ -264,14 +274,14 @@ the shape of `y`.
 a batch and several channels, the sum over examples and positions of its own
 output channel).
 """),
-    md("""
+    md(r"""
 ### `dL/dW`: correlate the input with the upstream gradient
 
 Weight `w[u, v]` multiplies input `x[i + u, j + v]` in output `y[i, j]`, for
 **every** output position `(i, j)` (weight sharing). The chain rule adds up
 all those uses:
 
-`dL/dw[u, v] = sum_{i, j} g[i, j] x[i + u, j + v]`.
+$$\frac{\partial L}{\partial w_{u,v}} = \sum_{i,j} g_{i,j}\; x_{i+u,\,j+v}.$$
 
 Read it as a formula you already know: it is the *cross-correlation of the
 input `x` with `g`*, the upstream gradient sliding over the input like a
@@ -309,7 +319,7 @@ assert_close(conv.grad_weight[0, 0], grad_w, msg="Conv2D's dL/dW vs correlate(x,
 assert conv.grad_bias[0] == g.sum(), "dL/db is the sum of g"
 print("numpy_nn.Conv2D agrees with the paper example: dL/dW =", conv.grad_weight[0, 0].tolist())
 """),
-    md("""
+    md(r"""
 ### `dL/dX`: a full convolution with the kernel rotated by 180 degrees
 
 Input pixel `x[a, b]` is used by every output `y[i, j]` whose window covers
@@ -318,7 +328,8 @@ it, with weight `w[a - i, b - j]`. Two ways to organise the same sum:
 - **Scatter** (think forward): for each output position, add `g[i, j] * w`
   onto the window it came from.
 - **Gather** (think about one input pixel):
-  `dL/dx[a, b] = sum_{i, j} g[i, j] w[a - i, b - j]`. The index `a - i` runs
+  $\dfrac{\partial L}{\partial x_{a,b}} = \sum_{i,j} g_{i,j}\; w_{a-i,\,b-j}$
+  (terms whose kernel index falls outside the kernel are zero). The index `a - i` runs
   *backwards* through the kernel: this is a true convolution, i.e. a
   correlation with the kernel **rotated by 180 degrees**. And because the
   border pixels are covered by fewer windows, we first pad `g` with `k - 1`
@@ -372,18 +383,22 @@ w[0,1] + g[1,1] w[0,0] = 0 + 0 + 1 + 2 = 3`.
 Without the rotation the result would be wrong for any kernel that is not
 symmetric, a classic bug (one of the exercises hunts it).
 """),
-    md("""
+    md(r"""
 ### Batches and channels
 
 With a batch of `N` images, `C` input and `F` output channels (`W` has shape
 `(F, C, k, k)`), the same formulas hold per channel pair and the chain rule
 adds up every path:
 
-- `dL/dW[f, c] = sum_n correlate(x[n, c], g[n, f])`: each kernel sees every
-  example;
-- `dL/dX[n, c] = sum_f full_convolution(g[n, f], W[f, c])`: each input
-  channel feeds every output channel;
-- `dL/db[f] = sum over n, i, j of g[n, f, i, j]`.
+$$\frac{\partial L}{\partial W_{f,c}} = \sum_n x_{n,c} \star g_{n,f}
+\qquad \text{(each kernel sees every example)},$$
+
+$$\frac{\partial L}{\partial X_{n,c}} = \sum_f \mathrm{pad}_{k-1}(g_{n,f}) \star \mathrm{rot}_{180}(W_{f,c})
+\qquad \text{(each input channel feeds every output channel)},$$
+
+$$\frac{\partial L}{\partial b_f} = \sum_{n,i,j} g_{n,f,i,j},$$
+
+where $\star$ is the (valid) cross-correlation of notebook 01.
 
 Here they are as loops straight from the formulas, checked against
 `numpy_nn.Conv2D`, which computes the same thing with one matrix product per
