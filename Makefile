@@ -36,8 +36,12 @@ offline-data:
 
 CIFAR_ENV = $(if $(COURSE_CIFAR10_DIR),,$(if $(wildcard $(CIFAR_DIR)),COURSE_CIFAR10_DIR=$(CIFAR_DIR)))
 
+# Extra options, e.g. `make lab LAB_ARGS=--no-browser`; root (containers) needs --allow-root.
+LAB_ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: venv
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 test: venv offline-data
 	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
