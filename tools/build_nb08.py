@@ -386,7 +386,7 @@ results.record("08", "vgg_test_acc", accuracy, model=f"VGG-11 (width {settings['
 """),
     md("""
 On two CPU cores the standard profile reaches about 92% test accuracy on the full 10,000-image test set
-in five epochs of roughly 15-20 seconds each (the figures above are from the saved run). Notebook 09's
+in five epochs of 10-20 seconds each (the figures above are from the saved run). Notebook 09's
 comparison table sets it beside LeNet, AlexNet and GoogLeNet. The lesson of VGG is less its accuracy
 than its *design rule*: choose a block, then choose how many.
 
