@@ -34,10 +34,14 @@ def learn_kernel(x, y, kernel_size, steps=300, lr=0.1):
     return kernel.detach()[0, 0]
 
 
-def im2col(x, kernel_size):
-    n, c, h, w = x.shape
-    kh, kw = kernel_size
+def conv_matrix(kernel, input_size):
+    h, w = input_size
+    kh, kw = kernel.shape
     out_h, out_w = h - kh + 1, w - kw + 1
-    slices = [x[:, :, a:a + out_h, b:b + out_w] for a in range(kh) for b in range(kw)]
-    cols = torch.stack(slices, dim=2)  # (N, C, kH*kW, H_out, W_out)
-    return cols.reshape(n, c * kh * kw, out_h * out_w)  # (N, C*kH*kW, L)
+    matrix = kernel.new_zeros(out_h * out_w, h * w)
+    for i in range(out_h):
+        for j in range(out_w):
+            for a in range(kh):
+                for b in range(kw):
+                    matrix[i * out_w + j, (i + a) * w + (j + b)] = kernel[a, b]
+    return matrix

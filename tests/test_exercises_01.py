@@ -3,7 +3,6 @@ answers and report stubs as not attempted."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from course_utils.exercises import ExerciseError, ex01
 from solutions import ex01 as sol
@@ -17,7 +16,7 @@ CHECKS = [
     (ex01.check_corr2d_multi_in_out, sol.corr2d_multi_in_out),
     (ex01.check_conv1x1, sol.conv1x1),
     (ex01.check_learn_kernel, sol.learn_kernel),
-    (ex01.check_im2col, sol.im2col),
+    (ex01.check_conv_matrix, sol.conv_matrix),
 ]
 
 
@@ -57,10 +56,12 @@ def learn_kernel_transposed(x, y, kernel_size):
     return k.T.reshape(kernel_size)
 
 
-def im2col_wrong_order(x, kernel_size):  # rows ordered (a, b, c) instead of (c, a, b)
-    n, c = x.shape[:2]
-    kk = kernel_size[0] * kernel_size[1]
-    return sol.im2col(x, kernel_size).reshape(n, c, kk, -1).transpose(1, 2).reshape(n, c * kk, -1)
+def conv_matrix_flipped(kernel, input_size):  # the matrix of true convolution
+    return sol.conv_matrix(kernel.flip(0, 1), input_size)
+
+
+def conv_matrix_transposed(kernel, input_size):  # maps outputs to inputs instead
+    return sol.conv_matrix(kernel, input_size).T
 
 
 @pytest.mark.parametrize("check,wrong,message", [
@@ -70,8 +71,8 @@ def im2col_wrong_order(x, kernel_size):  # rows ordered (a, b, c) instead of (c,
     (ex01.check_conv1x1, conv1x1_transposed_weight, "conv1x1"),
     (ex01.check_learn_kernel, learn_kernel_too_few_steps, "kernel learned"),
     (ex01.check_learn_kernel, learn_kernel_transposed, "kernel learned"),
-    (ex01.check_im2col, im2col_wrong_order, "F.unfold"),
-    (ex01.check_im2col, lambda x, k: F.unfold(x, k)[:, :, :-1], "shape mismatch"),
+    (ex01.check_conv_matrix, conv_matrix_flipped, "conv_matrix"),
+    (ex01.check_conv_matrix, conv_matrix_transposed, "shape mismatch"),
 ])
 def test_wrong_answers_rejected(check, wrong, message):
     with pytest.raises(ExerciseError, match=message):

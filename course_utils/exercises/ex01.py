@@ -55,13 +55,17 @@ def check_learn_kernel(learn_kernel):
         expect(learned, hidden[0, 0], f"the kernel learned for a hidden {kernel_size} kernel", rtol=0, atol=2e-2)
 
 
-@checker(hint="For every kernel offset (a, b) take the strided slice x[:, :, a : a + H_out, b : b + W_out] "
-              "(stride 1, no padding), then stack the slices so that rows run over (channel, a, b) and "
-              "reshape to (N, C * kH * kW, H_out * W_out).")
-def check_im2col(im2col):
-    """``im2col(x, kernel_size)``: ``(N, C, H, W)``, ``(kH, kW)`` -> ``(N, C*kH*kW, H_out*W_out)``."""
+@checker(hint="Row r = i * W_out + j of the matrix is output pixel (i, j): it holds kernel[a, b] in column "
+              "(i + a) * W + (j + b) for every kernel offset (a, b), and zeros elsewhere.")
+def check_conv_matrix(conv_matrix):
+    """``conv_matrix(kernel, input_size)``: ``(kH, kW)`` kernel, ``(H, W)`` -> ``(H_out*W_out, H*W)`` matrix ``T``
+    with ``T @ x.flatten() == corr2d(x, kernel).flatten()``."""
     gen = torch.Generator().manual_seed(4)
-    for n, c, h, w, kernel_size in [(1, 1, 4, 4, (2, 2)), (2, 3, 5, 6, (3, 2)), (1, 2, 6, 5, (1, 3))]:
-        x = torch.randn(n, c, h, w, generator=gen, dtype=torch.float64)
-        expect(_call(im2col, x, kernel_size), F.unfold(x, kernel_size),
-               f"im2col(x of shape {tuple(x.shape)}, kernel_size={kernel_size}) (compare with F.unfold)")
+    for (h, w), (kh, kw) in [((3, 3), (2, 2)), ((4, 5), (3, 2)), ((5, 4), (1, 3)), ((6, 6), (3, 3))]:
+        kernel = torch.randn(kh, kw, generator=gen, dtype=torch.float64)
+        matrix = _call(conv_matrix, kernel, (h, w))
+        # The oracle: the Jacobian of F.conv2d with respect to its input is exactly that matrix.
+        jacobian = torch.autograd.functional.jacobian(
+            lambda flat: F.conv2d(flat.reshape(1, 1, h, w), kernel[None, None]).reshape(-1),
+            torch.zeros(h * w, dtype=torch.float64))
+        expect(matrix, jacobian, f"conv_matrix(kernel of shape {(kh, kw)}, input_size={(h, w)})")
