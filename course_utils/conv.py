@@ -293,7 +293,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     if not return_indices:
         return out
     # Where is row `arg` of window `l` in the input? Unfold a map of flat positions the same way.
-    positions = torch.arange(h * w, dtype=torch.float64, device=x.device).reshape(1, 1, h, w)
+    positions = torch.arange(h * w, dtype=torch.float64, device=x.device).reshape(1, 1, h, w)  # (1, 1, H, W)
     position_windows = _windows(positions, k, s, p, -1.0)[0, 0]  # (kH*kW, L), -1 on padding
     indices = _gather_positions(position_windows, arg)  # (N, C, L)
     return out, indices.reshape(n, c, out_h, out_w)  # (N, C, H_out, W_out)

@@ -188,3 +188,29 @@ def test_known_values():
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def check_same_padding(fn):
+    x = torch.zeros(1, 1, 11, 13)
+    for k in (1, 3, 5, 7):
+        for d in (1, 2, 3):
+            layer = nn.Conv2d(1, 1, k, dilation=d, padding="same", bias=False)
+            explicit = nn.Conv2d(1, 1, k, dilation=d, padding=fn(k, d), bias=False)
+            explicit.weight = layer.weight
+            with torch.no_grad():
+                assert explicit(x).shape == x.shape, f"k={k} d={d}: padding {fn(k, d)} does not keep the size"
+                assert torch.equal(explicit(x + 1), layer(x + 1)), f"k={k} d={d}: differs from padding='same'"
+
+
+def test_same_padding_against_pytorch_same():
+    check_same_padding(lm.same_padding)
+    with pytest.raises(AssertionError):
+        check_same_padding(lambda k, d: k // 2)  # forgets the dilation
+
+
+def test_dense_layer_params_for_image_against_nn_linear():
+    for h, w, c, out in [(100, 100, 1, None), (28, 28, 3, 10), (7, 9, 2, 5)]:
+        n = h * w * c
+        with torch.device("meta"):
+            layer = nn.Linear(n, n if out is None else out)
+        assert lm.dense_layer_params_for_image(h, w, c, out) == sum(p.numel() for p in layer.parameters())
