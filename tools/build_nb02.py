@@ -40,7 +40,7 @@ CELLS = [
 ## Without padding, maps shrink fast
 
 A 3x3 convolution without padding turns `n x n` into `(n - 2) x (n - 2)`.
-Stack a few and a 28x28 Fashion-MNIST image is gone after 13 layers.
+Stack them and a 28x28 Fashion-MNIST image is down to 2x2 after 13 layers.
 """),
     code("""
 # NBVAL_CHECK_OUTPUT
