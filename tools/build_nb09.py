@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 import torchvision
+from matplotlib.ticker import EngFormatter
 from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TorchvisionInvertedResidual
 
@@ -607,12 +608,12 @@ def show(value, fmt):
     return "-" if value is None else format(value, fmt)
 
 
-print(f"{'nb':<4}{'model':<34}{'parameters':>12}{'mult-adds':>14}{'s/epoch':>9}{'test acc':>10}  {'profile':<9}"
+print(f"{'nb':<4}{'model':<40}{'parameters':>12}{'mult-adds':>14}{'s/epoch':>9}{'test acc':>10}  {'profile':<9}"
       f"{'G mult-adds/s':>13}")
 for r in table:
     # forward multiply-adds per second while training: how well the hardware is used
     rate = r["macs"] * r["examples_per_s"] / 1e9 if r["macs"] and r["examples_per_s"] else None
-    print(f"{r['notebook']:<4}{str(r['model'])[:33]:<34}{show(r['params'], ','):>12}{show(r['macs'], ','):>14}"
+    print(f"{r['notebook']:<4}{str(r['model'])[:39]:<40}{show(r['params'], ','):>12}{show(r['macs'], ','):>14}"
           f"{show(r['seconds'], '.1f'):>9}{r['accuracy']:>10.2%}  {r['profile']:<9}{show(rate, '.1f'):>13}")
 for number in missing:
     print(f"\\nno results from notebook {number} yet: run notebooks/{NOTEBOOKS[number]} first "
@@ -624,20 +625,29 @@ if len(profiles) > 1:
 assert any(r["notebook"] == "09" for r in table), "this notebook's own result should be in the table"
 """),
     code("""
-plotted = [r for r in table if r["params"] and r["seconds"]]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+plotted = [r for r in table if r["params"] and r["seconds"] and r["profile"] == PROFILE]
+left_out = [r["model"] for r in table if r not in plotted]
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
 for ax, key, label in ((axes[0], "params", "parameters"), (axes[1], "seconds", "seconds per epoch")):
     for r in plotted:
-        ax.scatter(r[key], 100 * r["accuracy"])
-        ax.annotate(str(r["model"])[:22], (r[key], 100 * r["accuracy"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel(label + " (log scale)")
+        ax.scatter(r[key], 100 * r["accuracy"], label=f"{r['notebook']}: {r['model']}")
+    values = [r[key] for r in plotted]
+    if values and max(values) > 20 * min(values):  # LeNet to VGG spans orders of magnitude
+        ax.set_xscale("log")
+        label += " (log scale)"
+    if key == "params":
+        ax.xaxis.set_major_formatter(EngFormatter())  # 60k, 1M, ...
+    ax.margins(x=0.15, y=0.15)
+    ax.set_xlabel(label)
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("test accuracy (%)")
-fig.suptitle(f"Networks of notebooks 06-09 on Fashion-MNIST ({', '.join(sorted({r['profile'] for r in plotted}))})")
+if plotted:
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+fig.suptitle(f"Networks of notebooks 06-09 on Fashion-MNIST ({PROFILE} profile)")
 fig.tight_layout()
 plt.show()
+if left_out:
+    print(f"not plotted (from another profile than {PROFILE}, or without sizes/times): {', '.join(map(str, left_out))}")
 """),
     md("""
 In the saved standard run, the scaled-down GoogLeNet reaches about 92% on the full 10,000-image test
