@@ -20,7 +20,6 @@ from torch import nn
 from course_utils import conv, layer_math, results
 from course_utils.checks import assert_close, count_macs, count_params, grad_check
 from course_utils.exercises import ex03
-from course_utils.plot import show_feature_maps
 """
 
 INTRO = """
