@@ -1,0 +1,595 @@
+"""Write notebooks/07_alexnet.ipynb (outputs come from `tools/nb.py run`)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.nb import build, code, md  # noqa: E402
+
+IMPORTS = """
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from course_utils import results
+from course_utils.checks import assert_close, count_macs, count_params, layer_table, print_layer_table
+from course_utils.data import load_dataset
+from course_utils.exercises import ex07
+from course_utils.models import alexnet
+from course_utils.plot import plot_history
+from course_utils.train import fit
+"""
+
+INTRO = """
+In 2012 a convolutional network won the ImageNet Large Scale Visual Recognition Challenge (1.2
+million training images, 1000 classes) with a top-5 test error of 15.3%, against 26.2% for the
+second-best entry (Krizhevsky, Sutskever and Hinton, 2012, *ImageNet Classification with Deep
+Convolutional Neural Networks*). Within a few years nearly every entry was a deep network. The
+network, AlexNet, is LeNet's design made deeper and wider -- with a handful of changes that made it
+trainable at that size.
+
+In this notebook you will
+
+1. list what changed since LeNet, and make the main changes measurable;
+2. build AlexNet layer by layer at 224x224, in both its 2012 (two-GPU) and its 2014 (one-GPU,
+   torchvision's) form, and check both against `course_utils` and torchvision;
+3. find where its 61 million parameters are, and why a GPU helps;
+4. train a scaled-down AlexNet on Fashion-MNIST and see ReLU and dropout at work.
+"""
+
+CELLS = [
+    md("""
+## What changed in 2012
+
+| | LeNet-5 (1998) | AlexNet (2012) |
+| --- | --- | --- |
+| layers with weights | 2 conv + 3 dense | 5 conv + 3 dense |
+| parameters | 61,706 | about 61 million |
+| input | 32x32 grey digits | 224x224 colour photos |
+| activation | sigmoid / tanh | **ReLU**: no saturation for positive inputs, so gradients do not fade |
+| pooling | 2x2 averages | **overlapping max-pooling**: 3x3 windows with stride 2 |
+| regularisation | weight decay | **dropout** in the dense layers, **data augmentation** (random crops and flips, colour jitter), weight decay |
+| normalisation | -- | **local response normalisation** (LRN) after conv 1 and 2 |
+| hardware | CPU | **two GPUs** (NVIDIA GTX 580, 3 GB each), five to six days of training |
+
+The paper measured each change on ImageNet: ReLU reached a given training error about six times
+faster than tanh (its Figure 1, on CIFAR-10); overlapping pooling lowered the top-1 / top-5 errors by
+0.4% / 0.3%, LRN by 1.4% / 1.2%. LRN did not last: Simonyan and Zisserman (2014, the VGG paper) found
+it did not help their deeper networks while costing memory and time, and batch normalisation (2015)
+replaced it. torchvision's AlexNet has no LRN.
+
+We build the network first, then make ReLU, dropout and the GPU tangible with experiments.
+"""),
+    md("""
+## AlexNet layer by layer
+
+Five convolutions, three overlapping max-pools, three dense layers:
+
+- conv 1: 11x11 filters with stride 4 -- a large, coarse first look that shrinks 224 pixels to 55;
+- conv 2: 5x5; conv 3-5: 3x3, all with padding that keeps the size;
+- max-pool 3x3, stride 2 after conv 1, 2 and 5: 55 -> 27 -> 13 -> 6;
+- dense layers of 4096, 4096 and 1000 units, with dropout before the first two.
+
+One class builds both versions: `channels` picks the widths, `groups` the two-GPU connectivity
+(explained below), `lrn` adds local response normalisation after the first two ReLUs.
+"""),
+    code("""
+class MyAlexNet(nn.Module):
+    def __init__(self, channels=(64, 192, 384, 256, 256), groups=(1, 1, 1, 1, 1), lrn=False,
+                 in_channels=3, num_classes=1000):
+        super().__init__()
+        c1, c2, c3, c4, c5 = channels
+
+        def norm():  # the paper's constants (section 3.3)
+            return [nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)] if lrn else []
+
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2), nn.ReLU(), *norm(),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=groups[1]), nn.ReLU(), *norm(),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(c2, c3, kernel_size=3, padding=1, groups=groups[2]), nn.ReLU(),
+            nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=groups[3]), nn.ReLU(),
+            nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=groups[4]), nn.ReLU(),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d(6)  # 6x6 whatever the input size (a no-op at 224)
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.Linear(c5 * 6 * 6, 4096), nn.ReLU(),
+            nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))  # (B, c5, 6, 6)
+        x = x.flatten(1)  # (B, c5 * 36)
+        return self.classifier(x)  # (B, num_classes)
+
+
+my_alexnet = MyAlexNet()
+"""),
+    md("""
+### Following one image through
+
+A layer maps a side `n` to `floor((n + 2p - k) / s) + 1`. We trace a 224x224 image and assert every
+side against that formula:
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+def out_size(n, k, s=1, p=0):
+    return (n + 2 * p - k) // s + 1
+
+
+h = torch.randn(1, 3, 224, 224)
+side = 224
+for layer in my_alexnet.features:
+    h = layer(h)
+    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+        k, s, p = (layer.kernel_size, layer.stride, layer.padding) if isinstance(layer, nn.MaxPool2d) else (
+            layer.kernel_size[0], layer.stride[0], layer.padding[0])
+        side = out_size(side, k, s, p)
+        assert h.shape[-1] == side, f"{layer}: expected side {side}, got {h.shape[-1]}"
+        print(f"{type(layer).__name__:<10} k={k:<2} s={s} p={p}  -> {tuple(h.shape)}")
+assert h.shape == (1, 256, 6, 6)
+"""),
+    md("""
+The paper says its input was 224x224, but an 11x11 stride-4 convolution without padding maps 224 to
+`floor(213 / 4) + 1 = 54`, not the 55 of its figure; the arithmetic works for **227** pixels, or for
+224 with **padding 2**, which torchvision uses. A classic puzzle, settled by the formula:
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+assert out_size(224, 11, 4) == 54 and out_size(227, 11, 4) == 55 and out_size(224, 11, 4, 2) == 55
+print(f"224, no padding: {out_size(224, 11, 4)};  227, no padding: {out_size(227, 11, 4)};  "
+      f"224, padding 2: {out_size(224, 11, 4, 2)}")
+"""),
+    md("""
+### The 224x224 table
+
+Output shape, parameters and multiply-adds of every layer, for one image:
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+rows = print_layer_table(my_alexnet, (1, 3, 224, 224))
+"""),
+    md("""
+### Checked against the reference and torchvision
+
+torchvision's `alexnet()` is the 2014 variant. Its published parameter count is 61,100,840; our
+network and `course_utils.models.alexnet` must have exactly that many, and -- since the layers have
+the same names -- load torchvision's weights and give the same outputs:
+"""),
+    code("""
+torch.manual_seed(0)
+theirs = torchvision.models.alexnet()  # random weights: nothing is downloaded
+reference = alexnet.alexnet_2014()
+assert count_params(my_alexnet) == count_params(reference) == count_params(theirs) == 61_100_840, (
+    "every version should have torchvision's 61,100,840 parameters")
+my_alexnet.load_state_dict(theirs.state_dict())  # strict: every name and shape must match
+reference.load_state_dict(theirs.state_dict())
+x = torch.randn(2, 3, 224, 224)
+for model in (my_alexnet, reference, theirs):
+    model.eval()  # dropout off
+with torch.no_grad():
+    expected = theirs(x)
+    assert_close(my_alexnet(x), expected, rtol=1e-4, atol=1e-5, msg="hand-built AlexNet vs torchvision")
+    assert_close(reference(x), expected, rtol=1e-4, atol=1e-5, msg="course_utils alexnet_2014 vs torchvision")
+print(f"hand-built == course_utils == torchvision: {count_params(theirs):,} parameters, same outputs")
+del theirs, reference
+"""),
+    md("""
+### Where the parameters are
+
+Group the table's rows into convolutions and dense layers:
+"""),
+    code("""
+conv_params = sum(r["params"] for r in rows if r["type"] == "Conv2d")
+dense_params = sum(r["params"] for r in rows if r["type"] == "Linear")
+conv_macs = sum(r["macs"] for r in rows if r["type"] == "Conv2d")
+dense_macs = sum(r["macs"] for r in rows if r["type"] == "Linear")
+total_params, total_macs = conv_params + dense_params, conv_macs + dense_macs
+assert total_params == 61_100_840 and total_macs == count_macs(my_alexnet, (1, 3, 224, 224))
+first_dense = rows[[r["type"] for r in rows].index("Linear")]["params"]
+assert first_dense == 256 * 6 * 6 * 4096 + 4096
+dense_share, conv_work = dense_params / total_params, conv_macs / total_macs
+assert dense_share > 0.9 and conv_work > 0.9, "the dense layers hold the parameters, the convolutions do the work"
+print(f"dense layers: {dense_params:>11,} parameters ({dense_share:.1%}), {dense_macs:>12,} mult-adds ({1 - conv_work:.1%})")
+print(f"convolutions: {conv_params:>11,} parameters ({1 - dense_share:.1%}), {conv_macs:>12,} mult-adds ({conv_work:.1%})")
+print(f"the first dense layer alone: {first_dense:,} parameters ({first_dense / total_params:.0%})")
+"""),
+    code("""
+fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+names = [r["name"] for r in rows if r["type"] in ("Conv2d", "Linear")]
+short = [f"conv{i + 1}" for i in range(5)] + [f"fc{i + 6}" for i in range(3)]
+for ax, key, label in ((axes[0], "params", "parameters (millions)"), (axes[1], "macs", "multiply-adds (millions)")):
+    values = [r[key] / 1e6 for r in rows if r["type"] in ("Conv2d", "Linear")]
+    ax.bar(short, values, color=["tab:blue"] * 5 + ["tab:orange"] * 3)
+    ax.set_title(label)
+fig.suptitle("AlexNet at 224x224: parameters in the dense layers, work in the convolutions")
+fig.tight_layout()
+plt.show()
+"""),
+    md("""
+About 96% of the parameters sit in the three dense layers -- 62% in the first one alone -- while the
+convolutions do about 92% of the multiply-adds. Dropout (below) targets exactly those dense layers,
+and later networks (NiN, GoogLeNet in notebook 09) replaced them with global average pooling.
+
+## 2012 and 2014: two sets of channels
+
+The 2012 network did not fit on one 3 GB GPU, so it was split across two: each GPU held **half the
+filters of every layer** (48, 128, 192, 192, 128). The second, fourth and fifth convolutions saw only
+the channels on their own GPU; the third convolution and the dense layers read from both. In PyTorch
+a convolution whose channels are split into independent halves is a **grouped convolution** with
+`groups=2`: each filter has half as many input channels, so the layer has half the weights.
+
+In 2014 Krizhevsky (*One weird trick for parallelizing convolutional neural networks*) trained a
+single-GPU column with 64, 192, 384, 256, 256 channels and no LRN; that is the AlexNet torchvision
+(and most code) calls AlexNet. We build the 2012 network with the same class:
+"""),
+    code("""
+CHANNELS_2012, GROUPS_2012 = (96, 256, 384, 384, 256), (1, 2, 1, 2, 2)
+my_2012 = MyAlexNet(CHANNELS_2012, GROUPS_2012, lrn=True)
+reference_2012 = alexnet.alexnet_2012()
+assert count_params(my_2012) == count_params(reference_2012) == 60_965_224
+reference_2012.load_state_dict(my_2012.state_dict())
+my_2012.eval(), reference_2012.eval()
+with torch.no_grad():
+    assert_close(my_2012(x), reference_2012(x), rtol=1e-4, atol=1e-5, msg="hand-built 2012 AlexNet vs course_utils")
+print(f"2012 AlexNet (two-GPU groups, LRN): {count_params(my_2012):,} parameters, same outputs as alexnet_2012()")
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+ungrouped_2012 = alexnet.alexnet_2012(groups=1)
+convs = {name: [m for m in model.features if isinstance(m, nn.Conv2d)]
+         for name, model in (("2012, two GPUs", my_2012), ("2012, one GPU", ungrouped_2012), ("2014", my_alexnet))}
+print(f"{'':<8}" + "".join(f"{name:>26}" for name in convs))
+for i in range(5):
+    cells = [f"{c[i].out_channels:>4} ch, {c[i].weight.shape[1]:>3} in, {count_params(c[i]):>9,}" for c in convs.values()]
+    print(f"conv{i + 1:<4}" + "".join(f"{cell:>26}" for cell in cells))
+conv2 = convs["2012, two GPUs"][1]
+assert conv2.weight.shape == (256, 48, 5, 5), "each conv2 filter sees the 48 channels of its own GPU"
+halved = (256 * 96 * 5 * 5 + 384 * 384 * 3 * 3 + 256 * 384 * 3 * 3) // 2  # half the weights of conv2, 4, 5
+assert count_params(ungrouped_2012) - count_params(my_2012) == halved, "groups=2 should halve conv2, 4, 5"
+for name, model in (("2012, two GPUs", my_2012), ("2012, one GPU", ungrouped_2012), ("2014", my_alexnet)):
+    print(f"{name:<16} {count_params(model):>11,} parameters  {count_macs(model, (1, 3, 224, 224)):>13,} mult-adds")
+del ungrouped_2012, reference_2012
+"""),
+    md("""
+The split costs little accuracy, halves the weights of three layers, and -- the point in 2012 --
+let each GPU keep its half of the activations in its own memory and exchange data only at conv 3 and
+the dense layers. *Dive into Deep Learning*'s AlexNet is the 2012 channel layout without the split
+(`groups=1`), with padding 1 instead of 2 in conv 1, so its last map is 5x5
+(`alexnet.alexnet_2012(groups=1, lrn=False, stem=(11, 4, 1))` builds it).
+
+## Why GPUs help convolution
+
+A convolution layer is a huge number of **independent** multiply-adds: every output pixel of every
+filter is its own dot product, and every weight is reused at every position. Rearranged (im2col,
+notebook 02), the whole layer is one matrix product -- the operation a GPU's thousands of arithmetic
+units are built for. Conv 1 as one matrix product:
+"""),
+    code("""
+conv1 = my_alexnet.features[0]
+img = torch.randn(1, 3, 224, 224)
+patches = F.unfold(img, kernel_size=11, stride=4, padding=2)  # (1, 3*11*11, 55*55): one column per position
+assert patches.shape == (1, 363, 3025)
+weights = conv1.weight.reshape(64, -1)  # (64, 363): one row per filter
+with torch.no_grad():
+    as_matmul = (weights @ patches[0] + conv1.bias[:, None]).reshape(1, 64, 55, 55)  # (1, 64, 55, 55)
+    assert_close(as_matmul, conv1(img), rtol=1e-4, atol=1e-4, msg="conv 1 as one matrix product")
+macs = 64 * 363 * 3025
+loaded = (weights.numel() + patches.numel() + as_matmul.numel()) * 4
+print(f"conv 1 = a (64 x 363) @ (363 x 3,025) matrix product: {macs:,} independent multiply-adds")
+print(f"arithmetic intensity: {2 * macs / loaded:.0f} FLOPs per byte moved (a GPU needs tens to stay busy)")
+"""),
+    md("""
+Now the whole network, forward only, on this machine's CPU and -- when there is one -- on the GPU.
+Training costs about three times a forward pass (the backward pass computes two gradients per layer).
+"""),
+    code("""
+batch = profile.pick(smoke=2, standard=16, full=64)
+model224 = my_alexnet.eval()
+x224 = torch.randn(batch, 3, 224, 224)
+
+
+def images_per_second(model, x, repeats):
+    with torch.no_grad():
+        model(x)  # warm-up: first calls pick algorithms and allocate memory
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+    return repeats * len(x) / (time.perf_counter() - start)
+
+
+forward_macs = count_macs(model224, (1, 3, 224, 224))
+cpu_rate = images_per_second(model224, x224, repeats=profile.pick(smoke=1, standard=2, full=3))
+print(f"CPU ({torch.get_num_threads()} threads): {cpu_rate:,.1f} images/s = {1000 / cpu_rate:.0f} ms per image, "
+      f"{cpu_rate * forward_macs / 1e9:.1f} G multiply-adds/s")
+if torch.cuda.is_available():
+    gpu_model, gpu_x = model224.to("cuda"), x224.to("cuda")
+    gpu_rate = images_per_second(gpu_model, gpu_x, repeats=20)
+    print(f"GPU ({torch.cuda.get_device_name()}): {gpu_rate:,.0f} images/s, "
+          f"{gpu_rate * forward_macs / 1e9:,.0f} G multiply-adds/s -> {gpu_rate / cpu_rate:.0f}x the CPU")
+    assert gpu_rate > cpu_rate, "the GPU should be faster than the CPU on AlexNet"
+    model224.to("cpu")
+else:
+    print("no GPU in this run: only the CPU is timed (on a machine with CUDA this cell times both)")
+epoch_days = 1.2e6 * 3 / cpu_rate / 86_400
+print(f"one ImageNet epoch (1.2M images, ~3x a forward pass each) at this speed: {epoch_days:.2f} days; "
+      f"the paper's 90 epochs: {90 * epoch_days:.0f} days (an optimistic bound: training runs slower than inference)")
+"""),
+    md("""
+In 2012 two GTX 580 GPUs (about 1.6 trillion floating-point operations per second each, at peak)
+did those 90 epochs in five to six days. A 2012 desktop CPU peaked at a few hundred billion, and the CPU
+convolution code of the time reached a fraction of that, so the same training would have taken
+months -- GPUs, more than any single trick, made AlexNet possible. The figure above for this machine
+is far better than a 2012 CPU's per core: its cores have AVX-512 units (16 float multiply-adds per
+instruction), and PyTorch's CPU kernels (oneDNN) use them. A current GPU
+is still one to two orders of magnitude faster again, which is why the `full` profile of this course
+expects one.
+
+## Training AlexNet on Fashion-MNIST
+
+The full network at 224x224 needs 0.7 billion multiply-adds per image: a GPU job (the `full`
+profile resizes Fashion-MNIST to 224x224 and trains it, as *Dive into Deep Learning* does). On a
+laptop CPU we keep the architecture -- five convolutions, three overlapping max-pools, ReLU, dropout,
+three dense layers -- and shrink what does not change its shape:
+
+- **input**: the images' own 28x28 pixels. The 11x11 stride-4 first layer would leave 6 pixels, so
+  conv 1 becomes 3x3 with stride 1 (`alexnet.STEM_SMALL`); the pools take 28 -> 13 -> 6 -> 2;
+- **width**: a quarter of the 2014 channels (16, 48, 96, 64, 64) and 512 dense units;
+- **optimizer**: AdamW with a one-cycle schedule, batch 128, a few epochs.
+"""),
+    code("""
+settings = profile.pick(
+    smoke=dict(n_train=5_000, epochs=3, input_size=28, width=0.25, hidden=512, lr=3e-3, bar=0.4,
+               n_exp=1_000, exp_epochs=1, n_dropout=500, dropout_epochs=2),
+    standard=dict(n_train=60_000, epochs=5, input_size=28, width=0.25, hidden=512, lr=2e-3, bar=0.89,
+                  n_exp=6_000, exp_epochs=4, n_dropout=1_000, dropout_epochs=40),
+    full=dict(n_train=60_000, epochs=10, input_size=224, width=1.0, hidden=4096, lr=5e-4, bar=0.90,
+              n_exp=20_000, exp_epochs=6, n_dropout=1_000, dropout_epochs=40),
+)
+batch_size = 128
+print(settings)
+data = load_dataset("fashion_mnist")
+size = settings["input_size"]
+resize = None if size == 28 else size
+train_data = data if settings["n_train"] == len(data.train_labels) else data.subset(settings["n_train"], 10_000)
+train_batches = train_data.train_batches(batch_size, device=DEVICE, resize=resize)
+test_batches = data.test_batches(500, device=DEVICE, resize=resize)  # the full test set, every profile
+assert test_batches.num_examples == 10_000
+print(f"training on {train_batches.num_examples:,} images, testing on {test_batches.num_examples:,}, at {size}x{size}")
+"""),
+    code("""
+model = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"]).to(DEVICE)
+input_shape = (1, 1, size, size)
+print_layer_table(model, input_shape);
+"""),
+    code("""
+seed_everything(0)
+model = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"]).to(DEVICE)
+optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
+scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"],
+                                                total_steps=settings["epochs"] * len(train_batches))
+start = time.perf_counter()
+history = fit(model, train_batches, test_batches, epochs=settings["epochs"], optimizer=optimizer,
+              scheduler=scheduler, progress=False)
+print(f"total {time.perf_counter() - start:.0f} s on {DEVICE}")
+"""),
+    code("""
+plot_history(history, title=f"AlexNet (width {settings['width']}, {size}x{size}) on Fashion-MNIST")
+plt.show()
+print(history.table())
+"""),
+    code("""
+accuracy = history[-1].test_acc
+seconds_per_epoch = sum(history.column("seconds")) / len(history)
+examples_per_s = sum(history.column("examples_per_s")) / len(history)
+assert accuracy >= settings["bar"], (
+    f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
+results.record("07", "alexnet_test_acc", round(accuracy, 4), model=f"AlexNet (width {settings['width']}, {size} px)",
+               params=count_params(model), macs=count_macs(model, input_shape), input_size=size,
+               seconds_per_epoch=round(seconds_per_epoch, 2), examples_per_s=round(examples_per_s),
+               epochs=settings["epochs"], n_train=train_batches.num_examples,
+               n_test=test_batches.num_examples, device=str(DEVICE))
+"""),
+    md("""
+## Experiment: ReLU against saturating activations
+
+The paper's Figure 1 showed a four-layer CNN with ReLUs reaching 25% training error on CIFAR-10 six
+times faster than the same network with tanh. We run a similar comparison on our eight-layer AlexNet:
+the same network, seed and data, with ReLU, tanh or sigmoid after every layer, trained with plain SGD
+and momentum as in the paper (an adaptive optimizer like Adam partly hides the difference by
+rescaling small gradients), PyTorch's default initialisation for all three. A subset of the training
+images keeps it short; the test subset has 2,000 images.
+"""),
+    code("""
+exp_data = data.subset(settings["n_exp"], 2_000)
+exp_train = exp_data.train_batches(batch_size, device=DEVICE, resize=resize)
+exp_test = exp_data.test_batches(500, device=DEVICE, resize=resize)
+curves = {}
+for activation in ("relu", "tanh", "sigmoid"):
+    seed_everything(0)
+    net = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"],
+                          activation=activation).to(DEVICE)
+    sgd = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    curves[activation] = fit(net, exp_train, exp_test, epochs=settings["exp_epochs"], optimizer=sgd,
+                             progress=False, log=False)
+    h = curves[activation]
+    print(f"{activation:<8} training loss per epoch {[round(v, 3) for v in h.column('train_loss')]}  "
+          f"test acc {h[-1].test_acc:.1%}")
+"""),
+    code("""
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+for activation, h in curves.items():
+    ax.plot(h.column("epoch"), h.column("train_loss"), "o-", label=activation)
+ax.axhline(2.3026, color="gray", ls=":", label="chance (ln 10)")
+ax.set(xlabel="epoch", ylabel="training loss", title="Same AlexNet, three activations (SGD + momentum)")
+ax.legend(), ax.grid(alpha=0.3)
+plt.show()
+final = {a: h[-1].train_loss for a, h in curves.items()}
+print("final training loss: " + ", ".join(f"{a} {v:.3f}" for a, v in final.items()))
+if PROFILE != "smoke":
+    assert final["sigmoid"] > 2.2, "eight sigmoid layers should stay at chance (loss ln 10 = 2.30) for a few epochs"
+    assert final["relu"] < 2.0 and final["tanh"] < 2.0, "ReLU and tanh networks should both learn"
+if PROFILE == "standard":  # the saved run, described below
+    relu_drop, tanh_drop = (h[-2].train_loss - h[-1].train_loss for h in (curves["relu"], curves["tanh"]))
+    assert relu_drop > tanh_drop, "in the last epoch ReLU's loss should fall faster than tanh's"
+"""),
+    md("""
+With eight sigmoid layers the gradient reaching the first layers is multiplied by at most 1/4 per
+layer (and the sigmoid's outputs are all positive, which biases every update): the network does not
+leave chance. tanh (slope up to 1, outputs centred on zero) and ReLU both learn. In the saved run the
+ReLU network is *not* ahead of tanh: it sits near chance for two epochs, then its loss falls much
+faster than tanh's, which has begun to level off.
+The paper's six-fold speed-up was measured on a shallower network with its own initialisation; in a
+deep plain network with PyTorch's default initialisation, small initial ReLU signals shrink layer
+after layer. The fix came later: an initialisation scaled for ReLU (He et al., 2015) and batch norm.
+ReLU won because it does not saturate -- tanh and sigmoid flatten out for large inputs, ReLU never
+does for positive ones -- and because it is cheap to compute.
+
+## Experiment: what dropout does
+
+Dropout (Hinton et al., 2012; Srivastava et al., 2014) sets each unit of a dense layer to zero with
+probability `p` during training and scales the survivors by `1 / (1 - p)`, so no unit can rely on
+particular others; at test time nothing is dropped. AlexNet used `p = 0.5` in its first two dense
+layers; the paper reports that without it the network overfit substantially. Overfitting needs a
+small training set, so we train on a thousand images for many epochs, with and without dropout,
+and compare the gap between training and test accuracy:
+"""),
+    code("""
+drop_data = data.subset(settings["n_dropout"], 2_000)
+drop_train = drop_data.train_batches(batch_size, device=DEVICE, resize=resize)
+drop_test = drop_data.test_batches(500, device=DEVICE, resize=resize)
+dropout_runs = {}
+for p in (0.5, 0.0):
+    seed_everything(0)
+    net = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"],
+                          dropout=p).to(DEVICE)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings["lr"], weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings["lr"],
+                                                total_steps=settings["dropout_epochs"] * len(drop_train))
+    dropout_runs[p] = fit(net, drop_train, drop_test, epochs=settings["dropout_epochs"], optimizer=opt,
+                          scheduler=sched, progress=False, log=False)
+    h = dropout_runs[p]
+    print(f"dropout {p}: train acc {h[-1].train_acc:.1%}, test acc {h[-1].test_acc:.1%}, "
+          f"gap {h[-1].train_acc - h[-1].test_acc:+.1%}, test loss {h[-1].test_loss:.3f}")
+"""),
+    code("""
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+for p, h in dropout_runs.items():
+    axes[0].plot(h.column("epoch"), [100 * a for a in h.column("train_acc")], "-", label=f"train, dropout {p}")
+    axes[0].plot(h.column("epoch"), [100 * a for a in h.column("test_acc")], "--", label=f"test, dropout {p}")
+    axes[1].plot(h.column("epoch"), h.column("test_loss"), "o-", label=f"dropout {p}")
+axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title=f"{drop_train.num_examples:,} training images")
+axes[1].set(xlabel="epoch", ylabel="test loss", title="test loss")
+for ax in axes:
+    ax.grid(alpha=0.3), ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+if PROFILE != "smoke":
+    with_p, without = dropout_runs[0.5][-1], dropout_runs[0.0][-1]
+    assert with_p.test_loss < without.test_loss, "dropout should lower the test loss on a small training set"
+    assert with_p.train_acc - with_p.test_acc < without.train_acc - without.test_acc, "dropout should shrink the gap"
+"""),
+    md("""
+Without dropout the network fits its thousand training images more closely, the gap between
+training and test accuracy is wider, and its test loss is higher: it is more confident where it is wrong. With 60,000 images and a few epochs (the run
+above) overfitting is small, and dropout matters less; on ImageNet, with 61 million parameters, it
+mattered a lot.
+
+## Summary
+"""),
+    code("""
+print(f"profile {PROFILE}, device {DEVICE}")
+print(f"AlexNet at 224x224: {total_params:,} parameters ({dense_share:.0%} in the dense layers), "
+      f"{total_macs / 1e6:,.0f}M multiply-adds per image ({conv_work:.0%} in the convolutions)")
+print(f"scaled AlexNet ({count_params(model):,} parameters, {count_macs(model, input_shape) / 1e6:.1f}M mult-adds, "
+      f"{size}x{size}): {accuracy:.2%} on {test_batches.num_examples:,} test images after {settings['epochs']} epochs, "
+      f"{seconds_per_epoch:.1f} s/epoch, {examples_per_s:,.0f} examples/s")
+"""),
+    md("""
+In the saved `standard` run on a 2-core CPU the scaled AlexNet reaches about 90.5% on the full test
+set in five epochs of about 10 seconds each, and the whole notebook runs in under two minutes. AlexNet's layers were chosen one by one; the next
+network, VGG (notebook 08), builds everything from one repeated block.
+
+## Exercises
+
+### 1. Feature-map sides
+
+Write `feature_sides(input_size, kernel_size, stride, padding)`: the side of the output after each
+of conv 1, pool 1, conv 2, pool 2, conv 3, conv 4, conv 5 and pool 3 (eight numbers), for a first
+convolution with the given `kernel_size`, `stride` and `padding` and the rest of AlexNet as above.
+Check the paper's 227 and torchvision's 224 + padding 2 with it.
+"""),
+    code("""
+def feature_sides(input_size, kernel_size, stride, padding):
+    raise NotImplementedError  # your code here
+
+
+ex07.check_feature_sides(feature_sides)
+"""),
+    md("""
+### 2. The two-GPU split as two convolutions
+
+Write `grouped_conv2d(x, weight, bias, groups, padding)` (stride 1) **without** `F.conv2d`'s `groups`
+argument: split the input channels and the filters into `groups` equal parts, convolve each part on
+its own -- as each GPU did in 2012 -- and concatenate. `weight` has shape
+`(C_out, C_in / groups, k, k)`.
+"""),
+    code("""
+def grouped_conv2d(x, weight, bias, groups, padding):
+    raise NotImplementedError  # your code here
+
+
+ex07.check_grouped_conv2d(grouped_conv2d)
+"""),
+    md("""
+### 3. Local response normalisation
+
+The paper normalises each activation by its neighbours in the channel dimension:
+`b_c = a_c / (k + alpha' * sum_j a_j^2) ** beta`, the sum over the `size` channels centred on `c`
+(fewer at the edges). Write `local_response_norm(x, size, alpha, beta, k)` that matches
+`F.local_response_norm`, whose `alpha` is the paper's `alpha'` times `size`.
+"""),
+    code("""
+def local_response_norm(x, size, alpha, beta, k):
+    raise NotImplementedError  # your code here
+
+
+ex07.check_local_response_norm(local_response_norm)
+"""),
+    md("""
+### 4. Dropout
+
+Write `dropout(x, p, training)`: in training, zero each element with probability `p` and scale the
+others by `1 / (1 - p)`; in evaluation, return `x`. Why scale during training rather than multiply
+by `1 - p` at test time (the paper's original formulation)?
+"""),
+    code("""
+def dropout(x, p, training):
+    raise NotImplementedError  # your code here
+
+
+ex07.check_dropout(dropout)
+"""),
+    md("""
+### 5. (Open) Is LRN worth it?
+
+Train the scaled AlexNet with `lrn=True` (`alexnet.alexnet(..., lrn=True)`) and without, with the
+settings above, and compare test accuracy and seconds per epoch. Does your result agree with the
+2012 paper or with the VGG paper?
+"""),
+]
+
+if __name__ == "__main__":
+    build("notebooks/07_alexnet.ipynb", "07 AlexNet: deep learning takes over", CELLS, imports=IMPORTS, intro=INTRO)
