@@ -117,3 +117,11 @@ def test_invalid_arguments_and_inputs_raise():
         model(torch.randn(1, 28, 28))
     with pytest.raises(ValueError, match="in_channels=3"):
         model(torch.randn(2, 3, 28, 28))
+
+
+def test_d2l_book_layout():
+    """d2l's book AlexNet: 2012 channels, no groups or LRN, padding 1 in conv 1 -> 5x5 maps, 6400 features."""
+    model = alexnet.alexnet_2012(1, 10, groups=1, lrn=False, stem=(11, 4, 1))
+    assert model.features(torch.zeros(1, 1, 224, 224)).shape == (1, 256, 5, 5)
+    assert model.classifier[1].in_features == 6400
+    assert count_params(model) == formula_params((96, 256, 384, 384, 256), (1,) * 5, 1, 10, pooled=5)

@@ -27,8 +27,8 @@ from course_utils.train import evaluate, fit
 
 INTRO = """
 In the 1990s LeCun and colleagues at Bell Labs built convolutional networks that read handwritten
-digits on bank cheques; by the end of the decade they processed a large share of the cheques written
-in the US. Their best-known design is **LeNet-5** (LeCun, Bottou, Bengio and Haffner, 1998,
+digits on bank cheques; by 1998 one such system was deployed commercially and read several million
+cheques a day. Their best-known design is **LeNet-5** (LeCun, Bottou, Bengio and Haffner, 1998,
 *Gradient-Based Learning Applied to Document Recognition*): everything notebooks 01-05 built --
 convolution, padding, pooling, a dense head, backpropagation -- put together into one trainable
 network.
