@@ -11,7 +11,9 @@ Trains the same LeNet-5 for one epoch on the full Fashion-MNIST training set
    0 worker processes and with 2 (the common ``num_workers`` setting on a
    2-core machine).
 
-It prints examples/s for each and the ratio of course_utils to the faster
+Each variant trains a fresh model for one epoch, ``--repeats`` times
+(interleaved, so a busy spell on a shared machine hits all of them); it prints
+the median examples/s of each and the ratio of course_utils to the faster
 textbook variant. Run: ``python benchmarks/data_pipeline.py`` (or
 ``make benchmark``). Offline, torchvision's copy is made from Debian's
 ``dataset-fashion-mnist`` package, whose files are byte-identical to the ones
@@ -21,6 +23,7 @@ torchvision downloads.
 import argparse
 import gzip
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -104,36 +107,44 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                         help="DataLoader num_workers settings to time")
+    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per variant (the median is shown)")
     args = parser.parse_args(argv)
     from torch.utils.data import DataLoader
 
     device = get_device()
-    print(f"device {device}, {torch.get_num_threads()} threads, batch size {args.batch_size}, one epoch of 60,000")
+    print(f"device {device}, {torch.get_num_threads()} threads, batch size {args.batch_size}, "
+          f"one epoch of 60,000, median of {args.repeats} runs each")
 
     ds = load_dataset("fashion_mnist")
-    model, opt = fresh_model_and_optimizer(device)
-    batches = ds.train_batches(args.batch_size, device=device)
-    warm_up(model, opt, device, args.batch_size)
-    model, opt = fresh_model_and_optimizer(device)
-    history = fit(model, batches, None, epochs=1, optimizer=opt, progress=False, log=False)
-    ours = history.final.examples_per_s
-    print(f"course_utils (Batches + fit)          {ours:10,.0f} examples/s   train acc {history.final.train_acc:.1%}")
-
-    textbook = {}
     tv_data = torchvision_fashion_mnist(data_dir() / "torchvision")
-    for workers in args.workers:
-        loader = DataLoader(tv_data, batch_size=args.batch_size, shuffle=True, num_workers=workers,
-                            pin_memory=device.type == "cuda", persistent_workers=False)
-        model, opt = fresh_model_and_optimizer(device)
-        warm_up(model, opt, device, args.batch_size)
-        model, opt = fresh_model_and_optimizer(device)
-        speed, acc = textbook_epoch(model, loader, opt, device)
-        textbook[workers] = speed
-        print(f"textbook DataLoader, num_workers={workers}    {speed:10,.0f} examples/s   train acc {acc:.1%}")
+    loaders = {workers: DataLoader(tv_data, batch_size=args.batch_size, shuffle=True, num_workers=workers,
+                                   pin_memory=device.type == "cuda") for workers in args.workers}
 
-    best = max(textbook, key=textbook.get)
-    print(f"ratio course_utils / best textbook (num_workers={best}): {ours / textbook[best]:.2f}x")
+    def course_utils_epoch():
+        model, opt = fresh_model_and_optimizer(device)
+        history = fit(model, ds.train_batches(args.batch_size, device=device), None, epochs=1, optimizer=opt,
+                      progress=False, log=False)
+        return history.final.examples_per_s, history.final.train_acc
 
+    def textbook(workers):
+        model, opt = fresh_model_and_optimizer(device)
+        return textbook_epoch(model, loaders[workers], opt, device)
+
+    model, opt = fresh_model_and_optimizer(device)
+    warm_up(model, opt, device, args.batch_size)  # one-time set-up costs are not timed
+    runs = {"course_utils (Batches + fit)": course_utils_epoch}
+    runs.update({f"textbook DataLoader, num_workers={w}": (lambda w=w: textbook(w)) for w in args.workers})
+    speeds = {name: [] for name in runs}
+    for _ in range(args.repeats):  # interleaved, so a busy spell on the machine hits every variant
+        for name, run in runs.items():
+            speed, acc = run()
+            speeds[name].append(speed)
+    median = {name: statistics.median(v) for name, v in speeds.items()}
+    for name, v in speeds.items():
+        print(f"{name:<38}{median[name]:10,.0f} examples/s  (runs: {', '.join(f'{s:,.0f}' for s in v)})")
+    ours = median["course_utils (Batches + fit)"]
+    best = max((n for n in median if n.startswith("textbook")), key=median.get)
+    print(f"ratio course_utils / best textbook ({best.split(', ')[1]}): {ours / median[best]:.2f}x")
 
 if __name__ == "__main__":
     main()

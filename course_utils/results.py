@@ -2,9 +2,11 @@
 
 ``record("06", "lenet_relu_test_acc", 0.897, params=61_706, ...)`` prints a
 ``Key result:`` line (which ``make course`` picks up for its summary) and
-stores the value in ``build/results/06.json`` under the repository (or
-``COURSE_RESULTS_DIR``). Notebook 09's comparison table reads them back with
-:func:`load`. Results are tagged with the run profile that produced them.
+stores the value in ``build/results/<profile>/06.json`` under the repository
+(or under ``COURSE_RESULTS_DIR``). Each profile has its own folder, so a quick
+smoke run (``make test``) never overwrites the figures of a standard or full
+run. Notebook 09's comparison table reads the active profile's results back
+with :func:`load`.
 """
 
 import json
@@ -13,13 +15,18 @@ import time
 from pathlib import Path
 
 
-def results_dir():
+def results_dir(profile_name=None):
+    """The folder holding the results of ``profile_name`` (default: the active profile)."""
+    from course_utils import profile
+
     env = os.environ.get("COURSE_RESULTS_DIR")
     if env:
-        return Path(env).expanduser()
-    from course_utils.data import data_dir
+        root = Path(env).expanduser()
+    else:
+        from course_utils.data import data_dir
 
-    return data_dir().parent / "build" / "results"
+        root = data_dir().parent / "build" / "results"
+    return root / (profile_name or profile.current())
 
 
 def _format(value):
@@ -46,10 +53,11 @@ def record(notebook, name, value, **extra):
     return entry
 
 
-def load(notebook=None):
-    """Stored results: of one notebook (``{name: entry}``), or of all
-    (``{notebook: {name: entry}}``). Missing files give empty dicts."""
-    folder = results_dir()
+def load(notebook=None, profile_name=None):
+    """Stored results of the active profile (or ``profile_name``): of one
+    notebook (``{name: entry}``), or of all (``{notebook: {name: entry}}``).
+    Missing files give empty dicts."""
+    folder = results_dir(profile_name)
     if notebook is not None:
         path = folder / f"{notebook}.json"
         return json.loads(path.read_text()) if path.exists() else {}

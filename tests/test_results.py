@@ -16,3 +16,13 @@ def test_record_prints_stores_and_loads(tmp_data_dir, monkeypatch, capsys):
     assert set(results.load()) == {"06", "07"}
     assert json.loads((results.results_dir() / "07.json").read_text())["alexnet_acc"]["value"] == 0.91
     assert results.load("99") == {}
+
+
+def test_profiles_keep_separate_results(tmp_data_dir, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "standard")
+    results.record("06", "lenet_acc", 0.905)
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    results.record("06", "lenet_acc", 0.6)  # a smoke run must not overwrite the standard figure
+    assert results.load("06")["lenet_acc"]["value"] == 0.6
+    assert results.load("06", profile_name="standard")["lenet_acc"]["value"] == 0.905
+    assert results.results_dir().name == "smoke" and results.results_dir("full").name == "full"

@@ -1,7 +1,11 @@
+import sys
+
 import nbformat
 
 import course_utils
 from tools import nb as nbtool
+
+ROOT = nbtool.ROOT
 
 
 def test_build_writes_badge_setup_cell_and_slides(tmp_path):
@@ -40,3 +44,14 @@ def test_key_results_are_read_from_outputs():
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\nKey result: acc = 0.91\n")]
     nb.cells = [cell]
     assert nbtool.key_results(nb) == ["acc = 0.91"]
+
+
+def test_builder_refuses_arguments_and_keeps_the_notebook():
+    import subprocess
+
+    notebook = ROOT / "notebooks" / "00_start_here.ipynb"
+    before = notebook.read_bytes()
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "build_nb00.py"), "--help"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0 and "takes no arguments" in done.stderr
+    assert notebook.read_bytes() == before

@@ -563,7 +563,8 @@ Multiply-adds are a guide to cost, not a stopwatch.
 ## Everything trained so far
 
 Notebooks 06-09 each record their trained models with `course_utils.results.record`, into
-`build/results/NN.json`. This cell reads them back. To regenerate the table, run the notebooks in
+`build/results/<profile>/NN.json`, one folder per profile. This cell reads back the active
+profile's results. To regenerate the table, run the notebooks in
 order under one profile, then this notebook:
 
     python tools/nb.py run notebooks/06_lenet.ipynb notebooks/07_alexnet.ipynb \\
@@ -618,14 +619,10 @@ for r in table:
 for number in missing:
     print(f"\\nno results from notebook {number} yet: run notebooks/{NOTEBOOKS[number]} first "
           f"(e.g. python tools/nb.py run notebooks/{NOTEBOOKS[number]} --profile {PROFILE}), then this cell again.")
-profiles = {r["profile"] for r in table}
-if len(profiles) > 1:
-    print(f"\\nnote: these rows come from different profiles ({', '.join(sorted(profiles))}); "
-          "times and accuracies are only comparable within one profile.")
 assert any(r["notebook"] == "09" for r in table), "this notebook's own result should be in the table"
 """),
     code("""
-plotted = [r for r in table if r["params"] and r["seconds"] and r["profile"] == PROFILE]
+plotted = [r for r in table if r["params"] and r["seconds"]]
 left_out = [r["model"] for r in table if r not in plotted]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
 for ax, key, label in ((axes[0], "params", "parameters"), (axes[1], "seconds", "seconds per epoch")):

@@ -143,8 +143,18 @@ def stamp(nb, path, needs_d2l=None):
 
 
 def build(path, title, cells, imports="import torch", intro="", needs_d2l=False):
-    """Write a notebook: title + badge, set-up cell with ``imports``, then ``cells``."""
+    """Write a notebook: title + badge, set-up cell with ``imports``, then ``cells``.
+
+    The notebook is written without outputs. A builder script takes no
+    options, so ``python tools/build_nb06.py --help`` stops here instead of
+    wiping the committed outputs by surprise.
+    """
     path = Path(path)
+    script = Path(sys.argv[0]).name
+    if script.startswith("build_nb") and len(sys.argv) > 1:
+        sys.exit(f"{script} takes no arguments: it rewrites {path.name} from source, without outputs.\n"
+                 f"Run it bare, then execute the notebook: python tools/nb.py run {path.relative_to(ROOT) if path.is_absolute() else path} "
+                 "--profile standard --inplace")
     head = md(f"# {title}\n\n{intro}".rstrip())
     setup = code(setup_preamble(needs_d2l) + "\n" + imports.strip("\n") + "\n" + SETUP_TAIL)
     nb = nbformat.v4.new_notebook()
