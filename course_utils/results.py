@@ -53,6 +53,24 @@ def record(notebook, name, value, **extra):
     return entry
 
 
+def record_training(notebook, name, model, history, input_shape, train_batches, test_batches, description,
+                    **extra):
+    """Record a model trained with ``fit``: its final test accuracy, with the
+    figures notebook 09's comparison table shows (parameters, multiply-adds
+    for one ``input_shape`` image, mean seconds per epoch and examples/s,
+    epochs, train and test set sizes, device). ``description`` names the
+    model in the table, e.g. ``"VGG-11 (width 0.25, BN)"``."""
+    from course_utils.checks import count_macs, count_params
+
+    device = next(model.parameters()).device
+    return record(notebook, name, round(history.final.test_acc, 4), model=description,
+                  params=count_params(model), macs=count_macs(model, input_shape), input_size=input_shape[-1],
+                  seconds_per_epoch=round(history.mean("seconds"), 2),
+                  examples_per_s=round(history.mean("examples_per_s")), epochs=len(history),
+                  n_train=train_batches.num_examples, n_test=test_batches.num_examples, device=str(device),
+                  **extra)
+
+
 def load(notebook=None, profile_name=None):
     """Stored results of the active profile (or ``profile_name``): of one
     notebook (``{name: entry}``), or of all (``{notebook: {name: entry}}``).

@@ -42,6 +42,12 @@ class History(list):
         """One field over all epochs, e.g. ``history.column("test_acc")``."""
         return [getattr(e, name) for e in self]
 
+    def mean(self, name):
+        """The mean of one field over all epochs, e.g. ``history.mean("seconds")``."""
+        if not self:
+            raise ValueError("the history is empty: no epoch has finished")
+        return sum(self.column(name)) / len(self)
+
     @property
     def final(self):
         if not self:

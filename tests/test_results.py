@@ -26,3 +26,28 @@ def test_profiles_keep_separate_results(tmp_data_dir, monkeypatch):
     assert results.load("06")["lenet_acc"]["value"] == 0.6
     assert results.load("06", profile_name="standard")["lenet_acc"]["value"] == 0.905
     assert results.results_dir().name == "smoke" and results.results_dir("full").name == "full"
+
+
+def test_record_training_stores_the_comparison_figures(tmp_data_dir, monkeypatch):
+    from torch import nn
+
+    from course_utils.train import EpochStats, History
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    history = History([EpochStats(1, 1.0, 0.5, 1.1, 0.61234, 2.0, 100.0, 0.1),
+                       EpochStats(2, 0.5, 0.8, 0.6, 0.85678, 4.0, 300.0, 0.1)])
+
+    class Sized:  # what record_training reads of a batch iterator
+        def __init__(self, n):
+            self.num_examples = n
+
+    results.record_training("08", "tiny_test_acc", model, history, (1, 1, 8, 8), Sized(600), Sized(100),
+                            "tiny net", width=0.5)
+    entry = results.load("08")["tiny_test_acc"]
+    # by hand: conv 4*1*3*3 + 4 and dense 144*10 + 10 parameters; 4*36*9 + 144*10 multiply-adds
+    assert entry["params"] == 40 + 1450 and entry["macs"] == 4 * 36 * 9 + 1440
+    assert entry["value"] == 0.8568 and entry["model"] == "tiny net" and entry["width"] == 0.5
+    assert entry["seconds_per_epoch"] == 3.0 and entry["examples_per_s"] == 200 and entry["epochs"] == 2
+    assert (entry["n_train"], entry["n_test"], entry["input_size"], entry["device"]) == (600, 100, 8, "cpu")
+    assert history.mean("test_acc") == (0.61234 + 0.85678) / 2

@@ -306,14 +306,10 @@ plot_history(histories["relu"], title="LeNet with ReLU and max pooling");
 ### The comparison table
 """),
     code("""
-summary = {}
 print(f"{'variant':<28}{'test acc':>9}{'train acc':>10}{'epoch-1 test acc':>17}{'s/epoch':>9}{'examples/s':>11}")
 for key, history in histories.items():
-    seconds = sum(history.column("seconds")) / len(history)
-    rate = sum(history.column("examples_per_s")) / len(history)
-    summary[key] = dict(test_acc=history[-1].test_acc, seconds=seconds, examples_per_s=rate)
     print(f"{LABELS[key]:<28}{history[-1].test_acc:>9.2%}{history[-1].train_acc:>10.2%}"
-          f"{history[0].test_acc:>17.2%}{seconds:>9.2f}{rate:>11,.0f}")
+          f"{history[0].test_acc:>17.2%}{history.mean('seconds'):>9.2f}{history.mean('examples_per_s'):>11,.0f}")
 """),
     md("""
 What the table should show (and the next cell asserts, in the `standard` and `full` profiles where
@@ -321,19 +317,15 @@ the runs are long enough to be reliable): ReLU variants learn faster than sigmoi
 ahead after the first epoch and at the end -- and the modern LeNet clears 88% on the full test set.
 """),
     code("""
-relu_acc = summary["relu"]["test_acc"]
+relu_acc = histories["relu"][-1].test_acc
 assert relu_acc >= settings["bar"], f"ReLU LeNet reached {relu_acc:.2%}, below {settings['bar']:.0%} ({PROFILE})"
 if PROFILE != "smoke":
     assert histories["relu"][0].test_acc > histories["sigmoid_avg"][0].test_acc, "ReLU should lead after epoch 1"
-    assert relu_acc > summary["sigmoid_avg"]["test_acc"], "ReLU + max pool should beat the 1998 design"
-    assert summary["relu_bn"]["test_acc"] >= 0.88
-for key, stats in summary.items():
-    model = models[key]
-    results.record("06", f"lenet_{key}_test_acc", round(stats["test_acc"], 4), model=f"LeNet-5 ({LABELS[key]})",
-                   params=count_params(model), macs=count_macs(model, (1, 1, 28, 28)), input_size=28,
-                   seconds_per_epoch=round(stats["seconds"], 2), examples_per_s=round(stats["examples_per_s"]),
-                   epochs=settings["epochs"], n_train=train_batches.num_examples,
-                   n_test=test_batches.num_examples, device=str(DEVICE))
+    assert relu_acc > histories["sigmoid_avg"][-1].test_acc, "ReLU + max pool should beat the 1998 design"
+    assert histories["relu_bn"][-1].test_acc >= 0.88
+for key, history in histories.items():
+    results.record_training("06", f"lenet_{key}_test_acc", models[key], history, (1, 1, 28, 28), train_batches,
+                            test_batches, description=f"LeNet-5 ({LABELS[key]})")
 """),
     md("""
 ## What did the network learn?
@@ -373,16 +365,16 @@ show_feature_maps(maps2.cpu(), ncols=8, size=1.2, title="after C3 + ReLU (16 x 1
 ## Summary
 
 Every figure below comes from this run (the saved notebook shows a fresh `standard` run on a 2-core
-CPU, where the ReLU LeNet reaches about 90% in eight epochs of about 3 seconds each, and the whole
-notebook takes under three minutes):
+CPU, where the ReLU LeNet reaches about 90% in eight epochs of a few seconds each, and the whole
+notebook takes three to four minutes):
 """),
     code("""
 test_loss, test_acc = evaluate(models["relu"], test_batches)
-assert abs(test_acc - summary["relu"]["test_acc"]) < 1e-9, "evaluate and fit's last epoch should agree"
+assert abs(test_acc - histories["relu"][-1].test_acc) < 1e-9, "evaluate and fit's last epoch should agree"
 print(f"profile {PROFILE}, device {DEVICE}: {settings['epochs']} epochs on {train_batches.num_examples:,} images")
-for key, stats in summary.items():
-    print(f"  {LABELS[key]:<28} {stats['test_acc']:.2%} on {test_batches.num_examples:,} test images, "
-          f"{stats['seconds']:.1f} s/epoch, {stats['examples_per_s']:,.0f} examples/s")
+for key, history in histories.items():
+    print(f"  {LABELS[key]:<28} {history[-1].test_acc:.2%} on {test_batches.num_examples:,} test images, "
+          f"{history.mean('seconds'):.1f} s/epoch, {history.mean('examples_per_s'):,.0f} examples/s")
 """),
     md("""
 LeNet-5 has 61,706 parameters and needs 0.4 million multiply-adds per image. The next network,

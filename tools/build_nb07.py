@@ -393,15 +393,10 @@ print(history.table())
 """),
     code("""
 accuracy = history[-1].test_acc
-seconds_per_epoch = sum(history.column("seconds")) / len(history)
-examples_per_s = sum(history.column("examples_per_s")) / len(history)
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
-results.record("07", "alexnet_test_acc", round(accuracy, 4), model=f"AlexNet (width {settings['width']}, {size} px)",
-               params=count_params(model), macs=count_macs(model, input_shape), input_size=size,
-               seconds_per_epoch=round(seconds_per_epoch, 2), examples_per_s=round(examples_per_s),
-               epochs=settings["epochs"], n_train=train_batches.num_examples,
-               n_test=test_batches.num_examples, device=str(DEVICE))
+results.record_training("07", "alexnet_test_acc", model, history, input_shape, train_batches, test_batches,
+                        description=f"AlexNet (width {settings['width']}, {size} px)")
 """),
     md("""
 ## Experiment: ReLU against saturating activations
@@ -515,12 +510,12 @@ print(f"AlexNet at 224x224: {total_params:,} parameters ({dense_share:.0%} in th
       f"{total_macs / 1e6:,.0f}M multiply-adds per image ({conv_work:.0%} in the convolutions)")
 print(f"scaled AlexNet ({count_params(model):,} parameters, {count_macs(model, input_shape) / 1e6:.1f}M mult-adds, "
       f"{size}x{size}): {accuracy:.2%} on {test_batches.num_examples:,} test images after {settings['epochs']} epochs, "
-      f"{seconds_per_epoch:.1f} s/epoch, {examples_per_s:,.0f} examples/s")
+      f"{history.mean('seconds'):.1f} s/epoch, {history.mean('examples_per_s'):,.0f} examples/s")
 """),
     md("""
 In the saved `standard` run on a 2-core CPU the scaled AlexNet reaches about 90.5% on the full test
-set in five epochs of about 10 seconds each, and the whole notebook runs in under two minutes. AlexNet's layers were chosen one by one; the next
-network, VGG (notebook 08), builds everything from one repeated block.
+set in five epochs of 10-20 seconds each, and the whole notebook runs in two to three minutes. AlexNet's
+layers were chosen one by one; the next network, VGG (notebook 08), builds everything from one repeated block.
 
 ## Exercises
 

@@ -374,19 +374,14 @@ print(history.table())
 """),
     code("""
 accuracy = history[-1].test_acc
-seconds_per_epoch = sum(history.column("seconds")) / len(history)
-examples_per_s = sum(history.column("examples_per_s")) / len(history)
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
-results.record("08", "vgg_test_acc", accuracy, model=f"VGG-11 (width {settings['width']}, BN)",
-               params=count_params(model), macs=count_macs(model, input_shape), input_size=size,
-               seconds_per_epoch=round(seconds_per_epoch, 2), examples_per_s=round(examples_per_s),
-               epochs=settings["epochs"], n_train=train_batches.num_examples,
-               n_test=test_batches.num_examples, device=str(DEVICE))
+results.record_training("08", "vgg_test_acc", model, history, input_shape, train_batches, test_batches,
+                        description=f"VGG-11 (width {settings['width']}, BN)")
 """),
     md("""
 On two CPU cores the standard profile reaches about 92% test accuracy on the full 10,000-image test set
-in five epochs of 10-20 seconds each (the figures above are from the saved run). Notebook 09's
+in five epochs of 10-25 seconds each (the figures above are from the saved run). Notebook 09's
 comparison table sets it beside LeNet, AlexNet and GoogLeNet. The lesson of VGG is less its accuracy
 than its *design rule*: choose a block, then choose how many.
 

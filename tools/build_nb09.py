@@ -545,15 +545,10 @@ print(history.table())
 """),
     code("""
 accuracy = history[-1].test_acc
-seconds_per_epoch = sum(history.column("seconds")) / len(history)
-examples_per_s = sum(history.column("examples_per_s")) / len(history)
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
-results.record("09", "googlenet_test_acc", accuracy, model=f"GoogLeNet (width {settings['width']})",
-               params=count_params(model), macs=count_macs(model, input_shape), input_size=size,
-               seconds_per_epoch=round(seconds_per_epoch, 2), examples_per_s=round(examples_per_s),
-               epochs=settings["epochs"], n_train=train_batches.num_examples,
-               n_test=test_batches.num_examples, device=str(DEVICE))
+results.record_training("09", "googlenet_test_acc", model, history, input_shape, train_batches, test_batches,
+                        description=f"GoogLeNet (width {settings['width']})")
 """),
     md("""
 Per multiply-add, this GoogLeNet is much slower on a CPU than the narrow VGG of notebook 08: dozens of
@@ -577,30 +572,17 @@ top to bottom does the same.
 NOTEBOOKS = {"06": "06_lenet.ipynb", "07": "07_alexnet.ipynb", "08": "08_vgg.ipynb", "09": "09_inception.ipynb"}
 
 
-def field(entry, *names):
-    for name in names:
-        if entry.get(name) is not None:
-            return entry[name]
-    return None
-
-
 table, missing = [], []
 stored = results.load()
 for number, filename in NOTEBOOKS.items():
     found = False
     for name, entry in stored.get(number, {}).items():
-        value = entry.get("value")
-        if "acc" not in name or not isinstance(value, (int, float)):
-            continue  # only test accuracies belong in this table
+        if "seconds_per_epoch" not in entry:
+            continue  # only trained models (recorded by results.record_training) belong in this table
         found = True
-        table.append(dict(
-            notebook=number, model=field(entry, "model", "variant") or name,
-            params=field(entry, "params", "parameters", "num_params"),
-            macs=field(entry, "macs", "mult_adds", "multiply_adds"),
-            seconds=field(entry, "seconds_per_epoch", "epoch_seconds", "sec_per_epoch"),
-            accuracy=value / 100 if value > 1 else value, profile=entry.get("profile", "?"),
-            n_test=entry.get("n_test"), examples_per_s=field(entry, "examples_per_s"),
-        ))
+        table.append(dict(notebook=number, model=entry["model"], params=entry["params"], macs=entry["macs"],
+                          seconds=entry["seconds_per_epoch"], accuracy=entry["value"], profile=entry["profile"],
+                          examples_per_s=entry["examples_per_s"]))
     if not found:
         missing.append(number)
 
