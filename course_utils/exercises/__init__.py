@@ -18,6 +18,8 @@ Write one like this (in ``course_utils/exercises/exNN.py``)::
 
 import functools
 
+import torch
+
 from course_utils.checks import assert_close
 
 
@@ -37,6 +39,20 @@ def expect(actual, expected, what, rtol=1e-5, atol=1e-6):
         assert_close(actual, expected, rtol=rtol, atol=atol, msg=what)
     except AssertionError as err:
         raise ExerciseError(str(err)) from None
+
+
+def as_int(value, what):
+    """The learner's integer answer: a Python int, an integral float or a
+    one-element tensor all count; ``None`` means not attempted."""
+    if value is None:
+        raise NotAttempted()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise ExerciseError(f"{what} should be an integer, got {value!r}")
+    return value
 
 
 def checker(hint):

@@ -5,20 +5,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import count_params
-from course_utils.exercises import ExerciseError, checker, expect
+from course_utils.exercises import ExerciseError, as_int, checker, expect
 from course_utils.models import lenet
 
-
-def _as_int(value, what):
-    if value is None:
-        raise NotImplementedError
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
-        raise ExerciseError(f"{what} should be an integer, got {value!r}")
-    return value
 
 
 @checker(hint="Follow the side through conv (n + 2p - 5 + 1), pool (halve, rounding down), conv (n - 4), "
@@ -27,7 +16,7 @@ def check_lenet_params(lenet_params):
     """``lenet_params(in_channels, num_classes, input_size, padding)``: LeNet-5's parameter count."""
     for c, k, size, padding in [(1, 10, 28, 2), (1, 10, 32, 0), (3, 100, 32, 2), (3, 10, 64, 0), (2, 5, 17, 1)]:
         expected = count_params(lenet.lenet(c, k, input_size=size, padding=padding))
-        got = _as_int(lenet_params(c, k, size, padding), "lenet_params(...)")
+        got = as_int(lenet_params(c, k, size, padding), "lenet_params(...)")
         if got != expected:
             raise ExerciseError(
                 f"lenet_params({c}, {k}, input_size={size}, padding={padding}): expected {expected:,} "

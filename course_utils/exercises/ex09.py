@@ -5,20 +5,9 @@ import torch.nn.functional as F
 from torchvision.models.mobilenetv2 import InvertedResidual
 
 from course_utils.checks import count_macs, count_params
-from course_utils.exercises import ExerciseError, checker, expect
+from course_utils.exercises import ExerciseError, as_int, checker, expect
 from course_utils.models import googlenet
 
-
-def _as_int(value, what):
-    if value is None:
-        raise NotImplementedError
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
-        raise ExerciseError(f"{what} should be an integer, got {value!r}")
-    return value
 
 
 @checker(hint="Add up H*W*k*k*C_in*C_out for the six convolutions: 1x1; 1x1 then 3x3; 1x1 then 5x5; "
@@ -33,7 +22,7 @@ def check_inception_macs(inception_macs):
     for in_channels, side, *channels in cases:
         block = googlenet.Inception(in_channels, *channels, ch5x5_kernel_size=5)
         expected = count_macs(block, (1, in_channels, side, side))
-        got = _as_int(inception_macs(in_channels, side, *channels), "inception_macs(...)")
+        got = as_int(inception_macs(in_channels, side, *channels), "inception_macs(...)")
         if got != expected:
             raise ExerciseError(
                 f"Inception{(in_channels, *channels)} on a {side}x{side} map: expected {expected:,} "
@@ -89,7 +78,7 @@ def check_inverted_residual_params(inverted_residual_params):
     """``inverted_residual_params(in_channels, out_channels, expand_ratio)``, batch norms included."""
     for c_in, c_out, t in [(16, 24, 6), (32, 32, 6), (32, 16, 1), (24, 40, 4)]:
         expected = count_params(InvertedResidual(c_in, c_out, 1, t))
-        got = _as_int(inverted_residual_params(c_in, c_out, t), "inverted_residual_params(...)")
+        got = as_int(inverted_residual_params(c_in, c_out, t), "inverted_residual_params(...)")
         if got != expected:
             raise ExerciseError(
                 f"InvertedResidual({c_in} -> {c_out}, expand_ratio={t}) has {expected:,} parameters "

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from course_utils.models.blocks import check_image_input
+
 CHANNELS_2012 = (96, 256, 384, 384, 256)
 CHANNELS_2014 = (64, 192, 384, 256, 256)
 GROUPS_2012 = (1, 2, 1, 2, 2)  # the two-GPU split: conv2, conv4, conv5 see only their GPU's half
@@ -140,25 +142,12 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x):
-        _check_input(x, self.config)
+        check_image_input(x, self.config.in_channels, self.config.input_size)
         x = self.features(x)  # (B, c5, side, side)
         x = self.avgpool(x)  # (B, c5, pooled, pooled)
         x = x.flatten(1)  # (B, c5 * pooled * pooled)
         return self.classifier(x)  # (B, num_classes)
 
-
-def _check_input(x, config):
-    size = config.input_size
-    expected = f"(N, {config.in_channels}, {size}, {size})"
-    if x.dim() != 4:
-        hint = " add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
-        raise ValueError(f"expected a 4-D input {expected}, got shape {tuple(x.shape)}:{hint}")
-    if x.shape[1] != config.in_channels or tuple(x.shape[2:]) != (size, size):
-        raise ValueError(
-            f"expected input of shape {expected}, got {tuple(x.shape)}: build the model with "
-            f"in_channels={x.shape[1]} and input_size={x.shape[-1]} (square images), or resize "
-            f"the images to {size}x{size}"
-        )
 
 
 # -------------------------------------------------------------- factories

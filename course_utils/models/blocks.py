@@ -28,6 +28,25 @@ so their parameter counts are exactly the weight formulas::
 from torch import nn
 
 
+def check_image_input(x, in_channels, input_size):
+    """Raise a ValueError that says how to fix it unless ``x`` is ``(N, in_channels, input_size, input_size)``.
+
+    The networks are built for one input size (their dense layers depend on
+    it), so a wrong size is reported here rather than as a shape mismatch deep
+    inside ``nn.Linear``.
+    """
+    expected = f"(N, {in_channels}, {input_size}, {input_size})"
+    if x.dim() != 4:
+        hint = " add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
+        raise ValueError(f"expected a 4-D input {expected}, got shape {tuple(x.shape)}:{hint}")
+    if x.shape[1] != in_channels or tuple(x.shape[2:]) != (input_size, input_size):
+        raise ValueError(
+            f"expected input of shape {expected}, got {tuple(x.shape)}: build the model with "
+            f"in_channels={x.shape[1]} and input_size={x.shape[-1]} (square images), or resize "
+            f"the images to {input_size}x{input_size}"
+        )
+
+
 def _check_input(x, in_channels, name):
     if x.dim() != 4 or x.shape[1] != in_channels:
         raise ValueError(

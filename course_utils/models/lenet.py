@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from course_utils.models.blocks import check_image_input
+
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
@@ -105,23 +107,10 @@ class LeNet(nn.Module):
         )
 
     def forward(self, x):
-        _check_input(x, self.config)
+        check_image_input(x, self.config.in_channels, self.config.input_size)
         x = self.features(x)  # (B, c2, side, side)
         return self.classifier(x)  # (B, num_classes)
 
-
-def _check_input(x, config):
-    size = config.input_size
-    expected = f"(N, {config.in_channels}, {size}, {size})"
-    if x.dim() != 4:
-        hint = " add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
-        raise ValueError(f"expected a 4-D input {expected}, got shape {tuple(x.shape)}:{hint}")
-    if x.shape[1] != config.in_channels or tuple(x.shape[2:]) != (size, size):
-        raise ValueError(
-            f"expected input of shape {expected}, got {tuple(x.shape)}: build the model with "
-            f"in_channels={x.shape[1]} and input_size={x.shape[-1]} (square images), or resize "
-            f"the images to {size}x{size}"
-        )
 
 
 # -------------------------------------------------------------- factories

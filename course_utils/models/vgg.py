@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from course_utils.models.blocks import check_image_input
+
 # (number of 3x3 convolutions, output channels) of the five blocks, from the
 # paper's Table 1 (configurations A, B, D, E).
 CONFIGS = {
@@ -125,23 +127,10 @@ class VGG(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x):
-        _check_input(x, self.config)
+        check_image_input(x, self.config.in_channels, self.config.input_size)
         x = self.features(x)  # (B, C, h, w)
         return self.classifier(x)  # (B, num_classes)
 
-
-def _check_input(x, config):
-    size = config.input_size
-    expected = f"(N, {config.in_channels}, {size}, {size})"
-    if x.dim() != 4:
-        hint = " add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
-        raise ValueError(f"expected a 4-D input {expected}, got shape {tuple(x.shape)}:{hint}")
-    if x.shape[1] != config.in_channels or tuple(x.shape[2:]) != (size, size):
-        raise ValueError(
-            f"expected input of shape {expected}, got {tuple(x.shape)}: build the model "
-            f"with in_channels={x.shape[1]} and input_size={x.shape[-1]} (square images), "
-            f"or resize the images to {size}x{size}"
-        )
 
 
 # -------------------------------------------------------------- factories
