@@ -43,8 +43,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: venv
 	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
+# Checkpoints go to a temporary folder, so every test run trains from scratch.
 test: venv offline-data
-	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
+	ckpt=$$(mktemp -d); \
+	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
+		$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
+	status=$$?; rm -rf $$ckpt; exit $$status
 
 unit: venv offline-data
 	$(CIFAR_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests

@@ -176,6 +176,22 @@ def predict(model, batches):
     return torch.cat(preds), torch.cat(labels)
 
 
+def checkpoint_path(name):
+    """Where a notebook keeps the checkpoint of a long run: ``<folder>/<profile>/<name>.pt``.
+
+    The folder is ``COURSE_CHECKPOINT_DIR``, or ``checkpoints/`` beside the data
+    folder (the repository root in a checkout). Each profile has its own
+    subfolder, so a quick smoke run is never resumed by a standard one.
+    Pass the result to ``fit(..., checkpoint=...)``.
+    """
+    from course_utils import profile
+    from course_utils.data import data_dir
+
+    env = os.environ.get("COURSE_CHECKPOINT_DIR")
+    root = Path(env).expanduser() if env else data_dir().parent / "checkpoints"
+    return root / profile.current() / f"{name}.pt"
+
+
 def _fingerprint(model, optimizer):
     """What must match for a checkpoint to belong to this run."""
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
@@ -283,7 +299,8 @@ def fit(model, train_batches, test_batches=None, *, epochs, optimizer, scheduler
         if restored is not None:
             history = History(restored[:epochs])
             if log:
-                print(f"resumed from {checkpoint}: {len(history)} of {epochs} epochs already done")
+                print(f"resumed from {checkpoint}: {len(history)} of {epochs} epochs already done "
+                      "(delete the file to train from scratch)")
     plot = _LivePlot() if live_plot else None
     if plot is not None and history:
         plot.update(history)

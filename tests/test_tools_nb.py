@@ -55,3 +55,17 @@ def test_builder_refuses_arguments_and_keeps_the_notebook():
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode != 0 and "takes no arguments" in done.stderr
     assert notebook.read_bytes() == before
+
+
+def test_tidy_streams_keeps_what_a_reader_sees():
+    cell = nbformat.v4.new_code_cell("fit(...)")
+    stream = lambda text, name="stdout": nbformat.v4.new_output("stream", name=name, text=text)  # noqa: E731
+    cell.outputs = [
+        stream("\rtraining:  10%|#  | 1/10"), stream("\rtraining:  50%|##### | 5/10"),
+        stream("\r                    "), stream("\r"), stream("epoch 1/2  acc 80%\n"),
+        stream("\rtraining:  90%|#########| 9/10"), stream("\r                    \r"),
+        stream("epoch 2/2  acc 85%\n"), stream("a warning\n", "stderr"), stream("done\n"),
+    ]
+    nbtool.tidy_streams(nbformat.v4.new_notebook(cells=[cell]))
+    assert [(o.name, o.text) for o in cell.outputs] == [
+        ("stdout", "epoch 1/2  acc 80%\nepoch 2/2  acc 85%\n"), ("stderr", "a warning\n"), ("stdout", "done\n")]

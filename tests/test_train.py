@@ -195,3 +195,13 @@ def test_a_model_using_view_falls_back_to_contiguous_memory():
                       log=False, channels_last=True)
     assert not train._is_channels_last(model) and len(h) == 1
     assert batches.epoch == 1  # the probe did not use up an epoch
+
+
+def test_checkpoint_path_is_per_profile_and_follows_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_PROFILE", "standard")
+    assert train.checkpoint_path("08_vgg11") == tmp_path / "checkpoints" / "standard" / "08_vgg11.pt"
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")  # a smoke run never resumes a standard one
+    assert train.checkpoint_path("08_vgg11") == tmp_path / "elsewhere" / "smoke" / "08_vgg11.pt"

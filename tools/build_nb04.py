@@ -19,7 +19,7 @@ from course_utils import results
 from course_utils.checks import assert_close, count_params, print_layer_table
 from course_utils.data import load_dataset
 from course_utils.plot import confusion_matrix, plot_confusion_matrix, plot_history, show_images
-from course_utils.train import evaluate, fit, predict
+from course_utils.train import checkpoint_path, evaluate, fit, predict
 """
 
 INTRO = """
@@ -363,6 +363,11 @@ assert count_params(model[3]) == 32 * 7 * 7 * 10 + 10, "the dense head: 1568 * 1
 `course_utils.train.fit` is the course's training loop (read it: a few dozen
 lines). Adam with a one-cycle learning-rate schedule (Smith & Topin, 2017)
 warms the rate up and then anneals it, which converges in few epochs.
+
+`fit` shows a progress bar and saves a checkpoint after every epoch (in
+`checkpoints/<profile>/`). If the kernel dies or the browser tab closes, run
+the cell again: it resumes from the last finished epoch instead of starting
+over. Delete the file to train from scratch.
 """),
     code("""
 epochs = profile.pick(smoke=1, standard=3, full=10)
@@ -374,7 +379,7 @@ model = model.to(DEVICE)
 optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=epochs * len(train_batches))
 history = fit(model, train_batches, test_batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-              progress=False)
+              checkpoint=checkpoint_path("04_small_cnn"))
 plot_history(history, title="small CNN on Fashion-MNIST")
 plt.show()
 """),

@@ -22,7 +22,7 @@ from course_utils.data import load_dataset
 from course_utils.exercises import ex06
 from course_utils.models import lenet
 from course_utils.plot import plot_history, show_feature_maps, show_images, show_kernels
-from course_utils.train import evaluate, fit
+from course_utils.train import checkpoint_path, evaluate, fit
 """
 
 INTRO = """
@@ -278,7 +278,7 @@ for key, kwargs in VARIANTS.items():
                                                     total_steps=settings["epochs"] * len(train_batches))
     print(f"--- {LABELS[key]}")
     histories[key] = fit(model, train_batches, test_batches, epochs=settings["epochs"], optimizer=optimizer,
-                         scheduler=scheduler, progress=False)
+                         scheduler=scheduler, checkpoint=checkpoint_path(f"06_lenet_{key}"))
     models[key] = model
 print(f"five variants trained in {time.perf_counter() - start:.0f} s on {DEVICE}")
 """),

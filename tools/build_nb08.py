@@ -22,7 +22,7 @@ from course_utils.data import load_dataset
 from course_utils.exercises import ex08
 from course_utils.models import vgg
 from course_utils.plot import plot_history
-from course_utils.train import fit
+from course_utils.train import checkpoint_path, fit
 """
 
 INTRO = """
@@ -364,7 +364,7 @@ scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"]
                                                 total_steps=settings["epochs"] * len(train_batches))
 start = time.perf_counter()
 history = fit(model, train_batches, test_batches, epochs=settings["epochs"], optimizer=optimizer,
-              scheduler=scheduler, progress=False)
+              scheduler=scheduler, checkpoint=checkpoint_path("08_vgg11"))
 print(f"total {time.perf_counter() - start:.0f} s on {DEVICE}")
 """),
     code("""

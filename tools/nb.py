@@ -176,26 +176,63 @@ def key_results(nb):
     return found
 
 
+def tidy_streams(nb):
+    """Store printed output as a reader sees it: consecutive stream outputs
+    merged, and carriage returns applied (a progress bar keeps only its last
+    state; one erased on completion disappears)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream" and "\r" in out.text:
+                lines = []
+                for line in out.text.split("\n"):
+                    if "\r" in line:
+                        line = line.rsplit("\r", 1)[1]
+                        if not line.strip():
+                            continue
+                    lines.append(line)
+                out.text = "\n".join(lines)
+        cell.outputs = [o for o in merged if o.output_type != "stream" or o.text]
+    return nb
+
+
 def execute(path, profile, timeout=1800):
-    """Execute a notebook from scratch under ``profile``; return (nb, seconds)."""
+    """Execute a notebook from scratch under ``profile``; return (nb, seconds).
+
+    Training checkpoints go to a fresh temporary folder, so every execution
+    trains from scratch rather than resuming an earlier run.
+    """
+    import tempfile
+
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    old = os.environ.get("COURSE_PROFILE")
-    os.environ["COURSE_PROFILE"] = profile
+    saved = {k: os.environ.get(k) for k in ("COURSE_PROFILE", "COURSE_CHECKPOINT_DIR")}
     start = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    finally:
-        if old is None:
-            os.environ.pop("COURSE_PROFILE", None)
-        else:
-            os.environ["COURSE_PROFILE"] = old
+    with tempfile.TemporaryDirectory(prefix="course-checkpoints-") as checkpoints:
+        os.environ.update(COURSE_PROFILE=profile, COURSE_CHECKPOINT_DIR=checkpoints)  # the kernel inherits them
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     seconds = time.perf_counter() - start
+    tidy_streams(nb)
     nb.metadata["course"] = {"profile": profile, "seconds": round(seconds, 1),
                              "executed": time.strftime("%Y-%m-%d")}
     return nb, seconds
