@@ -70,7 +70,7 @@ def setup_preamble(needs_d2l=False):
             'if importlib.util.find_spec("d2l") is None:  # d2l pins old numpy: install it without its pins',
             '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "d2l==1.0.3"], check=True)',
         ]
-    lines.append(SETUP_MARKER)
+    lines += ["importlib.invalidate_caches()  # so that packages installed just now can be imported", SETUP_MARKER]
     return "\n".join(lines)
 
 
@@ -137,7 +137,7 @@ def stamp(nb, path, needs_d2l=None):
         if cell.cell_type == "markdown" and _slide_type(cell) in ("slide", "subslide"):
             cell.metadata["slideshow"]["slide_type"] = _slide_type(cell)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})  # execution fills in the rest
     nb.metadata.setdefault("colab", {"provenance": []})
     return nb
 
