@@ -529,7 +529,7 @@ def corr2d_multi_in_out(x, kernel):
     raise NotImplementedError  # your code here
 
 
-ex01.check_corr2d_multi_in_out(corr2d_multi_in_out)
+ex01.check_corr2d_multi_in_out(corr2d_multi_in_out);
 """),
     md("""
 ### 2. A 1x1 convolution without a convolution
@@ -542,7 +542,7 @@ def conv1x1(x, weight, bias):
     raise NotImplementedError  # your code here
 
 
-ex01.check_conv1x1(conv1x1)
+ex01.check_conv1x1(conv1x1);
 """),
     md("""
 ### 3. Learn a kernel
@@ -557,7 +557,7 @@ def learn_kernel(x, y, kernel_size):
     raise NotImplementedError  # your code here
 
 
-ex01.check_learn_kernel(learn_kernel)
+ex01.check_learn_kernel(learn_kernel);
 """),
     md("""
 ### 4. Convolution is a (sparse, shared) matrix
@@ -574,7 +574,7 @@ def conv_matrix(kernel, input_size):
     raise NotImplementedError  # your code here
 
 
-ex01.check_conv_matrix(conv_matrix)
+ex01.check_conv_matrix(conv_matrix);
 """),
 ]
 

@@ -255,7 +255,7 @@ net = nn.Sequential(
     nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1), nn.ReLU(),
     nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
 )
-print_layer_table(net, (1, 1, 28, 28))
+print_layer_table(net, (1, 1, 28, 28));
 side, total_params, total_macs = 28, 0, 0
 for layer in net:
     if isinstance(layer, nn.Conv2d):
@@ -392,7 +392,7 @@ def conv2d(x, weight, stride, padding):
     raise NotImplementedError  # your code here
 
 
-ex02.check_conv2d_stride_padding(conv2d)
+ex02.check_conv2d_stride_padding(conv2d);
 """),
     md("""
 ### 2. Receptive field of a stack
@@ -407,7 +407,7 @@ def receptive_field(layers):
     raise NotImplementedError  # your code here
 
 
-ex02.check_receptive_field(receptive_field)
+ex02.check_receptive_field(receptive_field);
 """),
     md("""
 ### 3. Predict the shapes before running
@@ -424,7 +424,7 @@ def predict_shapes(height, width):
     raise NotImplementedError  # your code here
 
 
-ex02.check_predict_shapes(predict_shapes)
+ex02.check_predict_shapes(predict_shapes);
 """),
     md("""
 ### 4. What does a layer cost?
@@ -439,7 +439,7 @@ def conv_cost(in_channels, out_channels, kernel_size, height, width, stride, pad
     raise NotImplementedError  # your code here
 
 
-ex02.check_conv_cost(conv_cost)
+ex02.check_conv_cost(conv_cost);
 """),
 ]
 

@@ -349,7 +349,7 @@ def max_pool2d(x, kernel_size, stride, padding):
     raise NotImplementedError  # your code here
 
 
-ex03.check_max_pool2d(max_pool2d)
+ex03.check_max_pool2d(max_pool2d);
 """),
     md("""
 ### 2. Average pooling, backward
@@ -364,7 +364,7 @@ def avg_pool_backward(grad_output, input_size, kernel_size, stride):
     raise NotImplementedError  # your code here
 
 
-ex03.check_avg_pool_backward(avg_pool_backward)
+ex03.check_avg_pool_backward(avg_pool_backward);
 """),
     md("""
 ### 3. Max pooling, backward, without stored indices
@@ -377,7 +377,7 @@ def max_pool_backward(x, grad_output, kernel_size, stride):
     raise NotImplementedError  # your code here
 
 
-ex03.check_max_pool_backward(max_pool_backward)
+ex03.check_max_pool_backward(max_pool_backward);
 """),
 ]
 

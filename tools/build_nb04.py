@@ -354,7 +354,7 @@ def small_cnn(width=16, num_classes=10):
 # NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 model = small_cnn()
-print_layer_table(model, (1, 1, 28, 28), depth=1)
+print_layer_table(model, (1, 1, 28, 28), depth=1);
 assert count_params(model[3]) == 32 * 7 * 7 * 10 + 10, "the dense head: 1568 * 10 weights + 10 biases"
 """),
     md("""
@@ -474,7 +474,7 @@ def my_log_softmax(z):
     raise NotImplementedError
 
 
-ex04.check_stable_log_softmax(my_log_softmax)
+ex04.check_stable_log_softmax(my_log_softmax);
 """),
     md("""
 ### Exercise 2: NLL from class indices
@@ -487,7 +487,7 @@ def my_nll(log_probs, targets):
     raise NotImplementedError
 
 
-ex04.check_nll_from_indices(my_nll)
+ex04.check_nll_from_indices(my_nll);
 """),
     md("""
 ### Exercise 3: the gradient of cross-entropy, without autograd
@@ -501,7 +501,7 @@ def my_cross_entropy_grad(logits, targets):
     raise NotImplementedError
 
 
-ex04.check_cross_entropy_grad(my_cross_entropy_grad)
+ex04.check_cross_entropy_grad(my_cross_entropy_grad);
 """),
     md("""
 ### Exercise 4: a global-average-pooling head
@@ -516,7 +516,7 @@ def make_gap_head(in_channels, num_classes):
     raise NotImplementedError
 
 
-ex04.check_gap_head(make_gap_head)
+ex04.check_gap_head(make_gap_head);
 """),
 ]
 

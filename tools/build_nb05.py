@@ -672,7 +672,7 @@ def dense_backward(x, weight, grad_output):
     raise NotImplementedError
 
 
-ex05.check_dense_backward(dense_backward)
+ex05.check_dense_backward(dense_backward);
 """),
     md("""
 ### Exercise 2: average-pooling backward
@@ -686,7 +686,7 @@ def avg_pool_backward(grad_output, input_shape, kernel_size, stride):
     raise NotImplementedError
 
 
-ex05.check_avg_pool_backward(avg_pool_backward)
+ex05.check_avg_pool_backward(avg_pool_backward);
 """),
     md("""
 ### Exercise 3: find the bug
@@ -712,14 +712,14 @@ def loss():
 # Your turn: compare suspects[0] with numerical_gradient(loss, x), suspects[1] with
 # numerical_gradient(loss, conv.weight), suspects[2] with numerical_gradient(loss, conv.bias).
 which_gradient_is_wrong = None  # "grad_input", "grad_weight" or "grad_bias"
-ex05.check_which_gradient_is_wrong(which_gradient_is_wrong)
+ex05.check_which_gradient_is_wrong(which_gradient_is_wrong);
 """),
     code("""
 def fixed_conv_backward(x, weight, grad_output, padding=0):
     raise NotImplementedError
 
 
-ex05.check_fixed_conv_backward(fixed_conv_backward)
+ex05.check_fixed_conv_backward(fixed_conv_backward);
 """),
 ]
 

@@ -356,7 +356,7 @@ print(data, f"-> training on {train_batches.num_examples:,} images, testing on {
 model = vgg.vgg11(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"],
                   batch_norm=True).to(DEVICE)
 input_shape = (1, 1, size, size)
-print_layer_table(model, input_shape, depth=2)
+print_layer_table(model, input_shape, depth=2);
 """),
     code("""
 optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
@@ -377,7 +377,7 @@ accuracy = history[-1].test_acc
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
 results.record_training("08", "vgg_test_acc", model, history, input_shape, train_batches, test_batches,
-                        description=f"VGG-11 (width {settings['width']}, BN)")
+                        description=f"VGG-11 (width {settings['width']}, BN)");
 """),
     md("""
 On two CPU cores the standard profile reaches about 92% test accuracy on the full 10,000-image test set
@@ -400,7 +400,7 @@ def vgg_params(depth, in_channels, num_classes, input_size, width, hidden_featur
     raise NotImplementedError  # your code here
 
 
-ex08.check_vgg_params(vgg_params)
+ex08.check_vgg_params(vgg_params);
 """),
     md("""
 ### 2. Receptive fields with strides
@@ -416,7 +416,7 @@ def receptive_field(layers):
     raise NotImplementedError  # your code here
 
 
-ex08.check_receptive_field(receptive_field)
+ex08.check_receptive_field(receptive_field);
 """),
     md("""
 ### 3. A VGG block with batch norm
@@ -430,7 +430,7 @@ def make_block(num_convs, in_channels, out_channels):
     raise NotImplementedError  # your code here
 
 
-ex08.check_vgg_block_bn(make_block)
+ex08.check_vgg_block_bn(make_block);
 """),
     md("""
 ### 4. (Open) How narrow can it be?

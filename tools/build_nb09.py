@@ -130,7 +130,7 @@ my_nin = NiN()
 """),
     code("""
 # NBVAL_CHECK_OUTPUT
-print_layer_table(my_nin, (1, 1, 224, 224), depth=2)
+print_layer_table(my_nin, (1, 1, 224, 224), depth=2);
 """),
     code("""
 reference = nin.nin(1, 10, input_size=224)
@@ -527,7 +527,7 @@ print(data, f"-> training on {train_batches.num_examples:,} images, testing on {
     code("""
 model = googlenet.googlenet(1, 10, input_size=size, width=settings["width"]).to(DEVICE)
 input_shape = (1, 1, size, size)
-print_layer_table(model, input_shape, depth=1)
+print_layer_table(model, input_shape, depth=1);
 """),
     code("""
 optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
@@ -548,7 +548,7 @@ accuracy = history[-1].test_acc
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
 results.record_training("09", "googlenet_test_acc", model, history, input_shape, train_batches, test_batches,
-                        description=f"GoogLeNet (width {settings['width']})")
+                        description=f"GoogLeNet (width {settings['width']})");
 """),
     md("""
 Per multiply-add, this GoogLeNet is much slower on a CPU than the narrow VGG of notebook 08: dozens of
@@ -650,7 +650,7 @@ def inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, 
     raise NotImplementedError  # your code here
 
 
-ex09.check_inception_macs(inception_macs)
+ex09.check_inception_macs(inception_macs);
 """),
     md("""
 ### 2. A depthwise-separable convolution with `F.conv2d`
@@ -665,7 +665,7 @@ def depthwise_separable(x, depthwise_weight, pointwise_weight):
     raise NotImplementedError  # your code here
 
 
-ex09.check_depthwise_separable(depthwise_separable)
+ex09.check_depthwise_separable(depthwise_separable);
 """),
     md("""
 ### 3. The kernel behind a factorised pair
@@ -679,7 +679,7 @@ def compose(row_weight, column_weight):
     raise NotImplementedError  # your code here
 
 
-ex09.check_compose_factorised(compose)
+ex09.check_compose_factorised(compose);
 """),
     md("""
 ### 4. Parameters of an inverted residual
@@ -693,7 +693,7 @@ def inverted_residual_params(in_channels, out_channels, expand_ratio):
     raise NotImplementedError  # your code here
 
 
-ex09.check_inverted_residual_params(inverted_residual_params)
+ex09.check_inverted_residual_params(inverted_residual_params);
 """),
     md("""
 ### 5. (Open) Train the paper's block

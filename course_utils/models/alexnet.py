@@ -83,7 +83,11 @@ def feature_size(config):
 
 
 def local_response_norm():
-    """LRN with the paper's constants (section 3.3): k=2, n=5, alpha=1e-4, beta=0.75."""
+    """LRN with the paper's constants (section 3.3): k=2, n=5, alpha=1e-4, beta=0.75.
+
+    PyTorch divides ``alpha`` by ``n`` and the paper does not, so this layer's
+    normalising term is five times weaker than the paper's formula (the
+    common convention in reimplementations)."""
     return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
 
 
