@@ -650,7 +650,7 @@ print(f"scaled AlexNet ({count_params(model):,} parameters, {count_macs(model, i
 """),
     md("""
 In the saved `standard` run on a 2-core CPU the scaled AlexNet reaches about 90.5% on the full test
-set in five epochs of 10-20 seconds each, and the whole notebook runs in two to three minutes. AlexNet's
+set in five epochs of about 20 seconds each; the whole notebook, experiments included, takes about four minutes. AlexNet's
 layers were chosen one by one; the next network, VGG (notebook 08), builds everything from one repeated block.
 
 ## Exercises
