@@ -77,3 +77,15 @@ def test_exercises_with_checkers(notebook):
     number = path.name[:2]
     checks = set(re.findall(rf"ex{number}\.(check_\w+)\(", text))
     assert len(checks) >= 3, f"{path.name}: expected at least 3 exercise checkers from ex{number}, found {checks}"
+
+
+def test_output_checked_cells_do_not_hide_their_result_with_a_semicolon(notebook):
+    # nbval runs cells without storing them in IPython's history, and IPython
+    # decides whether a trailing ';' hides the result from the last *stored*
+    # cell: under nbval the result shows and the output check fails.
+    path, nb = notebook
+    for i, cell in enumerate(nb["cells"]):
+        source = as_text(cell["source"])
+        if cell["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in source:
+            assert not source.rstrip().endswith(";"), (
+                f"{path.name} cell {i}: an output-checked cell ends with ';'; assign the result instead")

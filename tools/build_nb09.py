@@ -130,7 +130,7 @@ my_nin = NiN()
 """),
     code("""
 # NBVAL_CHECK_OUTPUT
-print_layer_table(my_nin, (1, 1, 224, 224), depth=2);
+rows_nin = print_layer_table(my_nin, (1, 1, 224, 224), depth=2)
 """),
     code("""
 reference = nin.nin(1, 10, input_size=224)
