@@ -107,6 +107,14 @@ def data_dir():
     return Path.cwd() / "data"
 
 
+def project_folder(env_var, default):
+    """A working folder: ``$env_var`` if set, else ``default`` (a relative
+    path such as ``"checkpoints"``) beside the data folder, i.e. under the
+    repository root in a checkout."""
+    env = os.environ.get(env_var)
+    return Path(env).expanduser() if env else data_dir().parent / default
+
+
 def _spec(name):
     key = name.lower().replace("-", "_")
     if key not in DATASETS:

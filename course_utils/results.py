@@ -12,21 +12,14 @@ with :func:`load`.
 import json
 import os
 import time
-from pathlib import Path
 
 
 def results_dir(profile_name=None):
     """The folder holding the results of ``profile_name`` (default: the active profile)."""
     from course_utils import profile
+    from course_utils.data import project_folder
 
-    env = os.environ.get("COURSE_RESULTS_DIR")
-    if env:
-        root = Path(env).expanduser()
-    else:
-        from course_utils.data import data_dir
-
-        root = data_dir().parent / "build" / "results"
-    return root / (profile_name or profile.current())
+    return project_folder("COURSE_RESULTS_DIR", "build/results") / (profile_name or profile.current())
 
 
 def _format(value):

@@ -185,11 +185,9 @@ def checkpoint_path(name):
     Pass the result to ``fit(..., checkpoint=...)``.
     """
     from course_utils import profile
-    from course_utils.data import data_dir
+    from course_utils.data import project_folder
 
-    env = os.environ.get("COURSE_CHECKPOINT_DIR")
-    root = Path(env).expanduser() if env else data_dir().parent / "checkpoints"
-    return root / profile.current() / f"{name}.pt"
+    return project_folder("COURSE_CHECKPOINT_DIR", "checkpoints") / profile.current() / f"{name}.pt"
 
 
 def _fingerprint(model, optimizer):
