@@ -1,6 +1,8 @@
 # The commands a newcomer types. Each one creates or refreshes .venv first.
-#   make lab      JupyterLab on notebooks/
-#   make test     unit tests + every notebook under nbval (smoke profile)
+#   make lab      JupyterLab on notebooks/ (jupytext pairs each .ipynb with its .py)
+#   make test     lint, unit tests + every notebook under nbval (smoke profile)
+#   make lint     ruff over the package, tests, tools, benchmarks and notebook sources
+#   make sync     update each notebook pair from the file edited last
 #   make course   execute every notebook under the active profile into build/
 #   make slides   lecture decks into build/slides/
 #   make benchmark  data-pipeline speed figures
@@ -17,7 +19,7 @@ CIFAR_ARCHIVE := $(OFFLINE_DATASETS)/cifar10-jpeg.tar.xz
 CIFAR_DIR := data/offline/cifar10-jpeg
 PROFILE ?=
 
-.PHONY: venv lab test unit course slides benchmark clean offline-data
+.PHONY: venv lab test lint sync unit course slides benchmark clean offline-data
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +45,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: venv
 	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
+lint: venv
+	$(BIN)/ruff check .
+
+sync: venv
+	$(BIN)/python tools/nb.py sync $(NOTEBOOKS)
+
 # Checkpoints go to a temporary folder, so every test run trains from scratch.
-test: venv offline-data
+test: venv offline-data lint
 	ckpt=$$(mktemp -d); \
 	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
 		$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \

@@ -595,8 +595,13 @@ class Batches:
         self.labels = labels.to(self.device)
         self.batch_size = int(batch_size)
         c = images.shape[1]
-        self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32).reshape(1, c, 1, 1).to(self.device)
-        self.std = None if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(1, c, 1, 1).to(self.device)
+
+        def per_channel(stat):  # (C,) -> (1, C, 1, 1) on the data's device
+            if stat is None:
+                return None
+            return torch.as_tensor(stat, dtype=torch.float32).reshape(1, c, 1, 1).to(self.device)
+
+        self.mean, self.std = per_channel(mean), per_channel(std)
         self.shuffle = shuffle
         self.augment = Augment() if augment is True else (augment or None)
         self.resize = (resize, resize) if isinstance(resize, int) else (tuple(resize) if resize else None)

@@ -18,7 +18,7 @@ PROFILES = ("smoke", "standard", "full")
 ENV_VAR = "COURSE_PROFILE"
 
 
-def _check(name):
+def check(name):
     if name not in PROFILES:
         raise ValueError(
             f"unknown run profile {name!r}: valid profiles are {', '.join(PROFILES)} "
@@ -31,7 +31,7 @@ def current():
     """Return the active profile name, decided now (not at import)."""
     name = os.environ.get(ENV_VAR, "").strip().lower()
     if name:
-        return _check(name)
+        return check(name)
     return "full" if torch.cuda.is_available() else "standard"
 
 

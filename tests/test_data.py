@@ -208,7 +208,7 @@ def test_batches_cover_every_example_once_per_epoch_in_a_new_order():
     batches = ds.train_batches(16, device="cpu")
     assert len(batches) == 7 and batches.num_examples == 103
     seen = []
-    for epoch in range(2):
+    for _ in range(2):
         xs, ys = zip(*batches)
         assert [len(y) for y in ys] == [16] * 6 + [7]
         x = torch.cat(xs)

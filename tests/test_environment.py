@@ -1,8 +1,9 @@
 """environment.yml, pyproject.toml, constraints.txt and the Makefile agree."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 import course_utils
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.exercises import ExerciseError
-from course_utils.exercises import ex04
+from course_utils.exercises import ExerciseError, ex04
 from solutions import ex04 as sol
 
 

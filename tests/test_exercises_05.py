@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from course_utils.checks import numerical_gradient
-from course_utils.exercises import ExerciseError
-from course_utils.exercises import ex05
+from course_utils.exercises import ExerciseError, ex05
 from solutions import ex05 as sol
 
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.exercises import ExerciseError
-from course_utils.exercises import ex06
+from course_utils.exercises import ExerciseError, ex06
 from solutions import ex06 as sol
 
 

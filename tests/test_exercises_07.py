@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.exercises import ExerciseError
-from course_utils.exercises import ex07
+from course_utils.exercises import ExerciseError, ex07
 from solutions import ex07 as sol
 
 

@@ -4,8 +4,7 @@ and report stubs as not attempted."""
 import pytest
 from torch import nn
 
-from course_utils.exercises import ExerciseError
-from course_utils.exercises import ex08
+from course_utils.exercises import ExerciseError, ex08
 from solutions import ex08 as sol
 
 

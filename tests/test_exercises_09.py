@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.exercises import ExerciseError
-from course_utils.exercises import ex09
+from course_utils.exercises import ExerciseError, ex09
 from solutions import ex09 as sol
 
 

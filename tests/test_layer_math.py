@@ -70,7 +70,7 @@ def check_conv_params(fn, n=60):
 
 
 def check_conv_macs(fn, n=40):
-    for size, k, s, p, d in random_layers(n, seed=2, dilation=False):
+    for size, k, s, p, _ in random_layers(n, seed=2, dilation=False):
         c_in, c_out = 1 + size % 3, 1 + k % 4
         layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p)
         with FlopCounterMode(display=False) as counter:

@@ -1,41 +1,46 @@
-"""Build, stamp, execute and present the course notebooks.
+"""Stamp, sync, execute and present the course notebooks.
+
+Every notebook is a jupytext pair: ``notebooks/NN_name.py`` in percent format
+(the source: edit it in any editor, lint it, diff it) and
+``notebooks/NN_name.ipynb`` (the same cells with the saved outputs of a
+standard run). ``jupytext.toml`` pairs them, so saving in JupyterLab with
+jupytext installed (``make lab`` installs it) writes both files; an edit of
+prose keeps the saved outputs. Every command below takes either file of a
+pair and works on both.
 
 Usage (from the repository root, inside the course environment)::
 
-    python tools/nb.py stamp notebooks/*.ipynb        # badge, set-up cell, slide metadata
-    python tools/nb.py run notebooks/01_*.ipynb --profile standard --inplace
+    python tools/nb.py sync notebooks/*.py              # after editing a .py elsewhere
+    python tools/nb.py stamp notebooks/*.py             # badge, set-up cell, slides
+    python tools/nb.py run notebooks/06_lenet.py --profile standard --inplace
     python tools/nb.py run notebooks/*.ipynb --output-dir build   # `make course`
     python tools/nb.py slides notebooks/*.ipynb --output-dir build/slides
 
-Writing a notebook from Python::
+Conventions ``stamp`` applies (and ``tests/test_notebook_hygiene.py`` checks):
 
-    from tools.nb import md, code, build
-    build("notebooks/01_convolution.ipynb", "Convolution", [
-        md("## Why not a dense layer?\\n..."),
-        code("x = torch.randn(1, 1, 28, 28)"),
-    ], imports="import torch\\nimport torch.nn.functional as F")
-
-Conventions the tool enforces:
-
-- The first cell is the title with an "Open in Colab" badge whose URL comes
-  from ``course_utils.REPO_URL`` (the one place it is defined).
+- The first cell is the title (``# NN Title``) with an "Open in Colab" badge
+  on the line after it, whose URL comes from ``course_utils.REPO_URL`` (the
+  one place it is defined).
 - The first code cell is the set-up cell (tagged ``setup``): it installs
   ``course_utils`` on Colab when it is missing (or finds it in the parent
   folder of a checkout), then runs the notebook's imports, reads the profile,
   picks the device and seeds everything.
-- Slide metadata: ``#``/``##`` headings start a slide, ``###`` a sub-slide,
-  everything else continues the current slide; the set-up cell is skipped.
+- Every ``#``/``##`` heading starts a markdown cell of its own, which starts a
+  slide; every ``###`` heading a sub-slide. Other cells continue the current
+  slide; the set-up cell is skipped.
 """
 
 import argparse
-import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
+from jupytext.cli import jupytext as jupytext_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,11 +49,61 @@ from course_utils import REPO_URL  # noqa: E402
 
 SETUP_MARKER = "# ---- notebook imports ----"
 BADGE_RE = re.compile(r"^\[!\[Open In Colab\].*$", re.MULTILINE)
+HEADING_RE = re.compile(r"^(#{1,3}) \S")
+TEXT_FORMAT = "py:percent"
+
+
+# ----------------------------------------------------------------------------
+# Pairs
+# ----------------------------------------------------------------------------
+
+
+def pair(path):
+    """``(py_path, ipynb_path)`` of the pair that ``path`` (either file) belongs to."""
+    path = Path(path)
+    if path.suffix not in (".py", ".ipynb"):
+        raise ValueError(f"{path}: expected a notebook's .py or .ipynb file")
+    return path.with_suffix(".py"), path.with_suffix(".ipynb")
+
+
+def sync(path):
+    """Bring both files of a pair up to date from the one edited last
+    (jupytext's ``--sync``): inputs from the newer file, outputs from the
+    ``.ipynb``. A missing ``.ipynb`` is created without outputs."""
+    py, ipynb = pair(path)
+    if not py.exists() and not ipynb.exists():
+        raise FileNotFoundError(f"neither {py} nor {ipynb} exists")
+    source = py if py.exists() else ipynb
+    status = jupytext_cli(["--sync", "--quiet", str(source)])
+    if status:
+        raise RuntimeError(f"jupytext --sync {source} failed with status {status}")
+
+
+def load(path):
+    """The synced notebook of a pair (cells from the source, saved outputs kept)."""
+    sync(path)
+    return nbformat.read(pair(path)[1], as_version=4)
+
+
+def save(nb, path):
+    """Write ``nb`` to both files of its pair."""
+    py, ipynb = pair(path)
+    nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    nbformat.write(nb, ipynb)
+    config = jupytext.config.load_jupytext_config(str(py.resolve().parent))
+    text = jupytext.writes(nb, fmt=TEXT_FORMAT, config=config)
+    py.write_text(text)
+    os.utime(ipynb)  # the .ipynb is no older than its source, so jupytext sees the pair as synced
+
+
+# ----------------------------------------------------------------------------
+# Stamping
+# ----------------------------------------------------------------------------
 
 
 def colab_url(path):
     repo = REPO_URL.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{Path(path).name}"
+    return f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{pair(path)[1].name}"
 
 
 def badge(path):
@@ -84,42 +139,67 @@ seed_everything(0)
 print(f"profile: {PROFILE}   device: {DEVICE}")"""
 
 
-def md(source, slide=None):
-    cell = nbformat.v4.new_markdown_cell(source.strip("\n"))
-    if slide:
-        cell.metadata["slideshow"] = {"slide_type": slide}
-    return cell
+def markdown_lines(source):
+    """The lines of a markdown cell, each with whether it lies inside a code fence."""
+    fence = False
+    for line in source.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+            yield line, True
+        else:
+            yield line, fence
 
 
-def code(source, slide=None):
-    cell = nbformat.v4.new_code_cell(source.strip("\n"))
-    if slide:
-        cell.metadata["slideshow"] = {"slide_type": slide}
-    return cell
+def heading_level(line):
+    """1-3 for a ``#``/``##``/``###`` heading line, else 0."""
+    m = HEADING_RE.match(line)
+    return len(m.group(1)) if m else 0
 
 
-def _slide_type(cell):
-    if cell.get("metadata", {}).get("tags") and "setup" in cell.metadata.tags:
+def split_at_headings(source):
+    """A markdown cell's text cut before every heading that is not its first line."""
+    parts, current = [], []
+    for line, fenced in markdown_lines(source):
+        if not fenced and heading_level(line) and any(s.strip() for s in current):
+            while current and not current[-1].strip():
+                current.pop()
+            parts.append("\n".join(current))
+            current = []
+        current.append(line)
+    parts.append("\n".join(current))
+    return parts
+
+
+def slide_type(cell):
+    """The slide type a cell must have: ``slide``, ``subslide``, ``skip`` or ``None`` (continue)."""
+    if "setup" in cell.metadata.get("tags", []):
         return "skip"
     if cell.cell_type == "markdown":
-        first = cell.source.lstrip().split("\n", 1)[0]
-        if first.startswith("### "):
-            return "subslide"
-        if first.startswith("# ") or first.startswith("## ") or BADGE_RE.match(first):
-            return "slide"
-    return "-"
+        level = heading_level(cell.source.lstrip().split("\n", 1)[0])
+        if level:
+            return "subslide" if level == 3 else "slide"
+    return None
 
 
 def stamp(nb, path, needs_d2l=None):
-    """Apply the badge, set-up preamble and slide metadata to ``nb`` in place."""
+    """Apply the title badge, the set-up preamble, heading cells and slide metadata to ``nb`` in place."""
     cells = nb.cells
-    if not cells or cells[0].cell_type != "markdown":
-        raise ValueError(f"{path}: the first cell must be the markdown title cell")
+    if not cells or cells[0].cell_type != "markdown" or heading_level(cells[0].source.lstrip()) != 1:
+        raise ValueError(f"{path}: the first cell must be the markdown title cell, starting '# NN Title'")
     title = cells[0]
-    if BADGE_RE.search(title.source):
-        title.source = BADGE_RE.sub(badge(path), title.source)
-    else:
-        title.source = badge(path) + "\n\n" + title.source
+    text = BADGE_RE.sub("", title.source).strip("\n")
+    head, _, rest = text.partition("\n")
+    title.source = f"{head}\n\n{badge(path)}\n\n{rest.strip(chr(10))}".rstrip("\n")
+    split = []
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            split.append(cell)
+            continue
+        parts = split_at_headings(cell.source)
+        cell.source = parts[0]
+        split.append(cell)
+        split += [nbformat.v4.new_markdown_cell(p) for p in parts[1:]]
+    nb.cells = cells = split
     setup = next((c for c in cells if c.cell_type == "code"), None)
     if setup is None:
         raise ValueError(f"{path}: no code cell for the set-up")
@@ -128,41 +208,25 @@ def stamp(nb, path, needs_d2l=None):
         setup.metadata.tags.append("setup")
     if needs_d2l is None:
         needs_d2l = "d2l" in setup.source.split(SETUP_MARKER, 1)[-1]
-    body = setup.source.split(SETUP_MARKER, 1)[1] if SETUP_MARKER in setup.source else "\n" + setup.source
+    if SETUP_MARKER in setup.source:
+        body = setup.source.split(SETUP_MARKER, 1)[1]
+    else:  # a new notebook: its first code cell holds the imports
+        body = "\n" + setup.source.strip("\n") + "\n" + SETUP_TAIL
     setup.source = setup_preamble(needs_d2l) + body
     for cell in cells:
-        cell.metadata["slideshow"] = {"slide_type": cell.metadata.get("slideshow", {}).get("slide_type")
-                                      or _slide_type(cell)}
-    for cell in cells:  # headings always start slides, whatever was stored
-        if cell.cell_type == "markdown" and _slide_type(cell) in ("slide", "subslide"):
-            cell.metadata["slideshow"]["slide_type"] = _slide_type(cell)
+        kind = slide_type(cell)
+        cell.metadata.pop("slideshow", None)
+        if kind:
+            cell.metadata["slideshow"] = {"slide_type": kind}
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata.setdefault("language_info", {"name": "python"})  # execution fills in the rest
     nb.metadata.setdefault("colab", {"provenance": []})
     return nb
 
 
-def build(path, title, cells, imports="import torch", intro="", needs_d2l=False):
-    """Write a notebook: title + badge, set-up cell with ``imports``, then ``cells``.
-
-    The notebook is written without outputs. A builder script takes no
-    options, so ``python tools/build_nb06.py --help`` stops here instead of
-    wiping the committed outputs by surprise.
-    """
-    path = Path(path)
-    script = Path(sys.argv[0]).name
-    if script.startswith("build_nb") and len(sys.argv) > 1:
-        sys.exit(f"{script} takes no arguments: it rewrites {path.name} from source, without outputs.\n"
-                 f"Run it bare, then execute the notebook: python tools/nb.py run {path.relative_to(ROOT) if path.is_absolute() else path} "
-                 "--profile standard --inplace")
-    head = md(f"# {title}\n\n{intro}".rstrip())
-    setup = code(setup_preamble(needs_d2l) + "\n" + imports.strip("\n") + "\n" + SETUP_TAIL)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [head, setup] + list(cells)
-    stamp(nb, path, needs_d2l)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+# ----------------------------------------------------------------------------
+# Executing
+# ----------------------------------------------------------------------------
 
 
 def key_results(nb):
@@ -179,8 +243,10 @@ def key_results(nb):
 def tidy_streams(nb):
     """Store printed output as a reader sees it: consecutive stream outputs
     merged, and carriage returns applied (a progress bar keeps only its last
-    state; one erased on completion disappears)."""
+    state; one erased on completion disappears). Also drops the execution
+    timestamps nbclient writes into each cell's metadata."""
     for cell in nb.cells:
+        cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
         merged = []
@@ -205,16 +271,14 @@ def tidy_streams(nb):
 
 
 def execute(path, profile, timeout=1800):
-    """Execute a notebook from scratch under ``profile``; return (nb, seconds).
+    """Execute a notebook pair from scratch under ``profile``; return (nb, seconds).
 
     Training checkpoints go to a fresh temporary folder, so every execution
     trains from scratch rather than resuming an earlier run.
     """
-    import tempfile
-
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
+    nb = load(path)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -238,47 +302,66 @@ def execute(path, profile, timeout=1800):
     return nb, seconds
 
 
+# ----------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------
+
+
+def _unique_pairs(paths):
+    """One entry per pair, in order, whichever file of it was named."""
+    seen, out = set(), []
+    for p in paths:
+        key = pair(p)[1]
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
 def cmd_run(args):
     from course_utils import profile as profile_mod
 
     profile = args.profile or profile_mod.current()
-    profile_mod._check(profile)
+    profile_mod.check(profile)
     failures = 0
-    summary = []
-    for path in args.notebooks:
-        path = Path(path)
+    notebooks = _unique_pairs(args.notebooks)
+    for path in notebooks:
         try:
             nb, seconds = execute(path, profile, timeout=args.timeout)
         except Exception as err:  # report and go on with the next notebook
             failures += 1
             first = str(err).strip().splitlines()
-            summary.append(f"{path.name:<44} FAILED  {type(err).__name__}: {first[-1] if first else ''}")
-            print(summary[-1], flush=True)
+            print(f"{path.name:<44} FAILED  {type(err).__name__}: {first[-1] if first else ''}", flush=True)
             continue
         if args.inplace:
-            out = path
+            save(nb, path)
         else:
             out = Path(args.output_dir) / path.name
             out.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out)
-        if not args.inplace and not args.no_html:
-            from nbconvert import HTMLExporter
+            nbformat.write(nb, out)
+            if not args.no_html:
+                from nbconvert import HTMLExporter
 
-            html, _ = HTMLExporter().from_notebook_node(nb)
-            out.with_suffix(".html").write_text(html)
+                html, _ = HTMLExporter().from_notebook_node(nb)
+                out.with_suffix(".html").write_text(html)
         results = "; ".join(key_results(nb)) or "no key result recorded"
-        summary.append(f"{path.name:<44} {seconds:7.1f} s  {results}")
-        print(summary[-1], flush=True)
-    print(f"\nprofile {profile}: {len(args.notebooks) - failures} notebooks ran, {failures} failed")
+        print(f"{path.name:<44} {seconds:7.1f} s  {results}", flush=True)
+    print(f"\nprofile {profile}: {len(notebooks) - failures} notebooks ran, {failures} failed")
     return 1 if failures else 0
 
 
+def cmd_sync(args):
+    for path in _unique_pairs(args.notebooks):
+        sync(path)
+        print(f"synced {pair(path)[0].name} <-> {path.name}")
+    return 0
+
+
 def cmd_stamp(args):
-    for path in args.notebooks:
-        nb = nbformat.read(path, as_version=4)
-        stamp(nb, path)
-        nbformat.write(nb, path)
-        print(f"stamped {path}")
+    for path in _unique_pairs(args.notebooks):
+        nb = stamp(load(path), path)
+        save(nb, path)
+        print(f"stamped {pair(path)[0].name} and {path.name}")
     return 0
 
 
@@ -287,10 +370,10 @@ def cmd_slides(args):
 
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in args.notebooks:
+    for path in _unique_pairs(args.notebooks):
         nb = nbformat.read(path, as_version=4)
         body, _ = SlidesExporter().from_notebook_node(nb)
-        target = out_dir / (Path(path).stem + ".slides.html")
+        target = out_dir / (path.stem + ".slides.html")
         target.write_text(body)
         print(f"wrote {target}")
     return 0
@@ -300,14 +383,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute notebooks headless")
-    run.add_argument("notebooks", nargs="+")
+    run.add_argument("notebooks", nargs="+", help="either file of each pair")
     run.add_argument("--profile", choices=("smoke", "standard", "full"))
-    run.add_argument("--inplace", action="store_true", help="save outputs into the notebook itself")
+    run.add_argument("--inplace", action="store_true", help="save the outputs into the pair itself")
     run.add_argument("--output-dir", default="build")
     run.add_argument("--no-html", action="store_true")
     run.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     run.set_defaults(func=cmd_run)
-    st = sub.add_parser("stamp", help="apply badge, set-up cell and slide metadata")
+    sy = sub.add_parser("sync", help="update each pair from its file edited last (outputs kept)")
+    sy.add_argument("notebooks", nargs="+")
+    sy.set_defaults(func=cmd_sync)
+    st = sub.add_parser("stamp", help="apply badge, set-up cell, heading cells and slide metadata")
     st.add_argument("notebooks", nargs="+")
     st.set_defaults(func=cmd_stamp)
     sl = sub.add_parser("slides", help="build reveal.js slide decks")

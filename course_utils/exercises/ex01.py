@@ -66,6 +66,6 @@ def check_conv_matrix(conv_matrix):
         matrix = _call(conv_matrix, kernel, (h, w))
         # The oracle: the Jacobian of F.conv2d with respect to its input is exactly that matrix.
         jacobian = torch.autograd.functional.jacobian(
-            lambda flat: F.conv2d(flat.reshape(1, 1, h, w), kernel[None, None]).reshape(-1),
+            lambda flat, h=h, w=w, kernel=kernel: F.conv2d(flat.reshape(1, 1, h, w), kernel[None, None]).reshape(-1),
             torch.zeros(h * w, dtype=torch.float64))
         expect(matrix, jacobian, f"conv_matrix(kernel of shape {(kh, kw)}, input_size={(h, w)})")

@@ -93,7 +93,8 @@ def check_predict_shapes(predict_shapes):
                 out = layer(out)
                 expected.append(tuple(out.shape[1:]))
         if got != expected:
-            raise ExerciseError(f"for a 3x{h}x{w} input the shapes after each layer are {expected}, you predicted {got}")
+            raise ExerciseError(
+                f"for a 3x{h}x{w} input the shapes after each layer are {expected}, you predicted {got}")
 
 
 @checker(hint="Parameters: (k * k * in_channels + 1) * out_channels. Multiply-adds: each of the "

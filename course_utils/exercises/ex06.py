@@ -9,7 +9,6 @@ from course_utils.exercises import ExerciseError, as_int, checker, expect
 from course_utils.models import lenet
 
 
-
 @checker(hint="Follow the side through conv (n + 2p - 5 + 1), pool (halve, rounding down), conv (n - 4), "
               "pool; then (25 * C_in + 1) * C_out per conv and in * out + out per dense layer.")
 def check_lenet_params(lenet_params):

@@ -8,7 +8,6 @@ from course_utils.exercises import ExerciseError, as_int, checker
 from course_utils.models import vgg
 
 
-
 @checker(hint="Each 3x3 conv has (9 * C_in + 1) * C_out parameters; after five blocks the side is "
               "input_size halved five times (rounding up); the dense layers have in * out + out each.")
 def check_vgg_params(vgg_params):

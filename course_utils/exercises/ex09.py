@@ -9,7 +9,6 @@ from course_utils.exercises import ExerciseError, as_int, checker, expect
 from course_utils.models import googlenet
 
 
-
 @checker(hint="Add up H*W*k*k*C_in*C_out for the six convolutions: 1x1; 1x1 then 3x3; 1x1 then 5x5; "
               "the 1x1 after the pool. The pool itself multiplies nothing; padding keeps H x W.")
 def check_inception_macs(inception_macs):

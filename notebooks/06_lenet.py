@@ -1,18 +1,39 @@
-"""Write notebooks/06_lenet.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 06 LeNet: the first convolutional network
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/06_lenet.ipynb)
+#
+# In the 1990s LeCun and colleagues at Bell Labs built convolutional networks that read handwritten
+# digits on bank cheques; by 1998 one such system was deployed commercially and read several million
+# cheques a day. Their best-known design is **LeNet-5** (LeCun, Bottou, Bengio and Haffner, 1998,
+# *Gradient-Based Learning Applied to Document Recognition*): everything notebooks 01-05 built --
+# convolution, padding, pooling, a dense head, backpropagation -- put together into one trainable
+# network.
+#
+# In this notebook you will
+#
+# 1. build LeNet-5 layer by layer, with a table of shapes, parameters and multiply-adds, and check it
+#    against `course_utils`, d2l's LeNet and a count by hand;
+# 2. train the 1998 design (sigmoid, average pooling) and its modern variants (ReLU, max pooling,
+#    batch norm) on Fashion-MNIST and compare them in a table;
+# 3. look at what the trained network learned: its filters and its feature maps.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+if importlib.util.find_spec("d2l") is None:  # d2l pins old numpy: install it without its pins
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "d2l==1.0.3"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import time
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from d2l import torch as d2l
 from torch import nn
 
@@ -23,63 +44,53 @@ from course_utils.exercises import ex06
 from course_utils.models import lenet
 from course_utils.plot import plot_history, show_feature_maps, show_images, show_kernels
 from course_utils.train import checkpoint_path, evaluate, fit
-"""
 
-INTRO = """
-In the 1990s LeCun and colleagues at Bell Labs built convolutional networks that read handwritten
-digits on bank cheques; by 1998 one such system was deployed commercially and read several million
-cheques a day. Their best-known design is **LeNet-5** (LeCun, Bottou, Bengio and Haffner, 1998,
-*Gradient-Based Learning Applied to Document Recognition*): everything notebooks 01-05 built --
-convolution, padding, pooling, a dense head, backpropagation -- put together into one trainable
-network.
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-In this notebook you will
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-1. build LeNet-5 layer by layer, with a table of shapes, parameters and multiply-adds, and check it
-   against `course_utils`, d2l's LeNet and a count by hand;
-2. train the 1998 design (sigmoid, average pooling) and its modern variants (ReLU, max pooling,
-   batch norm) on Fashion-MNIST and compare them in a table;
-3. look at what the trained network learned: its filters and its feature maps.
-"""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The data: Fashion-MNIST
+#
+# LeNet read 32x32 digits. We use Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017): the same format as
+# MNIST -- 60,000 training and 10,000 test images, 28x28 grey pixels, ten classes -- but clothes
+# instead of digits, which makes it harder (a linear model reaches about 84% instead of MNIST's 92%),
+# so the differences between the variants show.
 
-CELLS = [
-    md("""
-## The data: Fashion-MNIST
-
-LeNet read 32x32 digits. We use Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017): the same format as
-MNIST -- 60,000 training and 10,000 test images, 28x28 grey pixels, ten classes -- but clothes
-instead of digits, which makes it harder (a linear model reaches about 84% instead of MNIST's 92%),
-so the differences between the variants show.
-"""),
-    code("""
+# %%
 data = load_dataset("fashion_mnist")
 print(data)
 assert data.image_shape == (1, 28, 28) and data.num_classes == 10
 show_images(data.train_images[:16], data.train_labels[:16], data.classes, ncols=8);
-"""),
-    md("""
-## LeNet-5, layer by layer
 
-Two **convolution blocks** turn the image into feature maps; three **dense layers** turn those into
-class scores.
 
-| layer | what | output (C x H x W) |
-| --- | --- | --- |
-| C1 | 6 filters of 5x5 | 6 x 28 x 28 |
-| S2 | 2x2 pooling, stride 2 | 6 x 14 x 14 |
-| C3 | 16 filters of 5x5 | 16 x 10 x 10 |
-| S4 | 2x2 pooling, stride 2 | 16 x 5 x 5 |
-| F5, F6, output | dense 120, 84, 10 | 120, 84, 10 |
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## LeNet-5, layer by layer
+#
+# Two **convolution blocks** turn the image into feature maps; three **dense layers** turn those into
+# class scores.
+#
+# | layer | what | output (C x H x W) |
+# | --- | --- | --- |
+# | C1 | 6 filters of 5x5 | 6 x 28 x 28 |
+# | S2 | 2x2 pooling, stride 2 | 6 x 14 x 14 |
+# | C3 | 16 filters of 5x5 | 16 x 10 x 10 |
+# | S4 | 2x2 pooling, stride 2 | 16 x 5 x 5 |
+# | F5, F6, output | dense 120, 84, 10 | 120, 84, 10 |
+#
+# The paper fed 32x32 images (the digits padded by 2 pixels on each side) to C1 without padding.
+# Fashion-MNIST's images are 28x28, so C1 pads by 2 instead (as *Dive into Deep Learning* does): the
+# first feature map is 28x28 either way, and all later layers are identical.
+#
+# The 1998 network used a scaled tanh, a trainable subsampling (exercise 2), connected C3 only to some
+# of S2's maps, and ended with radial basis functions. The common simplification, which we build, keeps
+# the layout and uses a **sigmoid** and plain **average pooling**.
 
-The paper fed 32x32 images (the digits padded by 2 pixels on each side) to C1 without padding.
-Fashion-MNIST's images are 28x28, so C1 pads by 2 instead (as *Dive into Deep Learning* does): the
-first feature map is 28x28 either way, and all later layers are identical.
-
-The 1998 network used a scaled tanh, a trainable subsampling (exercise 2), connected C3 only to some
-of S2's maps, and ended with radial basis functions. The common simplification, which we build, keeps
-the layout and uses a **sigmoid** and plain **average pooling**.
-"""),
-    code("""
+# %%
 class MyLeNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -99,14 +110,14 @@ class MyLeNet(nn.Module):
 
 
 my_lenet = MyLeNet()
-"""),
-    md("""
-### Following one image through
 
-Each convolution maps a side `n` to `n + 2p - k + 1`, each pooling halves it. We print every layer's
-output and assert it against that formula:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Following one image through
+#
+# Each convolution maps a side `n` to `n + 2p - k + 1`, each pooling halves it. We print every layer's
+# output and assert it against that formula:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 x = torch.randn(1, 1, 28, 28)
 expected_sides = {"C1": 28 + 2 * 2 - 5 + 1, "S2": 28 // 2, "C3": 14 - 5 + 1, "S4": 10 // 2}
@@ -123,23 +134,23 @@ for layer in my_lenet.classifier:
     h = layer(h)
     print(f"    {type(layer).__name__:<10} -> {tuple(h.shape)}")
 assert h.shape == (1, 10)
-"""),
-    md("""
-### Parameters and multiply-adds
 
-`print_layer_table` runs one forward pass and lists every layer with its output shape, its
-parameters and its multiply-adds (counted by PyTorch's FLOP counter):
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Parameters and multiply-adds
+#
+# `print_layer_table` runs one forward pass and lists every layer with its output shape, its
+# parameters and its multiply-adds (counted by PyTorch's FLOP counter):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rows = print_layer_table(my_lenet, (1, 1, 28, 28))
-"""),
-    md("""
-By hand: a convolution has `(k*k*C_in + 1) * C_out` parameters (one bias per filter), a dense layer
-`in*out + out`. A convolution's multiply-adds are its weights times the output pixels; a dense
-layer's are its weights.
-"""),
-    code("""
+
+# %% [markdown]
+# By hand: a convolution has `(k*k*C_in + 1) * C_out` parameters (one bias per filter), a dense layer
+# `in*out + out`. A convolution's multiply-adds are its weights times the output pixels; a dense
+# layer's are its weights.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 conv_params = (5 * 5 * 1 + 1) * 6 + (5 * 5 * 6 + 1) * 16
 dense_params = (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
@@ -151,29 +162,30 @@ print(f"parameters: {conv_params:,} in convolutions + {dense_params:,} in dense 
 print(f"multiply-adds: {conv_macs:,} in convolutions + {dense_macs:,} in dense layers = {conv_macs + dense_macs:,}")
 print(f"the convolutions hold {conv_params / (conv_params + dense_params):.0%} of the parameters "
       f"but do {conv_macs / (conv_macs + dense_macs):.0%} of the work")
-"""),
-    md("""
-This split -- few parameters but most of the arithmetic in the convolutions, most parameters in the
-dense layers -- is weight sharing at work, and it grows with every network in notebooks 07-09.
 
-### The same network as the reference and as d2l
+# %% [markdown]
+# This split -- few parameters but most of the arithmetic in the convolutions, most parameters in the
+# dense layers -- is weight sharing at work, and it grows with every network in notebooks 07-09.
 
-`course_utils.models.lenet` holds the reference. With the same weights it must give the same output:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The same network as the reference and as d2l
+#
+# `course_utils.models.lenet` holds the reference. With the same weights it must give the same output:
+
+# %%
 reference = lenet.lenet_original()
 assert count_params(reference) == count_params(my_lenet), "parameter counts differ"
 reference.load_state_dict(my_lenet.state_dict())  # same names and shapes, or this raises
 x = torch.randn(8, 1, 28, 28)
 assert_close(my_lenet(x), reference(x), msg="hand-built LeNet vs course_utils.models.lenet.lenet_original")
 print(f"hand-built LeNet == course_utils' lenet_original: {count_params(reference):,} parameters, same outputs")
-"""),
-    md("""
-*Dive into Deep Learning*'s `d2l.LeNet` uses lazy layers, which learn their input sizes from the
-first batch: its parameters exist only after one forward pass. Its layers come in the same order as
-ours (under other names), so we copy the weights tensor by tensor:
-"""),
-    code("""
+
+# %% [markdown]
+# *Dive into Deep Learning*'s `d2l.LeNet` uses lazy layers, which learn their input sizes from the
+# first batch: its parameters exist only after one forward pass. Its layers come in the same order as
+# ours (under other names), so we copy the weights tensor by tensor:
+
+# %%
 d2l_lenet = d2l.LeNet()
 d2l_lenet(torch.zeros(1, 1, 28, 28))  # materialise the lazy layers
 assert count_params(d2l_lenet) == count_params(my_lenet) == 61_706
@@ -183,33 +195,33 @@ with torch.no_grad():
         ours.copy_(theirs)
 assert_close(my_lenet(x), d2l_lenet(x), msg="hand-built LeNet vs d2l.LeNet with the same weights")
 print(f"hand-built LeNet == d2l.LeNet: {count_params(d2l_lenet):,} parameters, same outputs")
-"""),
-    md("""
-And the paper's own set-up, 32x32 inputs without padding in C1, has exactly the same parameters
-(padding changes the input, not the layers):
-"""),
-    code("""
+
+# %% [markdown]
+# And the paper's own set-up, 32x32 inputs without padding in C1, has exactly the same parameters
+# (padding changes the input, not the layers):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 paper_lenet = lenet.lenet_original(input_size=32, padding=0)
 assert count_params(paper_lenet) == 61_706
 assert paper_lenet.features(torch.zeros(1, 1, 32, 32)).shape == (1, 16, 5, 5)
 print("32x32 without padding: 16 x 5 x 5 features, 61,706 parameters, as at 28x28 with padding 2")
-"""),
-    md("""
-## From 1998 to today: the variants
 
-Three changes separate LeNet from the networks of the 2010s:
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## From 1998 to today: the variants
+#
+# Three changes separate LeNet from the networks of the 2010s:
+#
+# - **ReLU** instead of sigmoid. A sigmoid's slope is at most 1/4 (at 0) and vanishes for large
+#   inputs, so every sigmoid layer shrinks the gradient; a ReLU passes it through unchanged wherever
+#   the unit is active (Nair and Hinton, 2010; Glorot, Bordes and Bengio, 2011).
+# - **Max pooling** instead of averaging: keep the strongest response in each window (notebook 03).
+# - **Batch normalisation** (Ioffe and Szegedy, 2015): normalise each channel over the batch before
+#   the activation, so every layer sees inputs of a stable scale.
+#
+# The slopes, computed by autograd:
 
-- **ReLU** instead of sigmoid. A sigmoid's slope is at most 1/4 (at 0) and vanishes for large
-  inputs, so every sigmoid layer shrinks the gradient; a ReLU passes it through unchanged wherever
-  the unit is active (Nair and Hinton, 2010; Glorot, Bordes and Bengio, 2011).
-- **Max pooling** instead of averaging: keep the strongest response in each window (notebook 03).
-- **Batch normalisation** (Ioffe and Szegedy, 2015): normalise each channel over the batch before
-  the activation, so every layer sees inputs of a stable scale.
-
-The slopes, computed by autograd:
-"""),
-    code("""
+# %%
 z = torch.linspace(-6, 6, 241, requires_grad=True)
 slopes = {}
 for name, fn in (("sigmoid", torch.sigmoid), ("ReLU", torch.relu)):
@@ -224,12 +236,12 @@ ax.set(xlabel="pre-activation", ylabel="slope", title="Gradient through one acti
 ax.legend(), ax.grid(alpha=0.3)
 plt.show()
 print(f"through 4 sigmoid layers a gradient shrinks by at least 4**4 = {4**4}x; through ReLUs it need not")
-"""),
-    md("""
-Five variants, all with the same convolutions and dense layers (batch norm adds a scale and a shift
-per channel):
-"""),
-    code("""
+
+# %% [markdown]
+# Five variants, all with the same convolutions and dense layers (batch norm adds a scale and a shift
+# per channel):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 VARIANTS = {
     "sigmoid_avg": dict(activation="sigmoid", pool="avg"),  # 1998 (simplified)
@@ -244,16 +256,16 @@ for key, kwargs in VARIANTS.items():
     model = lenet.lenet(1, 10, input_size=28, **kwargs)
     print(f"{LABELS[key]:<28}{count_params(model):>8,} parameters {count_macs(model, (1, 1, 28, 28)):>10,} mult-adds")
 assert count_params(lenet.lenet_modern(batch_norm=True)) == 61_706 + 2 * (6 + 16 + 120 + 84)
-"""),
-    md("""
-## Training
 
-Every variant gets the same training: AdamW (Loshchilov and Hutter, 2019) with a one-cycle learning
-rate (Smith and Topin, 2019), batch 128, the same number of epochs, the same seed. The profile sets
-the scale: in `standard` all 60,000 training images; the test accuracy is always measured on the
-full 10,000-image test set.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training
+#
+# Every variant gets the same training: AdamW (Loshchilov and Hutter, 2019) with a one-cycle learning
+# rate (Smith and Topin, 2019), batch 128, the same number of epochs, the same seed. The profile sets
+# the scale: in `standard` all 60,000 training images; the test accuracy is always measured on the
+# full 10,000-image test set.
+
+# %%
 settings = profile.pick(
     smoke=dict(n_train=2_000, epochs=2, lr=3e-3, bar=0.4),
     standard=dict(n_train=60_000, epochs=8, lr=3e-3, bar=0.88),
@@ -266,8 +278,8 @@ train_batches = train_data.train_batches(batch_size, device=DEVICE)
 test_batches = data.test_batches(1_000, device=DEVICE)  # the full test set, every profile
 assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, testing on {test_batches.num_examples:,}")
-"""),
-    code("""
+
+# %%
 histories, models = {}, {}
 start = time.perf_counter()
 for key, kwargs in VARIANTS.items():
@@ -281,14 +293,14 @@ for key, kwargs in VARIANTS.items():
                          scheduler=scheduler, checkpoint=checkpoint_path(f"06_lenet_{key}"))
     models[key] = model
 print(f"five variants trained in {time.perf_counter() - start:.0f} s on {DEVICE}")
-"""),
-    md("""
-### Learning curves
 
-Test accuracy after every epoch, all variants on one plot, then the modern LeNet's loss and accuracy
-on training and test data:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Learning curves
+#
+# Test accuracy after every epoch, all variants on one plot, then the modern LeNet's loss and accuracy
+# on training and test data:
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for key, history in histories.items():
     axes[0].plot(history.column("epoch"), history.column("train_loss"), "o-", label=LABELS[key])
@@ -301,22 +313,22 @@ axes[1].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 plot_history(histories["relu"], title="LeNet with ReLU and max pooling");
-"""),
-    md("""
-### The comparison table
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The comparison table
+
+# %%
 print(f"{'variant':<28}{'test acc':>9}{'train acc':>10}{'epoch-1 test acc':>17}{'s/epoch':>9}{'examples/s':>11}")
 for key, history in histories.items():
     print(f"{LABELS[key]:<28}{history[-1].test_acc:>9.2%}{history[-1].train_acc:>10.2%}"
           f"{history[0].test_acc:>17.2%}{history.mean('seconds'):>9.2f}{history.mean('examples_per_s'):>11,.0f}")
-"""),
-    md("""
-What the table should show (and the next cell asserts, in the `standard` and `full` profiles where
-the runs are long enough to be reliable): ReLU variants learn faster than sigmoid ones -- they are
-ahead after the first epoch and at the end -- and the modern LeNet clears 88% on the full test set.
-"""),
-    code("""
+
+# %% [markdown]
+# What the table should show (and the next cell asserts, in the `standard` and `full` profiles where
+# the runs are long enough to be reliable): ReLU variants learn faster than sigmoid ones -- they are
+# ahead after the first epoch and at the end -- and the modern LeNet clears 88% on the full test set.
+
+# %%
 relu_acc = histories["relu"][-1].test_acc
 assert relu_acc >= settings["bar"], f"ReLU LeNet reached {relu_acc:.2%}, below {settings['bar']:.0%} ({PROFILE})"
 if PROFILE != "smoke":
@@ -330,28 +342,29 @@ if PROFILE != "smoke":
 for key, history in histories.items():
     results.record_training("06", f"lenet_{key}_test_acc", models[key], history, (1, 1, 28, 28), train_batches,
                             test_batches, description=f"LeNet-5 ({LABELS[key]})")
-"""),
-    md("""
-## What did the network learn?
 
-### The first layer's filters
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## What did the network learn?
 
-C1's six 5x5 filters of the modern LeNet (red positive, blue negative). Filters that respond to an
-edge or a bar of a given orientation are typical; with only six of them each has to be useful.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The first layer's filters
+#
+# C1's six 5x5 filters of the modern LeNet (red positive, blue negative). Filters that respond to an
+# edge or a bar of a given orientation are typical; with only six of them each has to be useful.
+
+# %%
 model = models["relu"].eval()
 conv1 = model.features[0][0]
 assert conv1.weight.shape == (6, 1, 5, 5)
 show_kernels(conv1.weight.detach().cpu(), ncols=6, size=1.3, title="C1 filters (ReLU LeNet)");
-"""),
-    md("""
-### Feature maps
 
-One test image through the two blocks: the six maps after C1 (each filter's response, after the ReLU)
-and the sixteen after C3. Bright pixels are where a filter found its pattern.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Feature maps
+#
+# One test image through the two blocks: the six maps after C1 (each filter's response, after the ReLU)
+# and the sixteen after C3. Bright pixels are where a filter found its pattern.
+
+# %%
 image, label = data.test_images[:1], int(data.test_labels[0])
 x = (image.float() / 255 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)  # (1, 1, 28, 28)
 with torch.no_grad():
@@ -364,82 +377,81 @@ print(f"true class: {data.classes[label]}, predicted: {data.classes[predicted]}"
 show_images(image, [label], data.classes, ncols=1, size=2);
 show_feature_maps(maps1.cpu(), ncols=6, title="after C1 + ReLU (6 x 28 x 28)");
 show_feature_maps(maps2.cpu(), ncols=8, size=1.2, title="after C3 + ReLU (16 x 10 x 10)");
-"""),
-    md("""
-## Summary
 
-Every figure below comes from this run (the saved notebook shows a fresh `standard` run on a 2-core
-CPU, where the ReLU LeNet reaches about 90% in eight epochs of a few seconds each, and the whole
-notebook takes three to four minutes):
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# Every figure below comes from this run (the saved notebook shows a fresh `standard` run on a 2-core
+# CPU, where the ReLU LeNet reaches about 90% in eight epochs of a few seconds each, and the whole
+# notebook takes three to four minutes):
+
+# %%
 test_loss, test_acc = evaluate(models["relu"], test_batches)
 assert abs(test_acc - histories["relu"][-1].test_acc) < 1e-9, "evaluate and fit's last epoch should agree"
 print(f"profile {PROFILE}, device {DEVICE}: {settings['epochs']} epochs on {train_batches.num_examples:,} images")
 for key, history in histories.items():
     print(f"  {LABELS[key]:<28} {history[-1].test_acc:.2%} on {test_batches.num_examples:,} test images, "
           f"{history.mean('seconds'):.1f} s/epoch, {history.mean('examples_per_s'):,.0f} examples/s")
-"""),
-    md("""
-LeNet-5 has 61,706 parameters and needs 0.4 million multiply-adds per image. The next network,
-AlexNet (notebook 07), has about a thousand times as many parameters and needs about 1,700 times
-the arithmetic per image -- and needed GPUs to be trained at all.
 
-## Exercises
 
-### 1. LeNet's parameters for any input
+# %% [markdown]
+# LeNet-5 has 61,706 parameters and needs 0.4 million multiply-adds per image. The next network,
+# AlexNet (notebook 07), has about a thousand times as many parameters and needs about 1,700 times
+# the arithmetic per image -- and needed GPUs to be trained at all.
 
-Write `lenet_params(in_channels, num_classes, input_size, padding)`: the parameter count of
-`lenet.lenet(in_channels, num_classes, input_size=input_size, padding=padding)`, computed from the
-formulas only (follow the side through C1, S2, C3, S4 to size the first dense layer).
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. LeNet's parameters for any input
+#
+# Write `lenet_params(in_channels, num_classes, input_size, padding)`: the parameter count of
+# `lenet.lenet(in_channels, num_classes, input_size=input_size, padding=padding)`, computed from the
+# formulas only (follow the side through C1, S2, C3, S4 to size the first dense layer).
+
+# %%
 def lenet_params(in_channels, num_classes, input_size, padding):
     raise NotImplementedError  # your code here
 
 
 ex06.check_lenet_params(lenet_params);
-"""),
-    md("""
-### 2. The 1998 subsampling layer
 
-LeNet-5's S2 and S4 were not plain averages: each unit added up its 2x2 window, multiplied the sum
-by a **trainable coefficient** and added a **trainable bias** (one of each per channel), then applied
-the sigmoid. Write `subsample(x, coefficient, bias)` for `x` of shape `(N, C, H, W)` and
-`coefficient`, `bias` of shape `(C,)`. How many parameters does S2 have?
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. The 1998 subsampling layer
+#
+# LeNet-5's S2 and S4 were not plain averages: each unit added up its 2x2 window, multiplied the sum
+# by a **trainable coefficient** and added a **trainable bias** (one of each per channel), then applied
+# the sigmoid. Write `subsample(x, coefficient, bias)` for `x` of shape `(N, C, H, W)` and
+# `coefficient`, `bias` of shape `(C,)`. How many parameters does S2 have?
+
+# %%
 def subsample(x, coefficient, bias):
     raise NotImplementedError  # your code here
 
 
 ex06.check_subsample(subsample);
-"""),
-    md("""
-### 3. LeNet with batch norm, as one `nn.Sequential`
 
-Write `make_lenet_bn()` returning a flat `nn.Sequential` for the `relu_bn` variant: batch norm
-between every convolution or hidden dense layer and its ReLU (`nn.BatchNorm2d` after convolutions,
-`nn.BatchNorm1d` after dense layers). The checker copies the reference's weights into yours and
-compares outputs in training and evaluation mode.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. LeNet with batch norm, as one `nn.Sequential`
+#
+# Write `make_lenet_bn()` returning a flat `nn.Sequential` for the `relu_bn` variant: batch norm
+# between every convolution or hidden dense layer and its ReLU (`nn.BatchNorm2d` after convolutions,
+# `nn.BatchNorm1d` after dense layers). The checker copies the reference's weights into yours and
+# compares outputs in training and evaluation mode.
+
+# %%
 def make_lenet_bn():
     raise NotImplementedError  # your code here
 
 
 ex06.check_lenet_bn(make_lenet_bn);
-"""),
-    md("""
-### 4. (Open) Does the optimizer hide the sigmoid's problem?
 
-With AdamW the 1998 design still trains. Train the `sigmoid_avg` and `relu` variants with plain SGD
-(`torch.optim.SGD(model.parameters(), lr=0.1)`, as d2l does, no scheduler) for the same epochs.
-How far apart are they now after one epoch, and why does Adam's per-parameter step size narrow the
-gap?
-"""),
-]
-
-if __name__ == "__main__":
-    build("notebooks/06_lenet.ipynb", "06 LeNet: the first convolutional network", CELLS, imports=IMPORTS,
-          intro=INTRO, needs_d2l=True)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 4. (Open) Does the optimizer hide the sigmoid's problem?
+#
+# With AdamW the 1998 design still trains. Train the `sigmoid_avg` and `relu` variants with plain SGD
+# (`torch.optim.SGD(model.parameters(), lr=0.1)`, as d2l does, no scheduler) for the same epochs.
+# How far apart are they now after one epoch, and why does Adam's per-parameter step size narrow the
+# gap?

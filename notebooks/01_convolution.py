@@ -1,13 +1,30 @@
-"""Write notebooks/01_convolution.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 01 Convolution
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/01_convolution.ipynb)
+#
+# Every network in this course, from LeNet to ResNet, is built from one
+# operation: a small kernel slid over an image. This notebook derives that
+# operation from scratch, checks it against PyTorch, and looks at what it does
+# to a real photograph.
+#
+# **You will:** count why dense layers cannot handle images; write 2-D
+# cross-correlation with loops, then vectorised, and prove both equal
+# `F.conv2d`; see the difference from "true" convolution; apply edge and blur
+# filters to a photograph; learn an edge kernel by gradient descent; extend the
+# operation to several input and output channels and to 1x1 kernels; rewrite it
+# as one matrix product (im2col) and time the three ways of computing it.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import logging
 import random
 
@@ -26,31 +43,23 @@ from course_utils import conv, results
 from course_utils.checks import assert_close, count_params
 from course_utils.exercises import ex01
 from course_utils.plot import show_feature_maps, show_kernels
-"""
 
-INTRO = """
-Every network in this course, from LeNet to ResNet, is built from one
-operation: a small kernel slid over an image. This notebook derives that
-operation from scratch, checks it against PyTorch, and looks at what it does
-to a real photograph.
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-**You will:** count why dense layers cannot handle images; write 2-D
-cross-correlation with loops, then vectorised, and prove both equal
-`F.conv2d`; see the difference from "true" convolution; apply edge and blur
-filters to a photograph; learn an edge kernel by gradient descent; extend the
-operation to several input and output channels and to 1x1 kernels; rewrite it
-as one matrix product (im2col) and time the three ways of computing it.
-"""
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-CELLS = [
-    md("""
-## Why not a dense layer?
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Why not a dense layer?
+#
+# A dense (fully-connected) layer connects every input to every output. For an
+# image that means one weight per *pixel* per hidden unit. Take a modest hidden
+# layer of 1,000 units and count.
 
-A dense (fully-connected) layer connects every input to every output. For an
-image that means one weight per *pixel* per hidden unit. Take a modest hidden
-layer of 1,000 units and count.
-"""),
-    code("""
+# %%
 # NBVAL_CHECK_OUTPUT
 hidden = 1000
 print(f"{'image':<14}{'pixels':>10}{'dense weights + biases':>26}{'float32 size':>16}")
@@ -61,35 +70,35 @@ for side in (100, 800):
         counted = count_params(nn.Linear(pixels, hidden))
     assert counted == formula, "a dense layer has in * out weights and out biases"
     print(f"{f'{side}x{side}':<14}{pixels:>10,}{counted:>26,}{counted * 4 / 1e9:>13.2f} GB")
-"""),
-    md("""
-An 800x800 greyscale photo, hardly a large image, already needs 640 million
-weights for a single layer, and a colour image three times as many. Images
-have structure that lets us do much better:
 
-1. **Locality**: to decide whether there is an edge at a pixel, look at its
-   neighbours, not at the far corner. Each output depends on a small window
-   of the input (its *receptive field*).
-2. **Weight sharing**: an edge is an edge wherever it appears, so the same
-   small set of weights can be used at every position.
+# %% [markdown]
+# An 800x800 greyscale photo, hardly a large image, already needs 640 million
+# weights for a single layer, and a colour image three times as many. Images
+# have structure that lets us do much better:
+#
+# 1. **Locality**: to decide whether there is an edge at a pixel, look at its
+#    neighbours, not at the far corner. Each output depends on a small window
+#    of the input (its *receptive field*).
+# 2. **Weight sharing**: an edge is an edge wherever it appears, so the same
+#    small set of weights can be used at every position.
+#
+# Both together give a convolutional layer. A 3x3 kernel has 9 weights and one
+# bias, whatever the image size:
 
-Both together give a convolutional layer. A 3x3 kernel has 9 weights and one
-bias, whatever the image size:
-"""),
-    code("""
+# %%
 # NBVAL_CHECK_OUTPUT
 layer = nn.Conv2d(in_channels=1, out_channels=1, kernel_size=3)
 print("parameters of a 3x3 conv layer:", count_params(layer))
 assert count_params(layer) == 3 * 3 + 1
-"""),
-    md("""
-### Locality, measured
 
-The gradient of one output pixel with respect to the input shows which input
-pixels it depends on. For the conv layer that is a 3x3 window; for a dense
-layer, every pixel.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Locality, measured
+#
+# The gradient of one output pixel with respect to the input shows which input
+# pixels it depends on. For the conv layer that is a 3x3 window; for a dense
+# layer, every pixel.
+
+# %%
 x = torch.randn(1, 1, 12, 12, requires_grad=True)
 layer(x)[0, 0, 4, 6].backward()  # one output pixel
 window = (x.grad[0, 0] != 0).nonzero()
@@ -101,16 +110,17 @@ x.grad = None
 nn.Linear(144, 144)(x.reshape(1, 144))[0, 4 * 12 + 6].backward()  # (1, 144): the same pixel, dense
 print("inputs one dense output depends on:", int((x.grad != 0).sum()), "of", x.numel())
 assert int((x.grad != 0).sum()) == 144
-"""),
-    md("""
-### Translation equivariance
 
-Weight sharing has a consequence: **shift the input, and the output shifts
-the same way**. (At the border the shifted-out pixels are lost, so we use
-wrap-around padding here to make the statement exact.) A dense layer has no
-such property: it treats every position differently.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Translation equivariance
+#
+# Weight sharing has a consequence: **shift the input, and the output shifts
+# the same way**. (At the border the shifted-out pixels are lost, so we use
+# wrap-around padding here to make the statement exact.) A dense layer has no
+# such property: it treats every position differently.
+
+# %%
 def shift(t, dy, dx):
     return torch.roll(t, shifts=(dy, dx), dims=(-2, -1))
 
@@ -131,18 +141,19 @@ def dense_map(t):
 gap = (dense_map(shift(image, 1, 0)) - shift(dense_map(image), 1, 0)).abs().max().item()
 print(f"convolution: equivariant to every shift tried; dense layer: max difference {gap:.2f}")
 assert gap > 0.1, "a random dense layer is not shift-equivariant"
-"""),
-    md("""
-## 2-D cross-correlation, with loops
 
-Slide a `kH x kW` kernel over an `H x W` image. At each position multiply the
-window element-wise with the kernel and sum: that is one output pixel. The
-kernel fits at `H - kH + 1` rows and `W - kW + 1` columns, so that is the
-output size (notebook 02 adds padding and stride).
 
-$$Y[i, j] = \\sum_{a=0}^{k_H-1} \\sum_{b=0}^{k_W-1} X[i + a, j + b]\\, K[a, b]$$
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2-D cross-correlation, with loops
+#
+# Slide a `kH x kW` kernel over an `H x W` image. At each position multiply the
+# window element-wise with the kernel and sum: that is one output pixel. The
+# kernel fits at `H - kH + 1` rows and `W - kW + 1` columns, so that is the
+# output size (notebook 02 adds padding and stride).
+#
+# $$Y[i, j] = \sum_{a=0}^{k_H-1} \sum_{b=0}^{k_W-1} X[i + a, j + b]\, K[a, b]$$
+
+# %%
 def corr2d(x, kernel):
     kh, kw = kernel.shape
     out = torch.zeros(x.shape[0] - kh + 1, x.shape[1] - kw + 1)
@@ -150,28 +161,29 @@ def corr2d(x, kernel):
         for j in range(out.shape[1]):
             out[i, j] = (x[i:i + kh, j:j + kw] * kernel).sum()
     return out
-"""),
-    md("""
-A case small enough to check by hand: the kernel below subtracts each pixel's
-lower-right neighbour from it. On a ramp that grows by 1 to the right and by
-5 downwards, every output is `-(5 + 1) = -6`.
-"""),
-    code("""
+
+
+# %% [markdown]
+# A case small enough to check by hand: the kernel below subtracts each pixel's
+# lower-right neighbour from it. On a ramp that grows by 1 to the right and by
+# 5 downwards, every output is `-(5 + 1) = -6`.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 X = torch.arange(20.0).reshape(4, 5)
 K = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
 Y = corr2d(X, K)
-print(X, Y, sep="\\n")
+print(X, Y, sep="\n")
 assert Y.shape == (3, 4) and torch.all(Y == -6)
-"""),
-    md("""
-### Prove it against PyTorch
 
-`F.conv2d` takes a batch of multi-channel images `(N, C, H, W)` and a weight
-`(C_out, C_in, kH, kW)`; `[None, None]` adds the two leading axes. We compare
-on many random image and kernel sizes, not one hand-picked case.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Prove it against PyTorch
+#
+# `F.conv2d` takes a batch of multi-channel images `(N, C, H, W)` and a weight
+# `(C_out, C_in, kH, kW)`; `[None, None]` adds the two leading axes. We compare
+# on many random image and kernel sizes, not one hand-picked case.
+
+# %%
 rng = random.Random(0)
 n_cases = profile.pick(smoke=10, standard=40, full=100)
 for _ in range(n_cases):
@@ -182,16 +194,17 @@ for _ in range(n_cases):
     assert_close(corr2d(x, k), expected, rtol=1e-4, atol=1e-5, msg=f"corr2d vs F.conv2d, x {tuple(x.shape)}, k {(kh, kw)}")
     assert_close(conv.corr2d(x, k), expected, rtol=1e-4, atol=1e-5, msg="course_utils.conv.corr2d vs F.conv2d")
 print(f"corr2d equals F.conv2d on {n_cases} random sizes")
-"""),
-    md("""
-### Vectorised: loop over the kernel, not the image
 
-The loops above run `H_out * W_out` times: a million times for a 1000x1000
-image. Swap the roles: for each of the `kH * kW` kernel weights, multiply a
-whole *shifted copy* of the image by that weight and add. A 3x3 kernel takes
-9 tensor operations whatever the image size.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Vectorised: loop over the kernel, not the image
+#
+# The loops above run `H_out * W_out` times: a million times for a 1000x1000
+# image. Swap the roles: for each of the `kH * kW` kernel weights, multiply a
+# whole *shifted copy* of the image by that weight and add. A 3x3 kernel takes
+# 9 tensor operations whatever the image size.
+
+# %%
 def corr2d_vectorised(x, kernel):
     kh, kw = kernel.shape
     out_h, out_w = x.shape[0] - kh + 1, x.shape[1] - kw + 1
@@ -206,18 +219,18 @@ for _ in range(n_cases):
     x, k = torch.randn(kh + rng.randint(0, 30), kw + rng.randint(0, 30)), torch.randn(kh, kw)
     assert_close(corr2d_vectorised(x, k), corr2d(x, k), rtol=1e-4, atol=1e-5, msg="vectorised vs loops")
 print(f"vectorised == loops on {n_cases} random sizes")
-"""),
-    md("""
-### Cross-correlation is not "true" convolution
 
-In signal processing, convolution flips the kernel by 180 degrees before
-sliding it: $Y[i, j] = \\sum_{a,b} X[i - a, j - b] K[a, b]$. Deep-learning
-libraries skip the flip and still say "convolution". For a *learned* kernel
-it makes no difference (the network learns the flipped kernel), but for a
-hand-designed asymmetric one it does. SciPy's `convolve2d` is the textbook
-convolution: it equals our cross-correlation with the flipped kernel.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Cross-correlation is not "true" convolution
+#
+# In signal processing, convolution flips the kernel by 180 degrees before
+# sliding it: $Y[i, j] = \sum_{a,b} X[i - a, j - b] K[a, b]$. Deep-learning
+# libraries skip the flip and still say "convolution". For a *learned* kernel
+# it makes no difference (the network learns the flipped kernel), but for a
+# hand-designed asymmetric one it does. SciPy's `convolve2d` is the textbook
+# convolution: it equals our cross-correlation with the flipped kernel.
+
+# %%
 x, k = torch.randn(8, 9, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
 true_conv = torch.from_numpy(scipy.signal.convolve2d(x.numpy(), k.numpy(), mode="valid"))
 assert_close(conv.corr2d(x, torch.flip(k, dims=(0, 1))), true_conv, msg="convolution = correlation with the flipped kernel")
@@ -225,26 +238,26 @@ assert_close(conv.convolve2d(x, k), true_conv, msg="course_utils.conv.convolve2d
 differs = (conv.corr2d(x, k) - true_conv).abs().max().item()
 print(f"cross-correlation vs convolution, same kernel: max difference {differs:.2f}")
 assert differs > 0.1, "for an asymmetric kernel the two operations differ"
-"""),
-    md("""
-## Hand-designed filters on a photograph
 
-Before networks learned their kernels, image processing designed them. An
-**edge detector** responds where brightness changes: the Prewitt and Sobel
-kernels take a difference across columns (vertical edges) or rows (horizontal
-edges), averaged over three rows (Sobel weighs the middle one twice). A
-**blur** kernel averages a neighbourhood. Matplotlib ships a portrait of
-Grace Hopper that we can use.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Hand-designed filters on a photograph
+#
+# Before networks learned their kernels, image processing designed them. An
+# **edge detector** responds where brightness changes: the Prewitt and Sobel
+# kernels take a difference across columns (vertical edges) or rows (horizontal
+# edges), averaged over three rows (Sobel weighs the middle one twice). A
+# **blur** kernel averages a neighbourhood. Matplotlib ships a portrait of
+# Grace Hopper that we can use.
+
+# %%
 path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 rgb = torch.from_numpy(matplotlib.image.imread(path).copy()).permute(2, 0, 1).float() / 255  # (3, 600, 512)
 rgb = F.avg_pool2d(rgb[None], 2)[0]  # (3, 300, 256): half size keeps the notebook quick
 gray = rgb.mean(dim=0)  # (300, 256)
 print("colour image:", tuple(rgb.shape), " greyscale:", tuple(gray.shape))
 plt.figure(figsize=(3, 3.5)); plt.imshow(gray, cmap="gray"); plt.axis("off"); plt.title("input");
-"""),
-    code("""
+
+# %%
 sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 filters = {
     "Prewitt x": torch.tensor([[-1.0, 0.0, 1.0]] * 3),
@@ -264,13 +277,13 @@ def center_crop(t, h, w):
 h, w = min(m.shape[0] for m in maps.values()), min(m.shape[1] for m in maps.values())
 stack = torch.stack([center_crop(gray, h, w)] + [center_crop(m.abs(), h, w) for m in maps.values()])
 show_feature_maps(stack, titles=["input"] + list(maps), ncols=3, size=2.6);
-"""),
-    md("""
-The x-filters light up on vertical lines (the edges of the face, the
-collar); the y-filter on horizontal ones (eyebrows, mouth, the hat's brim).
-The blur smooths. Each claim can be pinned down on synthetic images:
-"""),
-    code("""
+
+# %% [markdown]
+# The x-filters light up on vertical lines (the edges of the face, the
+# collar); the y-filter on horizontal ones (eyebrows, mouth, the hat's brim).
+# The blur smooths. Each claim can be pinned down on synthetic images:
+
+# %%
 step = torch.zeros(10, 10)
 step[:, 5:] = 1.0  # a vertical edge between columns 4 and 5
 gx, gy = corr2d(step, sobel_x), corr2d(step, sobel_x.T)
@@ -280,17 +293,17 @@ assert_close(corr2d(torch.ones(9, 9), filters["box blur 5x5"]), torch.ones(5, 5)
 for name in ("Prewitt x", "Sobel x (vertical edges)", "Sobel y (horizontal edges)"):
     assert filters[name].sum() == 0, f"{name}: an edge detector ignores flat regions (weights sum to 0)"
 print("Sobel x at the edge:", gx[0].tolist())
-"""),
-    md("""
-## Learning a kernel
 
-A network does not get its kernels from a textbook: it learns them. Can
-gradient descent recover a known kernel from examples alone? Generate the
-"labels" by filtering the photograph with Sobel x, then start from a zero
-kernel and minimise the squared error between our filter's output and the
-labels.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Learning a kernel
+#
+# A network does not get its kernels from a textbook: it learns them. Can
+# gradient descent recover a known kernel from examples alone? Generate the
+# "labels" by filtering the photograph with Sobel x, then start from a zero
+# kernel and minimise the squared error between our filter's output and the
+# labels.
+
+# %%
 x = (gray - gray.mean()) / gray.std()  # standardised input: a better-conditioned problem
 x = x[None, None]  # (1, 1, 300, 256)
 y = F.conv2d(x, sobel_x[None, None])  # the targets
@@ -314,18 +327,18 @@ def learn(make_optimizer, steps):
 sgd_losses, _ = learn(lambda p: torch.optim.SGD(p, lr=0.1), steps)
 adam_losses, snapshots = learn(lambda p: torch.optim.Adam(p, lr=0.1), steps)
 learned = snapshots[steps]
-print("learned kernel:\\n", learned.numpy().round(3) + 0.0)  # + 0.0 turns -0.0 into 0.0
+print("learned kernel:\n", learned.numpy().round(3) + 0.0)  # + 0.0 turns -0.0 into 0.0
 assert_close(learned, sobel_x, rtol=0, atol=1e-2, msg="gradient descent should recover the Sobel kernel")
 assert sgd_losses[-1] < 0.05 * sgd_losses[0], "plain gradient descent should also make steady progress"
-"""),
-    md("""
-Plain gradient descent (SGD) gets there slowly: neighbouring pixels of a
-photograph are strongly correlated, so some combinations of kernel weights
-barely change the output and their gradient is tiny. Adam (Kingma & Ba, 2015)
-scales each weight's step by its own gradient history and converges within a
-few hundred steps. The kernel snapshots show the edge detector appearing.
-"""),
-    code("""
+
+# %% [markdown]
+# Plain gradient descent (SGD) gets there slowly: neighbouring pixels of a
+# photograph are strongly correlated, so some combinations of kernel weights
+# barely change the output and their gradient is tiny. Adam (Kingma & Ba, 2015)
+# scales each weight's step by its own gradient history and converges within a
+# few hundred steps. The kernel snapshots show the edge detector appearing.
+
+# %%
 fig, axes = plt.subplots(1, len(snapshots) + 2, figsize=(2.0 * (len(snapshots) + 2), 2.2))
 axes[0].semilogy(sgd_losses, label="SGD")
 axes[0].semilogy(adam_losses, label="Adam")
@@ -334,15 +347,16 @@ for ax, (step, k) in zip(axes[1:], list(snapshots.items()) + [("target", sobel_x
     ax.imshow(k, cmap="bwr", vmin=-2.2, vmax=2.2)
     ax.set_title(f"step {step}" if step != "target" else "Sobel x"); ax.axis("off")
 fig.tight_layout()
-"""),
-    md("""
-## Several input channels
 
-A colour image has three channels. A kernel for it has one 2-D slice per
-input channel; each slice is correlated with its channel and the results are
-**summed** into one output map.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Several input channels
+#
+# A colour image has three channels. A kernel for it has one 2-D slice per
+# input channel; each slice is correlated with its channel and the results are
+# **summed** into one output map.
+
+# %%
 def corr2d_multi_in(x, kernel):  # x: (C, H, W), kernel: (C, kH, kW)
     return sum(corr2d_vectorised(x_c, k_c) for x_c, k_c in zip(x, kernel))
 
@@ -354,15 +368,16 @@ sobel_rgb = sobel_x.expand(3, 3, 3) / 3  # (3, 3, 3): the same slice for every c
 assert_close(corr2d_multi_in(rgb, sobel_rgb), corr2d_vectorised(gray, sobel_x), rtol=1e-4, atol=1e-5,
              msg="channel-summed Sobel/3 should equal Sobel on the mean image")
 print("summing over channels: checked")
-"""),
-    md("""
-## Several output channels: the 4-D weight
 
-One multi-channel kernel gives one output map. For `C_out` maps, use `C_out`
-kernels: the weight of a conv layer is `(C_out, C_in, kH, kW)`, here 4 edge
-and blur filters applied to the 3 colour channels.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Several output channels: the 4-D weight
+#
+# One multi-channel kernel gives one output map. For `C_out` maps, use `C_out`
+# kernels: the weight of a conv layer is `(C_out, C_in, kH, kW)`, here 4 edge
+# and blur filters applied to the 3 colour channels.
+
+# %%
 def corr2d_multi_in_out(x, kernel):  # x: (C_in, H, W), kernel: (C_out, C_in, kH, kW)
     return torch.stack([corr2d_multi_in(x, k) for k in kernel])
 
@@ -379,17 +394,17 @@ assert_close(out, by_torch, rtol=1e-4, atol=1e-4, msg="corr2d_multi_in_out vs nn
 assert_close(conv.corr2d_multi_in_out(rgb, weight), by_torch, rtol=1e-4, atol=1e-4, msg="course_utils version")
 show_kernels(weight[:, :1], ncols=4, size=1.2, title="weight[:, 0]: one kernel per output channel (all 3 input slices equal)");
 show_feature_maps(out.abs(), titles=["Prewitt x", "Sobel x", "Sobel y", "blur"], ncols=4, size=2.2);
-"""),
-    md("""
-## 1x1 convolution: a dense layer at every pixel
 
-With `kH = kW = 1` a convolution has no spatial extent: output channel `o` at
-pixel `(i, j)` is $\\sum_c W[o, c] X[c, i, j]$. That is a dense layer from
-`C_in` to `C_out` features applied to every pixel separately, with the same
-weights everywhere. Networks use it to mix and compress channels cheaply
-(Network-in-Network, GoogLeNet; notebook 09).
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1x1 convolution: a dense layer at every pixel
+#
+# With `kH = kW = 1` a convolution has no spatial extent: output channel `o` at
+# pixel `(i, j)` is $\sum_c W[o, c] X[c, i, j]$. That is a dense layer from
+# `C_in` to `C_out` features applied to every pixel separately, with the same
+# weights everywhere. Networks use it to mix and compress channels cheaply
+# (Network-in-Network, GoogLeNet; notebook 09).
+
+# %%
 c_in, c_out = 6, 4
 x = torch.randn(c_in, 7, 9)
 conv1x1 = nn.Conv2d(c_in, c_out, kernel_size=1)
@@ -402,18 +417,19 @@ with torch.no_grad():
     assert_close(as_matmul, conv1x1(x[None])[0], rtol=1e-5, atol=1e-5, msg="1x1 conv = matrix product over channels")
     assert_close(per_pixel, conv1x1(x[None])[0], rtol=1e-5, atol=1e-5, msg="1x1 conv = nn.Linear at every pixel")
 print("1x1 conv == matmul over channels == nn.Linear per pixel")
-"""),
-    md("""
-## im2col: convolution as one matrix product
 
-Matrix multiplication is the most optimised routine on any hardware. To use
-it, copy every receptive-field window into a **column** ("image to
-columns"): a `(C_in * kH * kW, H_out * W_out)` matrix. The weight, flattened
-to `(C_out, C_in * kH * kW)`, times that matrix gives every output pixel of
-every channel at once. Here is the matrix for a 4x4 image and a 2x2 kernel:
-each of the 9 columns is one window.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## im2col: convolution as one matrix product
+#
+# Matrix multiplication is the most optimised routine on any hardware. To use
+# it, copy every receptive-field window into a **column** ("image to
+# columns"): a `(C_in * kH * kW, H_out * W_out)` matrix. The weight, flattened
+# to `(C_out, C_in * kH * kW)`, times that matrix gives every output pixel of
+# every channel at once. Here is the matrix for a 4x4 image and a 2x2 kernel:
+# each of the 9 columns is one window.
+
+# %%
 def im2col(x, kernel_size):  # x: (N, C, H, W)
     n, c, h, w = x.shape
     kh, kw = kernel_size
@@ -428,8 +444,8 @@ def conv2d_im2col(x, weight):
     return out.reshape(x.shape[0], c_out, out_h, out_w)  # (N, C_out, H_out, W_out)
 
 print(im2col(torch.arange(16.0).reshape(1, 1, 4, 4), (2, 2))[0])
-"""),
-    code("""
+
+# %%
 for _ in range(n_cases):
     kh, kw, c_in, c_out = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 5)
     x = torch.randn(rng.randint(1, 3), c_in, kh + rng.randint(0, 9), kw + rng.randint(0, 9))
@@ -437,12 +453,12 @@ for _ in range(n_cases):
     assert_close(im2col(x, (kh, kw)), F.unfold(x, (kh, kw)), msg="im2col vs F.unfold")
     assert_close(conv2d_im2col(x, weight), F.conv2d(x, weight), rtol=1e-4, atol=1e-4, msg="im2col conv vs F.conv2d")
 print(f"im2col convolution equals F.conv2d on {n_cases} random batches, channels and sizes")
-"""),
-    md("""
-`course_utils.conv.conv2d_im2col` is the same idea with stride, padding and
-dilation (notebook 02) and a bias. It accepts exactly `F.conv2d`'s arguments:
-"""),
-    code("""
+
+# %% [markdown]
+# `course_utils.conv.conv2d_im2col` is the same idea with stride, padding and
+# dilation (notebook 02) and a bias. It accepts exactly `F.conv2d`'s arguments:
+
+# %%
 for _ in range(n_cases):
     k, s, p, d = rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2), rng.randint(1, 2)
     side = max(d * (k - 1) + 1 - 2 * p, 1) + rng.randint(0, 10)
@@ -451,18 +467,19 @@ for _ in range(n_cases):
                  F.conv2d(x, weight, bias, stride=s, padding=p, dilation=d), rtol=1e-4, atol=1e-4,
                  msg=f"kernel {k}, stride {s}, padding {p}, dilation {d}")
 print(f"course_utils.conv.conv2d_im2col equals F.conv2d on {n_cases} random configurations")
-"""),
-    md("""
-### Timing: loops vs im2col vs `F.conv2d`
 
-Three ways to compute the same batched convolution (8 images, 8 -> 16
-channels, 3x3 kernel): a Python loop over output pixels (each step one small
-tensor contraction), our im2col + one matrix product, and PyTorch's
-`F.conv2d`. `torch.utils.benchmark` repeats each until the measurement is
-stable. The numbers depend on your machine; the *results* must agree, and
-that is what we assert.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Timing: loops vs im2col vs `F.conv2d`
+#
+# Three ways to compute the same batched convolution (8 images, 8 -> 16
+# channels, 3x3 kernel): a Python loop over output pixels (each step one small
+# tensor contraction), our im2col + one matrix product, and PyTorch's
+# `F.conv2d`. `torch.utils.benchmark` repeats each until the measurement is
+# stable. The numbers depend on your machine; the *results* must agree, and
+# that is what we assert.
+
+# %%
 def conv2d_loops(x, weight):  # one window at a time
     c_out, _, kh, kw = weight.shape
     out = x.new_zeros(x.shape[0], c_out, x.shape[2] - kh + 1, x.shape[3] - kw + 1)
@@ -487,8 +504,8 @@ print(f"{'image':<10}" + "".join(f"{name + ' (ms)':>16}" for name in methods) + 
 for i, side in enumerate(sides):
     row = "".join(f"{timings[name][i]:>16.3f}" for name in methods)
     print(f"{f'{side}x{side}':<10}{row}{timings['loops'][i] / timings['F.conv2d'][i]:>19.0f}x")
-"""),
-    code("""
+
+# %%
 fig, ax = plt.subplots(figsize=(5, 3))
 for name, ms in timings.items():
     ax.plot(sides, ms, marker="o", label=name)
@@ -496,90 +513,89 @@ ax.set_xscale("log", base=2); ax.set_yscale("log"); ax.set_xticks(sides, [str(s)
 ax.set_xlabel("image side (pixels)"); ax.set_ylabel("ms per batch"); ax.legend(); ax.set_title("same convolution, three ways")
 results.record("01", "loops_vs_conv2d_slowdown", timings["loops"][-1] / timings["F.conv2d"][-1], side=sides[-1],
                im2col_ms=timings["im2col"][-1], conv2d_ms=timings["F.conv2d"][-1], loops_ms=timings["loops"][-1]);
-"""),
-    md("""
-The loop version pays Python's overhead once per output pixel, so its time
-grows with the image area. im2col replaces all of that with one large matrix
-product; the price is memory (every input pixel is copied up to `kH * kW`
-times). `F.conv2d` calls an optimised library (oneDNN on CPU, cuDNN on
-NVIDIA GPUs) that picks among im2col-like, direct and other algorithms.
 
-## Summary
 
-- Dense layers on images need a weight per pixel per unit; convolution uses
-  **locality** and **weight sharing**, and is **equivariant** to shifts.
-- Deep learning's "convolution" is cross-correlation; true convolution flips
-  the kernel.
-- Hand-made kernels detect edges or blur; gradient descent finds such kernels
-  from examples.
-- Weights are `(C_out, C_in, kH, kW)`: sum over input channels, one kernel per
-  output channel; a 1x1 convolution is a per-pixel dense layer.
-- im2col turns convolution into one matrix product.
+# %% [markdown]
+# The loop version pays Python's overhead once per output pixel, so its time
+# grows with the image area. im2col replaces all of that with one large matrix
+# product; the price is memory (every input pixel is copied up to `kH * kW`
+# times). `F.conv2d` calls an optimised library (oneDNN on CPU, cuDNN on
+# NVIDIA GPUs) that picks among im2col-like, direct and other algorithms.
 
-## Exercises
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - Dense layers on images need a weight per pixel per unit; convolution uses
+#   **locality** and **weight sharing**, and is **equivariant** to shifts.
+# - Deep learning's "convolution" is cross-correlation; true convolution flips
+#   the kernel.
+# - Hand-made kernels detect edges or blur; gradient descent finds such kernels
+#   from examples.
+# - Weights are `(C_out, C_in, kH, kW)`: sum over input channels, one kernel per
+#   output channel; a 1x1 convolution is a per-pixel dense layer.
+# - im2col turns convolution into one matrix product.
 
-### 1. Several input and output channels
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
 
-Write `corr2d_multi_in_out(x, kernel)` for `x` of shape `(C_in, H, W)` and
-`kernel` of shape `(C_out, C_in, kH, kW)`, returning `(C_out, H', W')`, using
-only slicing, multiplication and sums (no `F.conv2d`).
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. Several input and output channels
+#
+# Write `corr2d_multi_in_out(x, kernel)` for `x` of shape `(C_in, H, W)` and
+# `kernel` of shape `(C_out, C_in, kH, kW)`, returning `(C_out, H', W')`, using
+# only slicing, multiplication and sums (no `F.conv2d`).
+
+# %%
 def corr2d_multi_in_out(x, kernel):
     raise NotImplementedError  # your code here
 
 
 ex01.check_corr2d_multi_in_out(corr2d_multi_in_out);
-"""),
-    md("""
-### 2. A 1x1 convolution without a convolution
 
-Write `conv1x1(x, weight, bias)` for `x` `(C_in, H, W)`, `weight`
-`(C_out, C_in, 1, 1)` and `bias` `(C_out,)` with one matrix product.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. A 1x1 convolution without a convolution
+#
+# Write `conv1x1(x, weight, bias)` for `x` `(C_in, H, W)`, `weight`
+# `(C_out, C_in, 1, 1)` and `bias` `(C_out,)` with one matrix product.
+
+# %%
 def conv1x1(x, weight, bias):
     raise NotImplementedError  # your code here
 
 
 ex01.check_conv1x1(conv1x1);
-"""),
-    md("""
-### 3. Learn a kernel
 
-Write `learn_kernel(x, y, kernel_size)`: given inputs `x` `(N, 1, H, W)` and
-targets `y = F.conv2d(x, hidden)` for an unknown kernel of `kernel_size`,
-return the `(kH, kW)` kernel you find by gradient descent on the squared
-error. The checker hides random kernels and wants them back to 0.02.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. Learn a kernel
+#
+# Write `learn_kernel(x, y, kernel_size)`: given inputs `x` `(N, 1, H, W)` and
+# targets `y = F.conv2d(x, hidden)` for an unknown kernel of `kernel_size`,
+# return the `(kH, kW)` kernel you find by gradient descent on the squared
+# error. The checker hides random kernels and wants them back to 0.02.
+
+# %%
 def learn_kernel(x, y, kernel_size):
     raise NotImplementedError  # your code here
 
 
 ex01.check_learn_kernel(learn_kernel);
-"""),
-    md("""
-### 4. Convolution is a (sparse, shared) matrix
 
-For a single-channel input of size `(H, W)`, cross-correlation with a fixed
-kernel is linear, so it is a matrix `T` with `T @ x.flatten() ==
-corr2d(x, kernel).flatten()`. Write `conv_matrix(kernel, input_size)`
-returning that `(H_out * W_out, H * W)` matrix. Look at it: how many of its
-entries are non-zero, and how many *different* values does it hold? Compare
-with a dense layer of the same shape.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 4. Convolution is a (sparse, shared) matrix
+#
+# For a single-channel input of size `(H, W)`, cross-correlation with a fixed
+# kernel is linear, so it is a matrix `T` with `T @ x.flatten() ==
+# corr2d(x, kernel).flatten()`. Write `conv_matrix(kernel, input_size)`
+# returning that `(H_out * W_out, H * W)` matrix. Look at it: how many of its
+# entries are non-zero, and how many *different* values does it hold? Compare
+# with a dense layer of the same shape.
+
+# %%
 def conv_matrix(kernel, input_size):
     raise NotImplementedError  # your code here
 
 
 ex01.check_conv_matrix(conv_matrix);
-"""),
-]
-
-
-if __name__ == "__main__":
-    out = build(Path(__file__).resolve().parent.parent / "notebooks" / "01_convolution.ipynb",
-                "01 Convolution", CELLS, imports=IMPORTS, intro=INTRO)
-    print(f"wrote {out}")

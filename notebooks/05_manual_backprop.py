@@ -1,13 +1,31 @@
-"""Write notebooks/05_manual_backprop.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 05 Manual backpropagation: a CNN in NumPy
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/05_manual_backprop.ipynb)
+#
+# Until now `loss.backward()` has computed every gradient for us. This notebook
+# computes them **by hand**: a small CNN written in NumPy alone (convolution,
+# ReLU, max-pooling, flatten, dense and softmax cross-entropy), each layer with
+# a forward and a backward pass, for batches and several channels. Every
+# formula is derived on a tiny example you can follow with pen and paper, then
+# checked twice: against finite differences (which know nothing about calculus)
+# and against PyTorch autograd on the very same weights. Finally the NumPy CNN
+# learns Fashion-MNIST.
+#
+# The layers live in `course_utils/numpy_nn.py` (no PyTorch inside); this
+# notebook derives them and then uses them, so you can compare your own version
+# with the reference.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import time
 
 import matplotlib.pyplot as plt
@@ -20,103 +38,95 @@ from course_utils.checks import assert_close, numerical_gradient, relative_error
 from course_utils.data import load_dataset
 from course_utils.plot import plot_history
 from course_utils.train import EpochStats, History
-"""
 
-INTRO = """
-Until now `loss.backward()` has computed every gradient for us. This notebook
-computes them **by hand**: a small CNN written in NumPy alone (convolution,
-ReLU, max-pooling, flatten, dense and softmax cross-entropy), each layer with
-a forward and a backward pass, for batches and several channels. Every
-formula is derived on a tiny example you can follow with pen and paper, then
-checked twice: against finite differences (which know nothing about calculus)
-and against PyTorch autograd on the very same weights. Finally the NumPy CNN
-learns Fashion-MNIST.
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-The layers live in `course_utils/numpy_nn.py` (no PyTorch inside); this
-notebook derives them and then uses them, so you can compare your own version
-with the reference.
-"""
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-CELLS = [
-    md("""
-## The plan: the chain rule, one layer at a time
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The plan: the chain rule, one layer at a time
+#
+# The network is a chain `x -> conv -> ReLU -> max-pool -> flatten -> dense -> z
+# -> loss L`. Backpropagation walks it backwards. Each layer `y = f(x)` receives
+# the **upstream gradient** `g = dL/dy` (how the loss changes with its output),
+# multiplies it by its **local gradient** `dy/dx` (how its output changes with
+# its input, known from the forward pass alone) and hands `dL/dx` down to the
+# layer below; layers with parameters also produce `dL/dW` and `dL/db`.
+#
+# So every layer needs exactly three things:
+#
+# - `forward(x)`: compute `y`, **remember** what the backward pass needs;
+# - `backward(g)`: return `dL/dx`, store `dL/dW`, `dL/db`;
+# - a check that `backward` is right.
 
-The network is a chain `x -> conv -> ReLU -> max-pool -> flatten -> dense -> z
--> loss L`. Backpropagation walks it backwards. Each layer `y = f(x)` receives
-the **upstream gradient** `g = dL/dy` (how the loss changes with its output),
-multiplies it by its **local gradient** `dy/dx` (how its output changes with
-its input, known from the forward pass alone) and hands `dL/dx` down to the
-layer below; layers with parameters also produce `dL/dW` and `dL/db`.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Two independent judges
+#
+# 1. **Finite differences**: nudge one number by `eps` and watch the loss,
+#    `(L(w + eps) - L(w - eps)) / (2 eps)`. Slow (two forward passes per
+#    number) but it knows nothing about our derivation.
+# 2. **PyTorch autograd** on identical weights and inputs.
+#
+# We use float64 and the relative error `max|a - b| / max(|a|, |b|)`; a correct
+# gradient gives about `1e-9` against finite differences and `1e-15` against
+# autograd, a wrong one gives something near 1. Our bar is `1e-6`. To test a
+# layer on its own we use the loss `L = sum(y * g)` for a random fixed `g`:
+# then `dL/dy` is exactly `g`, any upstream gradient we like.
 
-So every layer needs exactly three things:
-
-- `forward(x)`: compute `y`, **remember** what the backward pass needs;
-- `backward(g)`: return `dL/dx`, store `dL/dW`, `dL/db`;
-- a check that `backward` is right.
-"""),
-    md("""
-### Two independent judges
-
-1. **Finite differences**: nudge one number by `eps` and watch the loss,
-   `(L(w + eps) - L(w - eps)) / (2 eps)`. Slow (two forward passes per
-   number) but it knows nothing about our derivation.
-2. **PyTorch autograd** on identical weights and inputs.
-
-We use float64 and the relative error `max|a - b| / max(|a|, |b|)`; a correct
-gradient gives about `1e-9` against finite differences and `1e-15` against
-autograd, a wrong one gives something near 1. Our bar is `1e-6`. To test a
-layer on its own we use the loss `L = sum(y * g)` for a random fixed `g`:
-then `dL/dy` is exactly `g`, any upstream gradient we like.
-"""),
-    code("""
+# %%
 TOL = 1e-6
 rng = np.random.default_rng(0)
 
 
 def t64(a, grad=False):
-    \"\"\"A float64 tensor copy of a NumPy array (the autograd twin).\"\"\"
+    """A float64 tensor copy of a NumPy array (the autograd twin)."""
     return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
 
 
 def judge(name, mine, finite_diff, autograd):
-    \"\"\"Print both relative errors and assert they are below TOL.\"\"\"
+    """Print both relative errors and assert they are below TOL."""
     e_fd, e_ag = relative_error(mine, finite_diff), relative_error(mine, autograd)
     print(f"  {name:<12} vs finite differences {e_fd:8.1e}   vs autograd {e_ag:8.1e}")
     assert e_fd < TOL, f"{name}: relative error {e_fd:.2e} against finite differences"
     assert e_ag < TOL, f"{name}: relative error {e_ag:.2e} against autograd"
-"""),
-    md(r"""
-## The loss: softmax cross-entropy
 
-For one example with logits $z$ and true class $y$,
 
-$$L = -\log p_y = -z_y + \log \sum_j e^{z_j}.$$
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The loss: softmax cross-entropy
+#
+# For one example with logits $z$ and true class $y$,
+#
+# $$L = -\log p_y = -z_y + \log \sum_j e^{z_j}.$$
+#
+# Differentiate with respect to $z_k$:
+#
+# - the first term gives $-1$ if $k = y$, else $0$;
+# - the second gives $e^{z_k} / \sum_j e^{z_j} = p_k$.
+#
+# So
+#
+# $$\frac{\partial L}{\partial z_k} = p_k - [k = y], \qquad
+# \frac{\partial L}{\partial z} = \mathrm{softmax}(z) - \mathrm{onehot}(y),$$
+#
+# and for the mean over a batch of $N$, `(softmax - onehot) / N`. This is where
+# every backward pass starts: the first upstream gradient.
+#
+# **On paper**: `z = (2, 1, 0)`, `y = 0`. `exp(z) = (7.389, 2.718, 1)`, sum
+# `11.107`, so `p = (0.665, 0.245, 0.090)` and `dL/dz = (-0.335, 0.245, 0.090)`:
+# push the true class up, the others down by their probability.
 
-Differentiate with respect to $z_k$:
-
-- the first term gives $-1$ if $k = y$, else $0$;
-- the second gives $e^{z_k} / \sum_j e^{z_j} = p_k$.
-
-So
-
-$$\frac{\partial L}{\partial z_k} = p_k - [k = y], \qquad
-\frac{\partial L}{\partial z} = \mathrm{softmax}(z) - \mathrm{onehot}(y),$$
-
-and for the mean over a batch of $N$, `(softmax - onehot) / N`. This is where
-every backward pass starts: the first upstream gradient.
-
-**On paper**: `z = (2, 1, 0)`, `y = 0`. `exp(z) = (7.389, 2.718, 1)`, sum
-`11.107`, so `p = (0.665, 0.245, 0.090)` and `dL/dz = (-0.335, 0.245, 0.090)`:
-push the true class up, the others down by their probability.
-"""),
-    code("""
+# %%
 loss_fn = numpy_nn.SoftmaxCrossEntropy()
 loss = loss_fn.forward(np.array([[2.0, 1.0, 0.0]]), np.array([0]))
 grad_z = loss_fn.backward()
 print("loss:", round(loss, 4), "  dL/dz:", grad_z.round(3))
 assert_close(grad_z, [[-0.335, 0.245, 0.090]], atol=5e-4, msg="the paper example")
-"""),
-    code("""
+
+# %%
 for n, k in [(1, 3), (8, 10), (5, 4)]:
     z, y = rng.standard_normal((n, k)) * 3, rng.integers(0, k, n)
     loss_fn = numpy_nn.SoftmaxCrossEntropy()
@@ -127,31 +137,31 @@ for n, k in [(1, 3), (8, 10), (5, 4)]:
     F.cross_entropy(zt, torch.tensor(y)).backward()
     print(f"logits {z.shape}:")
     judge("dL/dz", mine, fd, zt.grad)
-"""),
-    md(r"""
-## Dense: `y = x W^T + b`
 
-With `x` of shape `(N, in)`, `W` of shape `(out, in)` and the upstream
-gradient `g = dL/dy` of shape `(N, out)`. Each output is
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Dense: `y = x W^T + b`
+#
+# With `x` of shape `(N, in)`, `W` of shape `(out, in)` and the upstream
+# gradient `g = dL/dy` of shape `(N, out)`. Each output is
+#
+# $$y_{n,i} = \sum_j x_{n,j} W_{i,j} + b_i,$$
+#
+# so:
+#
+# - `W[i, j]` multiplies `x[n, j]` in output `y[n, i]` for every example `n`:
+#   $\partial L / \partial W_{i,j} = \sum_n g_{n,i}\, x_{n,j}$, i.e. **`dL/dW = g^T x`**;
+# - `b[i]` is added to `y[n, i]` for every `n`: **`dL/db = sum_n g[n, :]`**;
+# - `x[n, j]` reaches every output `i` through `W[i, j]`:
+#   **`dL/dx = g W`**.
+#
+# A shape check catches most mistakes: `g^T x` is `(out, N) @ (N, in) = (out,
+# in)`, the shape of `W`, as it must be.
+#
+# **On paper**: `x = (1, 2)`, `W = [[1, 0], [-1, 3]]`, `g = (1, -1)`.
+# `dL/dW = [[1, 2], [-1, -2]]`, `dL/db = (1, -1)`, `dL/dx = (1*1 + (-1)(-1),
+# 1*0 + (-1)*3) = (2, -3)`.
 
-$$y_{n,i} = \sum_j x_{n,j} W_{i,j} + b_i,$$
-
-so:
-
-- `W[i, j]` multiplies `x[n, j]` in output `y[n, i]` for every example `n`:
-  $\partial L / \partial W_{i,j} = \sum_n g_{n,i}\, x_{n,j}$, i.e. **`dL/dW = g^T x`**;
-- `b[i]` is added to `y[n, i]` for every `n`: **`dL/db = sum_n g[n, :]`**;
-- `x[n, j]` reaches every output `i` through `W[i, j]`:
-  **`dL/dx = g W`**.
-
-A shape check catches most mistakes: `g^T x` is `(out, N) @ (N, in) = (out,
-in)`, the shape of `W`, as it must be.
-
-**On paper**: `x = (1, 2)`, `W = [[1, 0], [-1, 3]]`, `g = (1, -1)`.
-`dL/dW = [[1, 2], [-1, -2]]`, `dL/db = (1, -1)`, `dL/dx = (1*1 + (-1)(-1),
-1*0 + (-1)*3) = (2, -3)`.
-"""),
-    code("""
+# %%
 dense = numpy_nn.Dense(2, 2, dtype=np.float64)
 dense.weight[...] = [[1, 0], [-1, 3]]
 dense.forward(np.array([[1.0, 2.0]]))
@@ -160,8 +170,8 @@ print("dL/dW =", dense.grad_weight.tolist(), " dL/db =", dense.grad_bias.tolist(
 assert_close(dense.grad_weight, [[1, 2], [-1, -2]], msg="paper example dL/dW")
 assert_close(dense.grad_bias, [1, -1], msg="paper example dL/db")
 assert_close(grad_x, [[2, -3]], msg="paper example dL/dx")
-"""),
-    code("""
+
+# %%
 for n, fin, fout in [(1, 3, 2), (4, 7, 5), (6, 20, 10)]:
     dense = numpy_nn.Dense(fin, fout, dtype=np.float64, rng=rng)
     dense.bias[...] = rng.standard_normal(fout)
@@ -180,22 +190,22 @@ for n, fin, fout in [(1, 3, 2), (4, 7, 5), (6, 20, 10)]:
     judge("dL/dx", grad_x, fd_x, xt.grad)
     judge("dL/dW", dense.grad_weight, fd_w, wt.grad)
     judge("dL/db", dense.grad_bias, fd_b, bt.grad)
-"""),
-    md("""
-## Flatten and ReLU: a reshape and a mask
 
-**Flatten** only rearranges numbers, so its backward pass rearranges the
-gradient back: `g.reshape(x.shape)`.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Flatten and ReLU: a reshape and a mask
+#
+# **Flatten** only rearranges numbers, so its backward pass rearranges the
+# gradient back: `g.reshape(x.shape)`.
+#
+# **ReLU** `y = max(0, x)` has local gradient 1 where `x > 0` and 0 elsewhere.
+# The forward pass remembers that mask; the backward pass is `g * mask`. A unit
+# that was off in the forward pass passes no gradient back ("dead" for this
+# example).
+#
+# **On paper**: `x = (-1, 2, 0.5, -3)`, `g = (10, 20, 30, 40)` gives
+# `dL/dx = (0, 20, 30, 0)`.
 
-**ReLU** `y = max(0, x)` has local gradient 1 where `x > 0` and 0 elsewhere.
-The forward pass remembers that mask; the backward pass is `g * mask`. A unit
-that was off in the forward pass passes no gradient back ("dead" for this
-example).
-
-**On paper**: `x = (-1, 2, 0.5, -3)`, `g = (10, 20, 30, 40)` gives
-`dL/dx = (0, 20, 30, 0)`.
-"""),
-    code("""
+# %%
 relu = numpy_nn.ReLU()
 relu.forward(np.array([-1.0, 2.0, 0.5, -3.0]))
 grad_x = relu.backward(np.array([10.0, 20.0, 30.0, 40.0]))
@@ -217,21 +227,21 @@ for shape in [(2, 3, 4, 4), (5, 7)]:
 flatten = numpy_nn.Flatten()
 x = rng.standard_normal((2, 3, 4, 4))
 assert np.array_equal(flatten.backward(flatten.forward(x)), x), "flatten's backward must undo its forward"
-"""),
-    md("""
-## Max-pooling: route the gradient to the winner
 
-Each output of a max-pool is a copy of one input, the largest of its window.
-A small change to that input changes the output one-for-one; a small change
-to any other input of the window changes nothing. So the local gradient is 1
-at the **arg-max** and 0 elsewhere: the backward pass sends each `g[i, j]` to
-the position that won window `(i, j)` in the forward pass, which is why the
-forward pass must remember it (recomputing it from `y` would be ambiguous).
-If windows overlap, a position that wins several windows collects the sum.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Max-pooling: route the gradient to the winner
+#
+# Each output of a max-pool is a copy of one input, the largest of its window.
+# A small change to that input changes the output one-for-one; a small change
+# to any other input of the window changes nothing. So the local gradient is 1
+# at the **arg-max** and 0 elsewhere: the backward pass sends each `g[i, j]` to
+# the position that won window `(i, j)` in the forward pass, which is why the
+# forward pass must remember it (recomputing it from `y` would be ambiguous).
+# If windows overlap, a position that wins several windows collects the sum.
+#
+# **On paper** (2x2 windows, stride 2):
 
-**On paper** (2x2 windows, stride 2):
-"""),
-    code("""
+# %%
 # NBVAL_CHECK_OUTPUT
 x = np.array([[1, 3, 2, 0],
               [4, 2, 1, 5],
@@ -241,12 +251,12 @@ pool = numpy_nn.MaxPool2D(2)
 y = pool.forward(x)
 g = np.array([[10.0, 20.0], [30.0, 40.0]])[None, None]
 grad_x = pool.backward(g)
-print("y =\\n", y[0, 0])
-print("dL/dx =\\n", grad_x[0, 0])
+print("y =\n", y[0, 0])
+print("dL/dx =\n", grad_x[0, 0])
 assert_close(grad_x[0, 0], [[0, 0, 0, 0], [10, 0, 0, 20], [0, 0, 40, 0], [30, 0, 0, 0]],
              msg="each gradient goes to its window's maximum")
-"""),
-    code("""
+
+# %%
 for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2, 6, 5), 3, 1, 0)]:
     pool = numpy_nn.MaxPool2D(k, stride=s, padding=p)
     x = rng.standard_normal(shape)
@@ -257,41 +267,43 @@ for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2,
     F.max_pool2d(xt, k, s, p).backward(t64(g))
     print(f"MaxPool2D(kernel_size={k}, stride={s}, padding={p}) on {shape}:")
     judge("dL/dx", mine, fd, xt.grad)
-"""),
-    md(r"""
-## Convolution: the heart of the matter
 
-One input channel, one kernel, stride 1, no padding (we generalise after):
 
-$$y_{i,j} = \sum_{u,v} x_{i+u,\,j+v}\; w_{u,v} + b.$$
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Convolution: the heart of the matter
+#
+# One input channel, one kernel, stride 1, no padding (we generalise after):
+#
+# $$y_{i,j} = \sum_{u,v} x_{i+u,\,j+v}\; w_{u,v} + b.$$
+#
+# Three gradients to find, given the upstream gradient `g = dL/dy`, which has
+# the shape of `y`.
 
-Three gradients to find, given the upstream gradient `g = dL/dy`, which has
-the shape of `y`.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### `dL/db`: add up the upstream gradient
+#
+# `b` is added to every output pixel, so `dL/db = sum_{i, j} g[i, j]` (and, with
+# a batch and several channels, the sum over examples and positions of its own
+# output channel).
 
-### `dL/db`: add up the upstream gradient
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### `dL/dW`: correlate the input with the upstream gradient
+#
+# Weight `w[u, v]` multiplies input `x[i + u, j + v]` in output `y[i, j]`, for
+# **every** output position `(i, j)` (weight sharing). The chain rule adds up
+# all those uses:
+#
+# $$\frac{\partial L}{\partial w_{u,v}} = \sum_{i,j} g_{i,j}\; x_{i+u,\,j+v}.$$
+#
+# Read it as a formula you already know: it is the *cross-correlation of the
+# input `x` with `g`*, the upstream gradient sliding over the input like a
+# kernel. Its output has the kernel's size.
+#
+# **On paper**: a 3x3 input, a 2x2 kernel, so a 2x2 output and `g`:
 
-`b` is added to every output pixel, so `dL/db = sum_{i, j} g[i, j]` (and, with
-a batch and several channels, the sum over examples and positions of its own
-output channel).
-"""),
-    md(r"""
-### `dL/dW`: correlate the input with the upstream gradient
-
-Weight `w[u, v]` multiplies input `x[i + u, j + v]` in output `y[i, j]`, for
-**every** output position `(i, j)` (weight sharing). The chain rule adds up
-all those uses:
-
-$$\frac{\partial L}{\partial w_{u,v}} = \sum_{i,j} g_{i,j}\; x_{i+u,\,j+v}.$$
-
-Read it as a formula you already know: it is the *cross-correlation of the
-input `x` with `g`*, the upstream gradient sliding over the input like a
-kernel. Its output has the kernel's size.
-
-**On paper**: a 3x3 input, a 2x2 kernel, so a 2x2 output and `g`:
-"""),
-    code("""
+# %%
 def correlate(a, k):
-    \"\"\"Plain 2-D cross-correlation, valid positions only: loops, like notebook 01.\"\"\"
+    """Plain 2-D cross-correlation, valid positions only: loops, like notebook 01."""
     kh, kw = k.shape
     out = np.zeros((a.shape[0] - kh + 1, a.shape[1] - kw + 1))
     for i in range(out.shape[0]):
@@ -305,12 +317,12 @@ w = np.array([[1.0, -1.0], [2.0, 0.0]])
 g = np.array([[1.0, 0.0], [-1.0, 2.0]])  # upstream gradient, the shape of y
 y = correlate(x, w)
 grad_w = correlate(x, g)
-print("y = correlate(x, w) =\\n", y)
-print("dL/dw = correlate(x, g) =\\n", grad_w)
+print("y = correlate(x, w) =\n", y)
+print("dL/dw = correlate(x, g) =\n", grad_w)
 # by hand: dL/dw[0, 0] = 1*x[0,0] + 0*x[0,1] - 1*x[1,0] + 2*x[1,1] = 1 + 0 - 0 + 2 = 3
 assert grad_w[0, 0] == 3.0
-"""),
-    code("""
+
+# %%
 conv = numpy_nn.Conv2D(1, 1, kernel_size=2, dtype=np.float64)
 conv.weight[...] = w
 assert_close(conv.forward(x[None, None])[0, 0], y, msg="Conv2D forward vs the loops")
@@ -318,30 +330,31 @@ grad_x_layer = conv.backward(g[None, None])
 assert_close(conv.grad_weight[0, 0], grad_w, msg="Conv2D's dL/dW vs correlate(x, g)")
 assert conv.grad_bias[0] == g.sum(), "dL/db is the sum of g"
 print("numpy_nn.Conv2D agrees with the paper example: dL/dW =", conv.grad_weight[0, 0].tolist())
-"""),
-    md(r"""
-### `dL/dX`: a full convolution with the kernel rotated by 180 degrees
 
-Input pixel `x[a, b]` is used by every output `y[i, j]` whose window covers
-it, with weight `w[a - i, b - j]`. Two ways to organise the same sum:
 
-- **Scatter** (think forward): for each output position, add `g[i, j] * w`
-  onto the window it came from.
-- **Gather** (think about one input pixel):
-  $\dfrac{\partial L}{\partial x_{a,b}} = \sum_{i,j} g_{i,j}\; w_{a-i,\,b-j}$
-  (terms whose kernel index falls outside the kernel are zero). The index `a - i` runs
-  *backwards* through the kernel: this is a true convolution, i.e. a
-  correlation with the kernel **rotated by 180 degrees**. And because the
-  border pixels are covered by fewer windows, we first pad `g` with `k - 1`
-  zeros on every side (a "full" convolution), so that every input position
-  gets a complete window.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### `dL/dX`: a full convolution with the kernel rotated by 180 degrees
+#
+# Input pixel `x[a, b]` is used by every output `y[i, j]` whose window covers
+# it, with weight `w[a - i, b - j]`. Two ways to organise the same sum:
+#
+# - **Scatter** (think forward): for each output position, add `g[i, j] * w`
+#   onto the window it came from.
+# - **Gather** (think about one input pixel):
+#   $\dfrac{\partial L}{\partial x_{a,b}} = \sum_{i,j} g_{i,j}\; w_{a-i,\,b-j}$
+#   (terms whose kernel index falls outside the kernel are zero). The index `a - i` runs
+#   *backwards* through the kernel: this is a true convolution, i.e. a
+#   correlation with the kernel **rotated by 180 degrees**. And because the
+#   border pixels are covered by fewer windows, we first pad `g` with `k - 1`
+#   zeros on every side (a "full" convolution), so that every input position
+#   gets a complete window.
+#
+# The picture shows the gather view for our example: the padded `g`, the
+# rotated kernel, and the result.
 
-The picture shows the gather view for our example: the padded `g`, the
-rotated kernel, and the result.
-"""),
-    code("""
+# %%
 def show_matrices(named, title=None):
-    \"\"\"Small matrices as annotated heat maps, side by side.\"\"\"
+    """Small matrices as annotated heat maps, side by side."""
     fig, axes = plt.subplots(1, len(named), figsize=(2.3 * len(named), 2.6))
     for ax, (name, m) in zip(axes, named.items()):
         ax.imshow(m, cmap="coolwarm", vmin=-np.abs(m).max() - 1e-9, vmax=np.abs(m).max() + 1e-9)
@@ -372,42 +385,43 @@ plt.show()
 assert_close(grad_x_gather, grad_x_scatter, msg="gather (rotated kernel) and scatter views must agree")
 assert_close(grad_x_layer[0, 0], grad_x_gather, msg="numpy_nn.Conv2D's dL/dx vs the full convolution")
 assert grad_x_gather[0, 0] == 1 and grad_x_gather[1, 1] == 3, "the two entries worked out by hand below"
-print("dL/dx =\\n", grad_x_gather)
-"""),
-    md("""
-Check one entry by hand: `x[0, 0]` is only in the window of `y[0, 0]`, with
-weight `w[0, 0] = 1`, so `dL/dx[0, 0] = g[0, 0] * 1 = 1`. The centre pixel
-`x[1, 1]` is in all four windows: `g[0,0] w[1,1] + g[0,1] w[1,0] + g[1,0]
-w[0,1] + g[1,1] w[0,0] = 0 + 0 + 1 + 2 = 3`.
+print("dL/dx =\n", grad_x_gather)
 
-Without the rotation the result would be wrong for any kernel that is not
-symmetric, a classic bug (one of the exercises hunts it).
-"""),
-    md(r"""
-### Batches and channels
 
-With a batch of `N` images, `C` input and `F` output channels (`W` has shape
-`(F, C, k, k)`), the same formulas hold per channel pair and the chain rule
-adds up every path:
+# %% [markdown]
+# Check one entry by hand: `x[0, 0]` is only in the window of `y[0, 0]`, with
+# weight `w[0, 0] = 1`, so `dL/dx[0, 0] = g[0, 0] * 1 = 1`. The centre pixel
+# `x[1, 1]` is in all four windows: `g[0,0] w[1,1] + g[0,1] w[1,0] + g[1,0]
+# w[0,1] + g[1,1] w[0,0] = 0 + 0 + 1 + 2 = 3`.
+#
+# Without the rotation the result would be wrong for any kernel that is not
+# symmetric, a classic bug (one of the exercises hunts it).
 
-$$\frac{\partial L}{\partial W_{f,c}} = \sum_n x_{n,c} \star g_{n,f}
-\qquad \text{(each kernel sees every example)},$$
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Batches and channels
+#
+# With a batch of `N` images, `C` input and `F` output channels (`W` has shape
+# `(F, C, k, k)`), the same formulas hold per channel pair and the chain rule
+# adds up every path:
+#
+# $$\frac{\partial L}{\partial W_{f,c}} = \sum_n x_{n,c} \star g_{n,f}
+# \qquad \text{(each kernel sees every example)},$$
+#
+# $$\frac{\partial L}{\partial X_{n,c}} = \sum_f \mathrm{pad}_{k-1}(g_{n,f}) \star \mathrm{rot}_{180}(W_{f,c})
+# \qquad \text{(each input channel feeds every output channel)},$$
+#
+# $$\frac{\partial L}{\partial b_f} = \sum_{n,i,j} g_{n,f,i,j},$$
+#
+# where $\star$ is the (valid) cross-correlation of notebook 01.
+#
+# Here they are as loops straight from the formulas, checked against
+# `numpy_nn.Conv2D`, which computes the same thing with one matrix product per
+# gradient (im2col, notebook 01): rotate-and-correlate reuses the forward
+# pass's machinery.
 
-$$\frac{\partial L}{\partial X_{n,c}} = \sum_f \mathrm{pad}_{k-1}(g_{n,f}) \star \mathrm{rot}_{180}(W_{f,c})
-\qquad \text{(each input channel feeds every output channel)},$$
-
-$$\frac{\partial L}{\partial b_f} = \sum_{n,i,j} g_{n,f,i,j},$$
-
-where $\star$ is the (valid) cross-correlation of notebook 01.
-
-Here they are as loops straight from the formulas, checked against
-`numpy_nn.Conv2D`, which computes the same thing with one matrix product per
-gradient (im2col, notebook 01): rotate-and-correlate reuses the forward
-pass's machinery.
-"""),
-    code("""
+# %%
 def conv_backward_loops(x, weight, g):
-    \"\"\"Stride 1, no padding; every sum written out as in the formulas above.\"\"\"
+    """Stride 1, no padding; every sum written out as in the formulas above."""
     n_batch, n_in = x.shape[:2]
     n_out, _, k, _ = weight.shape
     grad_w = np.zeros_like(weight)
@@ -429,31 +443,31 @@ loops = conv_backward_loops(x, conv.weight, g)
 for name, fast, slow in zip(("dL/dx", "dL/dW", "dL/db"), (grad_x, conv.grad_weight, conv.grad_bias), loops):
     assert_close(fast, slow, rtol=1e-10, msg=f"{name}: im2col version vs the loops")
 print("loops over (n, f, c) and the im2col version agree on x", x.shape, "and W", conv.weight.shape)
-"""),
-    md("""
-### Padding and stride
 
-- **Padding**: the forward pass convolves the padded input `x_pad`, so the
-  formulas give `dL/dx_pad`; the padding zeros are constants, so we simply cut
-  their border off.
-- **Stride `s`**: output `(i, j)` used the window at `(s*i, s*j)`. Insert `s -
-  1` zeros between the entries of `g` ("dilate" it): the gradient then sits at
-  the window positions it belongs to, and the stride-1 formulas apply
-  unchanged. Input rows that no window reached (when `s` does not divide the
-  size) get zero gradient.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Padding and stride
+#
+# - **Padding**: the forward pass convolves the padded input `x_pad`, so the
+#   formulas give `dL/dx_pad`; the padding zeros are constants, so we simply cut
+#   their border off.
+# - **Stride `s`**: output `(i, j)` used the window at `(s*i, s*j)`. Insert `s -
+#   1` zeros between the entries of `g` ("dilate" it): the gradient then sits at
+#   the window positions it belongs to, and the stride-1 formulas apply
+#   unchanged. Input rows that no window reached (when `s` does not divide the
+#   size) get zero gradient.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 g_small = np.array([[1.0, 2.0], [3.0, 4.0]])[None, None]
-print("g with stride 2, dilated:\\n", numpy_nn.dilate(g_small, 2)[0, 0])
-"""),
-    md("""
-### The convolution layer, checked
+print("g with stride 2, dilated:\n", numpy_nn.dilate(g_small, 2)[0, 0])
 
-Random shapes with odd sizes, several channels, strides that do not divide
-the input and padding, against both judges.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The convolution layer, checked
+#
+# Random shapes with odd sizes, several channels, strides that do not divide
+# the input and padding, against both judges.
+
+# %%
 conv_cases = [  # (N, C_in, H, W), C_out, kernel_size, stride, padding
     ((2, 3, 7, 7), 4, 3, 1, 0),
     ((1, 2, 8, 9), 3, 3, 2, 1),
@@ -477,19 +491,20 @@ for shape, c_out, k, s, p in conv_cases:
     judge("dL/dx", grad_x, fd_x, xt.grad)
     judge("dL/dW", conv.grad_weight, fd_w, wt.grad)
     judge("dL/db", conv.grad_bias, fd_b, bt.grad)
-"""),
-    md("""
-## The whole network, one backward pass
 
-Now chain the layers: `Sequential.backward` calls each layer's `backward` in
-reverse order, each handing its `dL/dx` to the layer below. The PyTorch twin
-below is built from `torch.nn.functional` on copies of the same weights, so
-autograd and our hand-written chain must produce the same numbers for every
-parameter.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The whole network, one backward pass
+#
+# Now chain the layers: `Sequential.backward` calls each layer's `backward` in
+# reverse order, each handing its `dL/dx` to the layer below. The PyTorch twin
+# below is built from `torch.nn.functional` on copies of the same weights, so
+# autograd and our hand-written chain must produce the same numbers for every
+# parameter.
+
+# %%
 def numpy_cnn(in_channels=1, width=8, image_size=28, num_classes=10, dtype=np.float32, rng=None):
-    \"\"\"conv -> ReLU -> max-pool, twice, then flatten -> dense.
+    """conv -> ReLU -> max-pool, twice, then flatten -> dense.
 
     Args:
         in_channels: channels of the input images.
@@ -498,7 +513,7 @@ def numpy_cnn(in_channels=1, width=8, image_size=28, num_classes=10, dtype=np.fl
         num_classes: number of logits.
         dtype: np.float32 to train, np.float64 to check gradients.
         rng: a np.random.Generator for the initial weights.
-    \"\"\"
+    """
     side = image_size // 4
     return numpy_nn.Sequential(
         numpy_nn.Conv2D(in_channels, width, 3, padding=1, dtype=dtype, rng=rng),  # (N, width, S, S)
@@ -513,13 +528,14 @@ def numpy_cnn(in_channels=1, width=8, image_size=28, num_classes=10, dtype=np.fl
 
 
 def torch_twin(params, x):
-    \"\"\"The same network in PyTorch, on float64 copies of the NumPy parameters.\"\"\"
+    """The same network in PyTorch, on float64 copies of the NumPy parameters."""
     w1, b1, w2, b2, w3, b3 = params
     h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
     h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=1)), 2)
     return F.linear(h.flatten(1), w3, b3)  # (N, classes)
-"""),
-    code("""
+
+
+# %%
 for n, c, size, width in [(4, 1, 12, 3), (3, 2, 8, 2)]:
     net = numpy_cnn(c, width, size, num_classes=5, dtype=np.float64, rng=rng)
     for p in net.params()[1::2]:
@@ -543,21 +559,22 @@ for n, c, size, width in [(4, 1, 12, 3), (3, 2, 8, 2)]:
         grad = grad.copy()  # the finite differences below re-run forward passes
         judge(name, grad, numerical_gradient(full_loss, param), twin.grad)
     judge("input", grad_x, numerical_gradient(full_loss, x), xt.grad)
-"""),
-    md("""
-Every gradient of every layer agrees with both judges to about ten digits.
-That is the whole of backpropagation: nothing but the chain rule, applied
-layer by layer, with each layer remembering what it needs from its forward
-pass.
 
-## Training the NumPy CNN on Fashion-MNIST
+# %% [markdown]
+# Every gradient of every layer agrees with both judges to about ten digits.
+# That is the whole of backpropagation: nothing but the chain rule, applied
+# layer by layer, with each layer remembering what it needs from its forward
+# pass.
 
-Same network in float32 (the speed PyTorch trains at), minibatch SGD with
-momentum (`numpy_nn.SGD`, the update rule of `torch.optim.SGD`), on a
-class-balanced subset of Fashion-MNIST; accuracy is measured on held-out test
-images the network never trains on. The training loop is all here.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training the NumPy CNN on Fashion-MNIST
+#
+# Same network in float32 (the speed PyTorch trains at), minibatch SGD with
+# momentum (`numpy_nn.SGD`, the update rule of `torch.optim.SGD`), on a
+# class-balanced subset of Fashion-MNIST; accuracy is measured on held-out test
+# images the network never trains on. The training loop is all here.
+
+# %%
 n_train, n_test = profile.pick(smoke=(1000, 500), standard=(10000, 2000), full=(60000, 10000))
 epochs = profile.pick(smoke=1, standard=5, full=10)
 fmnist = load_dataset("fashion_mnist")
@@ -567,17 +584,18 @@ std = data.std.numpy().reshape(1, -1, 1, 1)  # (1, C, 1, 1)
 
 
 def to_numpy(images):
-    \"\"\"uint8 tensor (N, C, H, W) -> normalised float32 array.\"\"\"
+    """uint8 tensor (N, C, H, W) -> normalised float32 array."""
     return ((images.numpy().astype(np.float32) / 255 - mean) / std).astype(np.float32)
 
 
 x_train, y_train = to_numpy(data.train_images), data.train_labels.numpy()
 x_test, y_test = to_numpy(data.test_images), data.test_labels.numpy()
 print(f"train {x_train.shape}, held-out test {x_test.shape}, classes per split: {np.bincount(y_train).tolist()}")
-"""),
-    code("""
+
+
+# %%
 def evaluate_numpy(net, x, y, batch_size=500):
-    \"\"\"Mean loss and accuracy over (x, y), in batches.\"\"\"
+    """Mean loss and accuracy over (x, y), in batches."""
     loss_fn, total, correct = numpy_nn.SoftmaxCrossEntropy(), 0.0, 0
     for i in range(0, len(x), batch_size):
         logits = net.forward(x[i:i + batch_size])
@@ -608,8 +626,8 @@ for epoch in range(1, epochs + 1):
     history.append(EpochStats(epoch, total / seen, correct / seen, test_loss, test_acc, seconds, seen / seconds,
                               optimizer.lr))
     print(f"epoch {epoch}: train loss {total / seen:.4f}  held-out accuracy {test_acc:.2%}  ({seconds:.1f} s)")
-"""),
-    code("""
+
+# %%
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(step_losses, alpha=0.35, label="per batch")
 window = min(50, len(step_losses))
@@ -621,8 +639,8 @@ ax.legend()
 plt.show()
 plot_history(history, title="NumPy CNN on a Fashion-MNIST subset")
 plt.show()
-"""),
-    code("""
+
+# %%
 final_acc = history[-1].test_acc
 bar = profile.pick(smoke=0.40, standard=0.75, full=0.85)
 print(f"held-out accuracy: {final_acc:.2%} on {len(y_test):,} images (chance 10%, this profile's bar {bar:.0%})")
@@ -631,74 +649,77 @@ assert np.mean(step_losses[-10:]) < np.mean(step_losses[:10]), "the training los
 _ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), params=int(net.num_params()),
                    train_images=n_train, test_images=n_test, epochs=epochs,
                    seconds=round(sum(history.column("seconds")), 1))
-"""),
-    md("""
-A network whose every gradient we wrote by hand learns to tell clothes apart.
-Notebook 04's PyTorch CNN scores higher, but it also trains on the whole
-training set, with batch normalisation and Adam; its gradients are the same
-numbers we computed here, as the checks above showed. What PyTorch adds is
-speed and not having to write `backward` ourselves.
 
-## Summary
+# %% [markdown]
+# A network whose every gradient we wrote by hand learns to tell clothes apart.
+# Notebook 04's PyTorch CNN scores higher, but it also trains on the whole
+# training set, with batch normalisation and Adam; its gradients are the same
+# numbers we computed here, as the checks above showed. What PyTorch adds is
+# speed and not having to write `backward` ourselves.
 
-- Backpropagation = upstream gradient times local gradient, layer by layer,
-  from `dL/dz = (softmax - onehot) / N` down to the input.
-- Dense: `dL/dW = g^T x`, `dL/db = sum g`, `dL/dx = g W`.
-- ReLU: multiply by the mask of positive inputs. Max-pool: route to the
-  remembered arg-max. Flatten: reshape back.
-- Convolution: `dL/dW` = correlation of the input with `g`; `dL/dX` = full
-  convolution of `g` (padded by `k - 1`) with the 180-degree rotated kernel;
-  stride by dilating `g`, padding by cropping.
-- Finite differences and autograd agree with every hand-written gradient to
-  below `1e-6` relative error in float64.
-"""),
-    md("""
-## Exercises
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - Backpropagation = upstream gradient times local gradient, layer by layer,
+#   from `dL/dz = (softmax - onehot) / N` down to the input.
+# - Dense: `dL/dW = g^T x`, `dL/db = sum g`, `dL/dx = g W`.
+# - ReLU: multiply by the mask of positive inputs. Max-pool: route to the
+#   remembered arg-max. Flatten: reshape back.
+# - Convolution: `dL/dW` = correlation of the input with `g`; `dL/dX` = full
+#   convolution of `g` (padded by `k - 1`) with the 180-degree rotated kernel;
+#   stride by dilating `g`, padding by cropping.
+# - Finite differences and autograd agree with every hand-written gradient to
+#   below `1e-6` relative error in float64.
 
-Replace each `raise NotImplementedError` with your code (NumPy only) and run
-the cell; the checker compares your answer with PyTorch autograd.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code (NumPy only) and run
+# the cell; the checker compares your answer with PyTorch autograd.
+
+# %%
 from course_utils.exercises import ex05
-"""),
-    md("""
-### Exercise 1: the dense layer's backward pass
 
-Write `dense_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
-`(grad_input, grad_weight, grad_bias)`. Derive it on paper first.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 1: the dense layer's backward pass
+#
+# Write `dense_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
+# `(grad_input, grad_weight, grad_bias)`. Derive it on paper first.
+
+# %%
 def dense_backward(x, weight, grad_output):
     raise NotImplementedError
 
 
 ex05.check_dense_backward(dense_backward);
-"""),
-    md("""
-### Exercise 2: average-pooling backward
 
-`F.avg_pool2d(x, kernel_size, stride)` averages each window (no padding).
-Write `avg_pool_backward(grad_output, input_shape, kernel_size, stride)`
-returning `dL/dx`. Mind overlapping windows (`stride < kernel_size`).
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 2: average-pooling backward
+#
+# `F.avg_pool2d(x, kernel_size, stride)` averages each window (no padding).
+# Write `avg_pool_backward(grad_output, input_shape, kernel_size, stride)`
+# returning `dL/dx`. Mind overlapping windows (`stride < kernel_size`).
+
+# %%
 def avg_pool_backward(grad_output, input_shape, kernel_size, stride):
     raise NotImplementedError
 
 
 ex05.check_avg_pool_backward(avg_pool_backward);
-"""),
-    md("""
-### Exercise 3: find the bug
 
-`ex05.buggy_conv_backward(x, weight, grad_output, padding)` returns
-`(grad_input, grad_weight, grad_bias)` for a stride-1 convolution, and one of
-the three is wrong. Read its source with `ex05.buggy_conv_backward??` if you
-like, but find the culprit **with the gradient checker**: compare each
-gradient with `numerical_gradient` of the loss below. Then name it, and write
-a fixed version.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 3: find the bug
+#
+# `ex05.buggy_conv_backward(x, weight, grad_output, padding)` returns
+# `(grad_input, grad_weight, grad_bias)` for a stride-1 convolution, and one of
+# the three is wrong. Read its source with `ex05.buggy_conv_backward??` if you
+# like, but find the culprit **with the gradient checker**: compare each
+# gradient with `numerical_gradient` of the loss below. Then name it, and write
+# a fixed version.
+
+# %%
 x = rng.standard_normal((1, 2, 5, 5))
 conv = numpy_nn.Conv2D(2, 3, 3, padding=1, dtype=np.float64, rng=rng)
 g = rng.standard_normal((1, 3, 5, 5))
@@ -713,16 +734,11 @@ def loss():
 # numerical_gradient(loss, conv.weight), suspects[2] with numerical_gradient(loss, conv.bias).
 which_gradient_is_wrong = None  # "grad_input", "grad_weight" or "grad_bias"
 ex05.check_which_gradient_is_wrong(which_gradient_is_wrong);
-"""),
-    code("""
+
+
+# %%
 def fixed_conv_backward(x, weight, grad_output, padding=0):
     raise NotImplementedError
 
 
 ex05.check_fixed_conv_backward(fixed_conv_backward);
-"""),
-]
-
-if __name__ == "__main__":
-    build("notebooks/05_manual_backprop.ipynb", "05 Manual backpropagation: a CNN in NumPy", CELLS,
-          imports=IMPORTS, intro=INTRO)

@@ -1,13 +1,33 @@
-"""Write notebooks/07_alexnet.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 07 AlexNet: deep learning takes over
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/07_alexnet.ipynb)
+#
+# In 2012 a convolutional network won the ImageNet Large Scale Visual Recognition Challenge (1.2
+# million training images, 1000 classes) with a top-5 test error of 15.3%, against 26.2% for the
+# second-best entry (Krizhevsky, Sutskever and Hinton, 2012, *ImageNet Classification with Deep
+# Convolutional Neural Networks*). Within a few years nearly every entry was a deep network. The
+# network, AlexNet, is LeNet's design made deeper and wider -- with a handful of changes that made it
+# trainable at that size.
+#
+# In this notebook you will
+#
+# 1. list what changed since LeNet, and make the main changes measurable;
+# 2. build AlexNet layer by layer at 224x224, in both its 2012 (two-GPU) and its 2014 (one-GPU,
+#    torchvision's) form, and check both against `course_utils` and torchvision;
+# 3. find where its 61 million parameters are, and why a GPU helps;
+# 4. train a scaled-down AlexNet on Fashion-MNIST and see ReLU and dropout at work.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import time
 
 import matplotlib.pyplot as plt
@@ -17,69 +37,59 @@ import torchvision
 from torch import nn
 
 from course_utils import results
-from course_utils.checks import assert_close, count_macs, count_params, layer_table, print_layer_table
+from course_utils.checks import assert_close, count_macs, count_params, print_layer_table
 from course_utils.data import Augment, load_dataset, random_crop, random_flip
 from course_utils.exercises import ex07
 from course_utils.models import alexnet
 from course_utils.plot import plot_history, show_images
 from course_utils.train import checkpoint_path, fit
-"""
 
-INTRO = """
-In 2012 a convolutional network won the ImageNet Large Scale Visual Recognition Challenge (1.2
-million training images, 1000 classes) with a top-5 test error of 15.3%, against 26.2% for the
-second-best entry (Krizhevsky, Sutskever and Hinton, 2012, *ImageNet Classification with Deep
-Convolutional Neural Networks*). Within a few years nearly every entry was a deep network. The
-network, AlexNet, is LeNet's design made deeper and wider -- with a handful of changes that made it
-trainable at that size.
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-In this notebook you will
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-1. list what changed since LeNet, and make the main changes measurable;
-2. build AlexNet layer by layer at 224x224, in both its 2012 (two-GPU) and its 2014 (one-GPU,
-   torchvision's) form, and check both against `course_utils` and torchvision;
-3. find where its 61 million parameters are, and why a GPU helps;
-4. train a scaled-down AlexNet on Fashion-MNIST and see ReLU and dropout at work.
-"""
 
-CELLS = [
-    md("""
-## What changed in 2012
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## What changed in 2012
+#
+# | | LeNet-5 (1998) | AlexNet (2012) |
+# | --- | --- | --- |
+# | layers with weights | 2 conv + 3 dense | 5 conv + 3 dense |
+# | parameters | 61,706 | about 61 million |
+# | input | 32x32 grey digits | 224x224 colour photos |
+# | activation | sigmoid / tanh | **ReLU**: no saturation for positive inputs, so gradients do not fade |
+# | pooling | 2x2 averages | **overlapping max-pooling**: 3x3 windows with stride 2 |
+# | regularisation | weight decay | **dropout** in the dense layers, **data augmentation** (random crops and flips, colour jitter), weight decay |
+# | normalisation | -- | **local response normalisation** (LRN) after conv 1 and 2 |
+# | hardware | CPU | **two GPUs** (NVIDIA GTX 580, 3 GB each), five to six days of training |
+#
+# The paper measured most changes on ImageNet: overlapping pooling lowered the top-1 / top-5 errors by
+# 0.4% / 0.3%, LRN by 1.4% / 1.2%. The ReLU speed-up was measured on CIFAR-10 (its Figure 1): a
+# four-layer network with ReLUs reached 25% training error about six times faster than with tanh.
+# LRN did not last: Simonyan and Zisserman (2014, the VGG paper) found
+# it did not help their deeper networks while costing memory and time, and batch normalisation (2015)
+# replaced it. torchvision's AlexNet has no LRN.
+#
+# We build the network first, then make ReLU, dropout and the GPU tangible with experiments.
 
-| | LeNet-5 (1998) | AlexNet (2012) |
-| --- | --- | --- |
-| layers with weights | 2 conv + 3 dense | 5 conv + 3 dense |
-| parameters | 61,706 | about 61 million |
-| input | 32x32 grey digits | 224x224 colour photos |
-| activation | sigmoid / tanh | **ReLU**: no saturation for positive inputs, so gradients do not fade |
-| pooling | 2x2 averages | **overlapping max-pooling**: 3x3 windows with stride 2 |
-| regularisation | weight decay | **dropout** in the dense layers, **data augmentation** (random crops and flips, colour jitter), weight decay |
-| normalisation | -- | **local response normalisation** (LRN) after conv 1 and 2 |
-| hardware | CPU | **two GPUs** (NVIDIA GTX 580, 3 GB each), five to six days of training |
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## AlexNet layer by layer
+#
+# Five convolutions, three overlapping max-pools, three dense layers:
+#
+# - conv 1: 11x11 filters with stride 4 -- a large, coarse first look that shrinks 224 pixels to 55;
+# - conv 2: 5x5; conv 3-5: 3x3, all with padding that keeps the size;
+# - max-pool 3x3, stride 2 after conv 1, 2 and 5: 55 -> 27 -> 13 -> 6;
+# - dense layers of 4096, 4096 and 1000 units, with dropout before the first two.
+#
+# One class builds both versions: `channels` picks the widths, `groups` the two-GPU connectivity
+# (explained below), `lrn` adds local response normalisation after the first two ReLUs.
 
-The paper measured most changes on ImageNet: overlapping pooling lowered the top-1 / top-5 errors by
-0.4% / 0.3%, LRN by 1.4% / 1.2%. The ReLU speed-up was measured on CIFAR-10 (its Figure 1): a
-four-layer network with ReLUs reached 25% training error about six times faster than with tanh.
-LRN did not last: Simonyan and Zisserman (2014, the VGG paper) found
-it did not help their deeper networks while costing memory and time, and batch normalisation (2015)
-replaced it. torchvision's AlexNet has no LRN.
-
-We build the network first, then make ReLU, dropout and the GPU tangible with experiments.
-"""),
-    md("""
-## AlexNet layer by layer
-
-Five convolutions, three overlapping max-pools, three dense layers:
-
-- conv 1: 11x11 filters with stride 4 -- a large, coarse first look that shrinks 224 pixels to 55;
-- conv 2: 5x5; conv 3-5: 3x3, all with padding that keeps the size;
-- max-pool 3x3, stride 2 after conv 1, 2 and 5: 55 -> 27 -> 13 -> 6;
-- dense layers of 4096, 4096 and 1000 units, with dropout before the first two.
-
-One class builds both versions: `channels` picks the widths, `groups` the two-GPU connectivity
-(explained below), `lrn` adds local response normalisation after the first two ReLUs.
-"""),
-    code("""
+# %%
 class MyAlexNet(nn.Module):
     def __init__(self, channels=(64, 192, 384, 256, 256), groups=(1, 1, 1, 1, 1), lrn=False,
                  in_channels=3, num_classes=1000):
@@ -113,14 +123,15 @@ class MyAlexNet(nn.Module):
 
 
 my_alexnet = MyAlexNet()
-"""),
-    md("""
-### Following one image through
 
-A layer maps a side `n` to `floor((n + 2p - k) / s) + 1`. We trace a 224x224 image and assert every
-side against that formula:
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Following one image through
+#
+# A layer maps a side `n` to `floor((n + 2p - k) / s) + 1`. We trace a 224x224 image and assert every
+# side against that formula:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 def out_size(n, k, s=1, p=0):
     return (n + 2 * p - k) // s + 1
@@ -137,35 +148,35 @@ for layer in my_alexnet.features:
         assert h.shape[-1] == side, f"{layer}: expected side {side}, got {h.shape[-1]}"
         print(f"{type(layer).__name__:<10} k={k:<2} s={s} p={p}  -> {tuple(h.shape)}")
 assert h.shape == (1, 256, 6, 6)
-"""),
-    md("""
-The paper says its input was 224x224, but an 11x11 stride-4 convolution without padding maps 224 to
-`floor(213 / 4) + 1 = 54`, not the 55 of its figure; the arithmetic works for **227** pixels, or for
-224 with **padding 2**, which torchvision uses. A classic puzzle, settled by the formula:
-"""),
-    code("""
+
+# %% [markdown]
+# The paper says its input was 224x224, but an 11x11 stride-4 convolution without padding maps 224 to
+# `floor(213 / 4) + 1 = 54`, not the 55 of its figure; the arithmetic works for **227** pixels, or for
+# 224 with **padding 2**, which torchvision uses. A classic puzzle, settled by the formula:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 assert out_size(224, 11, 4) == 54 and out_size(227, 11, 4) == 55 and out_size(224, 11, 4, 2) == 55
 print(f"224, no padding: {out_size(224, 11, 4)};  227, no padding: {out_size(227, 11, 4)};  "
       f"224, padding 2: {out_size(224, 11, 4, 2)}")
-"""),
-    md("""
-### The 224x224 table
 
-Output shape, parameters and multiply-adds of every layer, for one image:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The 224x224 table
+#
+# Output shape, parameters and multiply-adds of every layer, for one image:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rows = print_layer_table(my_alexnet, (1, 3, 224, 224))
-"""),
-    md("""
-### Checked against the reference and torchvision
 
-torchvision's `alexnet()` is the 2014 variant. Its published parameter count is 61,100,840; our
-network and `course_utils.models.alexnet` must have exactly that many, and -- since the layers have
-the same names -- load torchvision's weights and give the same outputs:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Checked against the reference and torchvision
+#
+# torchvision's `alexnet()` is the 2014 variant. Its published parameter count is 61,100,840; our
+# network and `course_utils.models.alexnet` must have exactly that many, and -- since the layers have
+# the same names -- load torchvision's weights and give the same outputs:
+
+# %%
 torch.manual_seed(0)
 theirs = torchvision.models.alexnet()  # random weights: nothing is downloaded
 reference = alexnet.alexnet_2014()
@@ -182,13 +193,13 @@ with torch.no_grad():
     assert_close(reference(x), expected, rtol=1e-4, atol=1e-5, msg="course_utils alexnet_2014 vs torchvision")
 print(f"hand-built == course_utils == torchvision: {count_params(theirs):,} parameters, same outputs")
 del theirs, reference
-"""),
-    md("""
-### Where the parameters are
 
-Group the table's rows into convolutions and dense layers:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Where the parameters are
+#
+# Group the table's rows into convolutions and dense layers:
+
+# %%
 conv_params = sum(r["params"] for r in rows if r["type"] == "Conv2d")
 dense_params = sum(r["params"] for r in rows if r["type"] == "Linear")
 conv_macs = sum(r["macs"] for r in rows if r["type"] == "Conv2d")
@@ -202,8 +213,8 @@ assert dense_share > 0.9 and conv_work > 0.9, "the dense layers hold the paramet
 print(f"dense layers: {dense_params:>11,} parameters ({dense_share:.1%}), {dense_macs:>12,} mult-adds ({1 - conv_work:.1%})")
 print(f"convolutions: {conv_params:>11,} parameters ({1 - dense_share:.1%}), {conv_macs:>12,} mult-adds ({conv_work:.1%})")
 print(f"the first dense layer alone: {first_dense:,} parameters ({first_dense / total_params:.0%})")
-"""),
-    code("""
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 names = [r["name"] for r in rows if r["type"] in ("Conv2d", "Linear")]
 short = [f"conv{i + 1}" for i in range(5)] + [f"fc{i + 6}" for i in range(3)]
@@ -214,25 +225,26 @@ for ax, key, label in ((axes[0], "params", "parameters (millions)"), (axes[1], "
 fig.suptitle("AlexNet at 224x224: parameters in the dense layers, work in the convolutions")
 fig.tight_layout()
 plt.show()
-"""),
-    md("""
-About 96% of the parameters sit in the three dense layers -- 62% in the first one alone -- while the
-convolutions do about 92% of the multiply-adds. Dropout (below) targets exactly those dense layers,
-and later networks (NiN, GoogLeNet in notebook 09) replaced them with global average pooling.
 
-## 2012 and 2014: two sets of channels
+# %% [markdown]
+# About 96% of the parameters sit in the three dense layers -- 62% in the first one alone -- while the
+# convolutions do about 92% of the multiply-adds. Dropout (below) targets exactly those dense layers,
+# and later networks (NiN, GoogLeNet in notebook 09) replaced them with global average pooling.
 
-The 2012 network did not fit on one 3 GB GPU, so it was split across two: each GPU held **half the
-filters of every layer** (48, 128, 192, 192, 128). The second, fourth and fifth convolutions saw only
-the channels on their own GPU; the third convolution and the dense layers read from both. In PyTorch
-a convolution whose channels are split into independent halves is a **grouped convolution** with
-`groups=2`: each filter has half as many input channels, so the layer has half the weights.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2012 and 2014: two sets of channels
+#
+# The 2012 network did not fit on one 3 GB GPU, so it was split across two: each GPU held **half the
+# filters of every layer** (48, 128, 192, 192, 128). The second, fourth and fifth convolutions saw only
+# the channels on their own GPU; the third convolution and the dense layers read from both. In PyTorch
+# a convolution whose channels are split into independent halves is a **grouped convolution** with
+# `groups=2`: each filter has half as many input channels, so the layer has half the weights.
+#
+# In 2014 Krizhevsky (*One weird trick for parallelizing convolutional neural networks*) trained a
+# single-GPU column with 64, 192, 384, 256, 256 channels and no LRN; that is the AlexNet torchvision
+# (and most code) calls AlexNet. We build the 2012 network with the same class:
 
-In 2014 Krizhevsky (*One weird trick for parallelizing convolutional neural networks*) trained a
-single-GPU column with 64, 192, 384, 256, 256 channels and no LRN; that is the AlexNet torchvision
-(and most code) calls AlexNet. We build the 2012 network with the same class:
-"""),
-    code("""
+# %%
 CHANNELS_2012, GROUPS_2012 = (96, 256, 384, 384, 256), (1, 2, 1, 2, 2)
 my_2012 = MyAlexNet(CHANNELS_2012, GROUPS_2012, lrn=True)
 reference_2012 = alexnet.alexnet_2012()
@@ -242,8 +254,8 @@ my_2012.eval(), reference_2012.eval()
 with torch.no_grad():
     assert_close(my_2012(x), reference_2012(x), rtol=1e-4, atol=1e-5, msg="hand-built 2012 AlexNet vs course_utils")
 print(f"2012 AlexNet (two-GPU groups, LRN): {count_params(my_2012):,} parameters, same outputs as alexnet_2012()")
-"""),
-    code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 ungrouped_2012 = alexnet.alexnet_2012(groups=1)
 convs = {name: [m for m in model.features if isinstance(m, nn.Conv2d)]
@@ -259,23 +271,24 @@ assert count_params(ungrouped_2012) - count_params(my_2012) == halved, "groups=2
 for name, model in (("2012, two GPUs", my_2012), ("2012, one GPU", ungrouped_2012), ("2014", my_alexnet)):
     print(f"{name:<16} {count_params(model):>11,} parameters  {count_macs(model, (1, 3, 224, 224)):>13,} mult-adds")
 del ungrouped_2012, reference_2012
-"""),
-    md("""
-The split costs little accuracy, halves the weights of three layers, and -- the point in 2012 --
-let each GPU keep its half of the activations in its own memory and exchange data only at conv 3 and
-the dense layers. *Dive into Deep Learning*'s AlexNet is the 2012 channel layout without the split
-(`groups=1`), with padding 1 instead of 2 in conv 1, so its last map is 5x5
-(`alexnet.alexnet_2012(groups=1, lrn=False, stem=(11, 4, 1))` builds the same layers, with dropout
-before rather than after the dense layers' ReLUs).
 
-## Why GPUs help convolution
+# %% [markdown]
+# The split costs little accuracy, halves the weights of three layers, and -- the point in 2012 --
+# let each GPU keep its half of the activations in its own memory and exchange data only at conv 3 and
+# the dense layers. *Dive into Deep Learning*'s AlexNet is the 2012 channel layout without the split
+# (`groups=1`), with padding 1 instead of 2 in conv 1, so its last map is 5x5
+# (`alexnet.alexnet_2012(groups=1, lrn=False, stem=(11, 4, 1))` builds the same layers, with dropout
+# before rather than after the dense layers' ReLUs).
 
-A convolution layer is a huge number of **independent** multiply-adds: every output pixel of every
-filter is its own dot product, and every weight is reused at every position. Rearranged (im2col,
-notebook 02), the whole layer is one matrix product -- the operation a GPU's thousands of arithmetic
-units are built for. Conv 1 as one matrix product:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Why GPUs help convolution
+#
+# A convolution layer is a huge number of **independent** multiply-adds: every output pixel of every
+# filter is its own dot product, and every weight is reused at every position. Rearranged (im2col,
+# notebook 02), the whole layer is one matrix product -- the operation a GPU's thousands of arithmetic
+# units are built for. Conv 1 as one matrix product:
+
+# %%
 conv1 = my_alexnet.features[0]
 img = torch.randn(1, 3, 224, 224)
 patches = F.unfold(img, kernel_size=11, stride=4, padding=2)  # (1, 3*11*11, 55*55): one column per position
@@ -288,12 +301,12 @@ macs = 64 * 363 * 3025
 loaded = (weights.numel() + patches.numel() + as_matmul.numel()) * 4
 print(f"conv 1 = a (64 x 363) @ (363 x 3,025) matrix product: {macs:,} independent multiply-adds")
 print(f"arithmetic intensity: {2 * macs / loaded:.0f} FLOPs per byte moved (a GPU needs tens to stay busy)")
-"""),
-    md("""
-Now the whole network, forward only, on this machine's CPU and -- when there is one -- on the GPU.
-Training costs about three times a forward pass (the backward pass computes two gradients per layer).
-"""),
-    code("""
+
+# %% [markdown]
+# Now the whole network, forward only, on this machine's CPU and -- when there is one -- on the GPU.
+# Training costs about three times a forward pass (the backward pass computes two gradients per layer).
+
+# %%
 batch = profile.pick(smoke=2, standard=16, full=64)
 model224 = my_alexnet.eval()
 x224 = torch.randn(batch, 3, 224, 224)
@@ -328,30 +341,31 @@ else:
 epoch_days = 1.2e6 * 3 / cpu_rate / 86_400
 print(f"one ImageNet epoch (1.2M images, ~3x a forward pass each) at this speed: {epoch_days:.2f} days; "
       f"the paper's 90 epochs: {90 * epoch_days:.0f} days (an optimistic bound: training runs slower than inference)")
-"""),
-    md("""
-In 2012 two GTX 580 GPUs (about 1.6 trillion floating-point operations per second each, at peak)
-did those 90 epochs in five to six days. A 2012 desktop CPU peaked at a few hundred billion, and the CPU
-convolution code of the time reached a fraction of that, so the same training would have taken
-months -- GPUs, more than any single trick, made AlexNet possible. The figure above for this machine
-is far better than a 2012 CPU's per core: current x86 cores have wide vector units (AVX2 does 8
-float multiply-adds per instruction, AVX-512 16), and PyTorch's CPU kernels (oneDNN) use them. A current GPU
-is still one to two orders of magnitude faster again, which is why the `full` profile of this course
-expects one.
 
-## Training AlexNet on Fashion-MNIST
+# %% [markdown]
+# In 2012 two GTX 580 GPUs (about 1.6 trillion floating-point operations per second each, at peak)
+# did those 90 epochs in five to six days. A 2012 desktop CPU peaked at a few hundred billion, and the CPU
+# convolution code of the time reached a fraction of that, so the same training would have taken
+# months -- GPUs, more than any single trick, made AlexNet possible. The figure above for this machine
+# is far better than a 2012 CPU's per core: current x86 cores have wide vector units (AVX2 does 8
+# float multiply-adds per instruction, AVX-512 16), and PyTorch's CPU kernels (oneDNN) use them. A current GPU
+# is still one to two orders of magnitude faster again, which is why the `full` profile of this course
+# expects one.
 
-The full network at 224x224 needs 0.7 billion multiply-adds per image: a GPU job (the `full`
-profile resizes Fashion-MNIST to 224x224 and trains it, as *Dive into Deep Learning* does). On a
-laptop CPU we keep the architecture -- five convolutions, three overlapping max-pools, ReLU, dropout,
-three dense layers -- and shrink what does not change its shape:
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training AlexNet on Fashion-MNIST
+#
+# The full network at 224x224 needs 0.7 billion multiply-adds per image: a GPU job (the `full`
+# profile resizes Fashion-MNIST to 224x224 and trains it, as *Dive into Deep Learning* does). On a
+# laptop CPU we keep the architecture -- five convolutions, three overlapping max-pools, ReLU, dropout,
+# three dense layers -- and shrink what does not change its shape:
+#
+# - **input**: the images' own 28x28 pixels. The 11x11 stride-4 first layer would leave 6 pixels, so
+#   conv 1 becomes 3x3 with stride 1 (`alexnet.STEM_SMALL`); the pools take 28 -> 13 -> 6 -> 2;
+# - **width**: a quarter of the 2014 channels (16, 48, 96, 64, 64) and 512 dense units;
+# - **optimizer**: AdamW with a one-cycle schedule, batch 128, a few epochs.
 
-- **input**: the images' own 28x28 pixels. The 11x11 stride-4 first layer would leave 6 pixels, so
-  conv 1 becomes 3x3 with stride 1 (`alexnet.STEM_SMALL`); the pools take 28 -> 13 -> 6 -> 2;
-- **width**: a quarter of the 2014 channels (16, 48, 96, 64, 64) and 512 dense units;
-- **optimizer**: AdamW with a one-cycle schedule, batch 128, a few epochs.
-"""),
-    code("""
+# %%
 settings = profile.pick(
     smoke=dict(n_train=5_000, epochs=3, input_size=28, width=0.25, hidden=512, lr=3e-3, bar=0.4,
                n_exp=1_000, exp_epochs=1, n_dropout=500, dropout_epochs=2),
@@ -370,13 +384,13 @@ train_batches = train_data.train_batches(batch_size, device=DEVICE, resize=resiz
 test_batches = data.test_batches(500, device=DEVICE, resize=resize)  # the full test set, every profile
 assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, testing on {test_batches.num_examples:,}, at {size}x{size}")
-"""),
-    code("""
+
+# %%
 model = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"]).to(DEVICE)
 input_shape = (1, 1, size, size)
 print_layer_table(model, input_shape);
-"""),
-    code("""
+
+# %%
 seed_everything(0)
 model = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"]).to(DEVICE)
 optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
@@ -386,31 +400,31 @@ start = time.perf_counter()
 history = fit(model, train_batches, test_batches, epochs=settings["epochs"], optimizer=optimizer,
               scheduler=scheduler, checkpoint=checkpoint_path("07_alexnet"))
 print(f"total {time.perf_counter() - start:.0f} s on {DEVICE}")
-"""),
-    code("""
+
+# %%
 plot_history(history, title=f"AlexNet (width {settings['width']}, {size}x{size}) on Fashion-MNIST")
 plt.show()
 print(history.table())
-"""),
-    code("""
+
+# %%
 accuracy = history[-1].test_acc
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
 results.record_training("07", "alexnet_test_acc", model, history, input_shape, train_batches, test_batches,
                         description=f"AlexNet (width {settings['width']}, {size} px)");
-"""),
-    md("""
-## Experiment: ReLU against saturating activations
 
-The paper's Figure 1 showed a four-layer CNN with ReLUs reaching 25% training error on CIFAR-10 six
-times faster than the same network with tanh. We run a similar comparison on our eight-layer AlexNet:
-the same network, seed and data, with ReLU, tanh or sigmoid after every layer, trained with plain SGD
-and momentum as in the paper (an adaptive optimizer like Adam partly hides the difference by
-rescaling small gradients), PyTorch's default initialisation for all three. The small 28x28 network
-of the previous section and a subset of the training images keep it short (in every profile); the
-test subset has 2,000 images.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Experiment: ReLU against saturating activations
+#
+# The paper's Figure 1 showed a four-layer CNN with ReLUs reaching 25% training error on CIFAR-10 six
+# times faster than the same network with tanh. We run a similar comparison on our eight-layer AlexNet:
+# the same network, seed and data, with ReLU, tanh or sigmoid after every layer, trained with plain SGD
+# and momentum as in the paper (an adaptive optimizer like Adam partly hides the difference by
+# rescaling small gradients), PyTorch's default initialisation for all three. The small 28x28 network
+# of the previous section and a subset of the training images keep it short (in every profile); the
+# test subset has 2,000 images.
+
+# %%
 exp_data = data.subset(settings["n_exp"], 2_000)
 exp_train = exp_data.train_batches(batch_size, device=DEVICE)  # 28x28 and the small network in every profile
 exp_test = exp_data.test_batches(500, device=DEVICE)
@@ -424,8 +438,8 @@ for activation in ("relu", "tanh", "sigmoid"):
     h = curves[activation]
     print(f"{activation:<8} training loss per epoch {[round(v, 3) for v in h.column('train_loss')]}  "
           f"test acc {h[-1].test_acc:.1%}")
-"""),
-    code("""
+
+# %%
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
 for activation, h in curves.items():
     ax.plot(h.column("epoch"), h.column("train_loss"), "o-", label=activation)
@@ -441,29 +455,30 @@ if PROFILE != "smoke":
 if PROFILE == "standard":  # the saved run, described below
     relu_drop, tanh_drop = (h[-2].train_loss - h[-1].train_loss for h in (curves["relu"], curves["tanh"]))
     assert relu_drop > tanh_drop, "in the last epoch ReLU's loss should fall faster than tanh's"
-"""),
-    md("""
-With eight sigmoid layers the gradient reaching the first layers is multiplied by at most 1/4 per
-layer (and the sigmoid's outputs are all positive, which biases every update): the network does not
-leave chance. tanh (slope up to 1, outputs centred on zero) and ReLU both learn. In the saved run the
-ReLU network is *not* ahead of tanh: it sits near chance for two epochs, then its loss falls much
-faster than tanh's, which has begun to level off.
-The paper's six-fold speed-up was measured on a shallower network with its own initialisation; in a
-deep plain network with PyTorch's default initialisation, small initial ReLU signals shrink layer
-after layer. The fix came later: an initialisation scaled for ReLU (He et al., 2015) and batch norm.
-ReLU won because it does not saturate -- tanh and sigmoid flatten out for large inputs, ReLU never
-does for positive ones -- and because it is cheap to compute.
 
-## Experiment: what dropout does
+# %% [markdown]
+# With eight sigmoid layers the gradient reaching the first layers is multiplied by at most 1/4 per
+# layer (and the sigmoid's outputs are all positive, which biases every update): the network does not
+# leave chance. tanh (slope up to 1, outputs centred on zero) and ReLU both learn. In the saved run the
+# ReLU network is *not* ahead of tanh: it sits near chance for two epochs, then its loss falls much
+# faster than tanh's, which has begun to level off.
+# The paper's six-fold speed-up was measured on a shallower network with its own initialisation; in a
+# deep plain network with PyTorch's default initialisation, small initial ReLU signals shrink layer
+# after layer. The fix came later: an initialisation scaled for ReLU (He et al., 2015) and batch norm.
+# ReLU won because it does not saturate -- tanh and sigmoid flatten out for large inputs, ReLU never
+# does for positive ones -- and because it is cheap to compute.
 
-Dropout (Hinton et al., 2012; Srivastava et al., 2014) sets each unit of a dense layer to zero with
-probability `p` during training and scales the survivors by `1 / (1 - p)`, so no unit can rely on
-particular others; at test time nothing is dropped. AlexNet used `p = 0.5` in its first two dense
-layers; the paper reports that without it the network overfit substantially. Overfitting needs a
-small training set, so we train on a thousand images for many epochs, with and without dropout,
-and compare the gap between training and test accuracy:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Experiment: what dropout does
+#
+# Dropout (Hinton et al., 2012; Srivastava et al., 2014) sets each unit of a dense layer to zero with
+# probability `p` during training and scales the survivors by `1 / (1 - p)`, so no unit can rely on
+# particular others; at test time nothing is dropped. AlexNet used `p = 0.5` in its first two dense
+# layers; the paper reports that without it the network overfit substantially. Overfitting needs a
+# small training set, so we train on a thousand images for many epochs, with and without dropout,
+# and compare the gap between training and test accuracy:
+
+# %%
 drop_data = data.subset(settings["n_dropout"], 2_000)
 drop_train = drop_data.train_batches(batch_size, device=DEVICE)  # 28x28, small network, every profile
 drop_test = drop_data.test_batches(500, device=DEVICE)
@@ -479,8 +494,8 @@ for p in (0.5, 0.0):
     h = dropout_runs[p]
     print(f"dropout {p}: train acc {h[-1].train_acc:.1%}, test acc {h[-1].test_acc:.1%}, "
           f"gap {h[-1].train_acc - h[-1].test_acc:+.1%}, test loss {h[-1].test_loss:.3f}")
-"""),
-    code("""
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for p, h in dropout_runs.items():
     axes[0].plot(h.column("epoch"), [100 * a for a in h.column("train_acc")], "-", label=f"train, dropout {p}")
@@ -496,27 +511,28 @@ if PROFILE != "smoke":
     with_p, without = dropout_runs[0.5][-1], dropout_runs[0.0][-1]
     assert with_p.test_loss < without.test_loss, "dropout should lower the test loss on a small training set"
     assert with_p.train_acc - with_p.test_acc < without.train_acc - without.test_acc, "dropout should shrink the gap"
-"""),
-    md("""
-Without dropout the network fits its thousand training images more closely, the gap between
-training and test accuracy is wider, and its test loss is higher: it is more confident where it is wrong. With 60,000 images and a few epochs (the run
-above) overfitting is small, and dropout matters less; on ImageNet, with 61 million parameters, it
-mattered a lot.
 
-## Data augmentation
+# %% [markdown]
+# Without dropout the network fits its thousand training images more closely, the gap between
+# training and test accuracy is wider, and its test loss is higher: it is more confident where it is wrong. With 60,000 images and a few epochs (the run
+# above) overfitting is small, and dropout matters less; on ImageNet, with 61 million parameters, it
+# mattered a lot.
 
-AlexNet's other defence against overfitting was more data, made from the data it had by
-transformations that keep the label: random 224x224 crops of the 256x256 training images, their
-mirror images, and a colour perturbation (along the principal components of the pixel colours). The
-paper says that without augmentation the network overfit substantially. `course_utils` applies the two
-geometric ones to whole batches as tensor operations: pad with zeros and crop every image at its own
-random offset (`random_crop`), then mirror a random half of them (`random_flip`).
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Data augmentation
+#
+# AlexNet's other defence against overfitting was more data, made from the data it had by
+# transformations that keep the label: random 224x224 crops of the 256x256 training images, their
+# mirror images, and a colour perturbation (along the principal components of the pixel colours). The
+# paper says that without augmentation the network overfit substantially. `course_utils` applies the two
+# geometric ones to whole batches as tensor operations: pad with zeros and crop every image at its own
+# random offset (`random_crop`), then mirror a random half of them (`random_flip`).
+#
+# Each augmented image must therefore be its original shifted by at most the padding, perhaps
+# mirrored, and nothing else. The next cell finds that shift for every image of a batch, by trying them
+# all, and asserts that one exists:
 
-Each augmented image must therefore be its original shifted by at most the padding, perhaps
-mirrored, and nothing else. The next cell finds that shift for every image of a batch, by trying them
-all, and asserts that one exists:
-"""),
-    code("""
+# %%
 pad = 2
 originals = data.train_images[:8]  # uint8 (8, 1, 28, 28)
 gen = torch.Generator().manual_seed(0)
@@ -525,7 +541,7 @@ assert augmented.shape == originals.shape and augmented.dtype == torch.uint8
 
 
 def find_move(original, image, pad):
-    \"\"\"The (down, right, mirrored) that turns ``original`` into ``image``, or None.\"\"\"
+    """The (down, right, mirrored) that turns ``original`` into ``image``, or None."""
     padded = F.pad(original, (pad, pad, pad, pad))  # (C, H + 2 pad, W + 2 pad)
     h, w = original.shape[-2:]
     for dy in range(2 * pad + 1):
@@ -544,13 +560,13 @@ show_images(originals, labels, data.classes, ncols=8, size=1.2, title="originals
 show_images(augmented, labels, data.classes, ncols=8, size=1.2, title=f"shifted by up to {pad} pixels, half mirrored");
 for i, (down, right, mirrored) in enumerate(moves):
     print(f"image {i}: moved {down:+d} down, {right:+d} right" + (", mirrored" if mirrored else ""))
-"""),
-    md("""
-Does it help? The same thousand training images, network and 40 epochs as the dropout experiment
-(dropout 0.5), now with a fresh random shift of up to two pixels and mirroring in every epoch. The run
-without augmentation is the dropout experiment's:
-"""),
-    code("""
+
+# %% [markdown]
+# Does it help? The same thousand training images, network and 40 epochs as the dropout experiment
+# (dropout 0.5), now with a fresh random shift of up to two pixels and mirroring in every epoch. The run
+# without augmentation is the dropout experiment's:
+
+# %%
 seed_everything(0)
 net = alexnet.alexnet(1, 10, input_size=28, width=0.25, hidden_features=512, dropout=0.5).to(DEVICE)
 aug_train = drop_data.train_batches(batch_size, device=DEVICE, augment=Augment(crop_padding=2, flip=True))
@@ -568,22 +584,23 @@ if PROFILE != "smoke":
     plain, shifted = (h[-1] for h in augmentation_runs.values())
     assert shifted.train_acc - shifted.test_acc < plain.train_acc - plain.test_acc, "augmentation should shrink the gap"
     assert shifted.test_loss < plain.test_loss, "augmentation should lower the test loss"
-"""),
-    md("""
-Augmentation does what the paper used it for: the network can no longer memorise its thousand
-images, so the gap between training and test accuracy shrinks and the test loss falls. In the saved
-run the test *accuracy* is about the same with and without: a harder training set needs more
-epochs to fit, and 40 short epochs are a small budget (AlexNet trained for 90 epochs over 1.2
-million images, each epoch showing new crops).
 
-## Overlapping pooling
+# %% [markdown]
+# Augmentation does what the paper used it for: the network can no longer memorise its thousand
+# images, so the gap between training and test accuracy shrinks and the test loss falls. In the saved
+# run the test *accuracy* is about the same with and without: a harder training set needs more
+# epochs to fit, and 40 short epochs are a small budget (AlexNet trained for 90 epochs over 1.2
+# million images, each epoch showing new crops).
 
-LeNet and, later, VGG pool 2x2 windows with stride 2: the windows tile the map and every pixel lies in
-exactly one. AlexNet pools 3x3 windows with stride 2, so neighbouring windows share a row or a column.
-Both roughly halve the side (AlexNet's 55 becomes 27 either way). `F.unfold` lists the windows and
-`F.fold` adds them back, so folding the unfolded ones counts the windows that contain each pixel:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Overlapping pooling
+#
+# LeNet and, later, VGG pool 2x2 windows with stride 2: the windows tile the map and every pixel lies in
+# exactly one. AlexNet pools 3x3 windows with stride 2, so neighbouring windows share a row or a column.
+# Both roughly halve the side (AlexNet's 55 becomes 27 either way). `F.unfold` lists the windows and
+# `F.fold` adds them back, so folding the unfolded ones counts the windows that contain each pixel:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 assert (55 - 3) // 2 + 1 == (55 - 2) // 2 + 1 == 27  # both halve AlexNet's 55x55 maps
 side = 7
@@ -599,25 +616,26 @@ for k in (2, 3):
         assert counts.max() == 1, "2x2 windows with stride 2 never overlap"
     else:
         assert counts.min() == 1 and counts.max() == 4, "3x3 windows with stride 2 overlap by one row and column"
-"""),
-    md("""
-With 2x2 windows the last row and column of an odd-sized map are never looked at; with 3x3 windows
-every pixel is, and the ones on the shared rows and columns are seen by two or four windows. A
-feature that straddles a window boundary still reaches a window that contains all of it. The paper
-credits overlapping pooling with 0.4% lower top-1 error on ImageNet and a little less overfitting;
-that is too small to measure with a few runs on Fashion-MNIST, so we leave it at the picture.
 
-## Local response normalisation, and why it went away
+# %% [markdown]
+# With 2x2 windows the last row and column of an odd-sized map are never looked at; with 3x3 windows
+# every pixel is, and the ones on the shared rows and columns are seen by two or four windows. A
+# feature that straddles a window boundary still reaches a window that contains all of it. The paper
+# credits overlapping pooling with 0.4% lower top-1 error on ImageNet and a little less overfitting;
+# that is too small to measure with a few runs on Fashion-MNIST, so we leave it at the picture.
 
-LRN divides each activation by a term that grows with the squared activations of its neighbours in
-the channel dimension at the same position: `b = a / (k + alpha * sum of a^2 over n channels) ^ beta`
-in the paper, with `k = 2`, `n = 5`, `alpha = 1e-4`, `beta = 0.75`. PyTorch's `nn.LocalResponseNorm`
-divides `alpha` by `n`; our model passes it `alpha = 1e-4` (exercise 3 below writes LRN by hand).
-It makes strongly active channels suppress their neighbours. Here
-is the small network with and without LRN after its first two convolutions, on the 6,000-image
-subset of the activation experiment, trained with AdamW as in the main run:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Local response normalisation, and why it went away
+#
+# LRN divides each activation by a term that grows with the squared activations of its neighbours in
+# the channel dimension at the same position: `b = a / (k + alpha * sum of a^2 over n channels) ^ beta`
+# in the paper, with `k = 2`, `n = 5`, `alpha = 1e-4`, `beta = 0.75`. PyTorch's `nn.LocalResponseNorm`
+# divides `alpha` by `n`; our model passes it `alpha = 1e-4` (exercise 3 below writes LRN by hand).
+# It makes strongly active channels suppress their neighbours. Here
+# is the small network with and without LRN after its first two convolutions, on the 6,000-image
+# subset of the activation experiment, trained with AdamW as in the main run:
+
+# %%
 lrn_runs = {}
 for lrn in (False, True):
     seed_everything(0)
@@ -630,98 +648,100 @@ for lrn in (False, True):
           f"{h.mean('seconds'):.1f} s per epoch")
 if PROFILE != "smoke":
     assert lrn_runs[True][-1].test_acc < lrn_runs[False][-1].test_acc + 0.01, "LRN should not help noticeably here"
-"""),
-    md("""
-LRN buys nothing measurable here and costs time (PyTorch computes it as an average pool over the
-squared channels, which is slow next to a convolution). The VGG paper (Simonyan and Zisserman, 2014)
-reported the same on ImageNet: its 11-layer network with LRN was no better than without, while using
-more memory and time. Batch normalisation (Ioffe and Szegedy, 2015), which notebook 08 uses, replaced
-it as the normalisation layer of choice.
 
-## Summary
-"""),
-    code("""
+# %% [markdown]
+# LRN buys nothing measurable here and costs time (PyTorch computes it as an average pool over the
+# squared channels, which is slow next to a convolution). The VGG paper (Simonyan and Zisserman, 2014)
+# reported the same on ImageNet: its 11-layer network with LRN was no better than without, while using
+# more memory and time. Batch normalisation (Ioffe and Szegedy, 2015), which notebook 08 uses, replaced
+# it as the normalisation layer of choice.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+
+# %%
 print(f"profile {PROFILE}, device {DEVICE}")
 print(f"AlexNet at 224x224: {total_params:,} parameters ({dense_share:.0%} in the dense layers), "
       f"{total_macs / 1e6:,.0f}M multiply-adds per image ({conv_work:.0%} in the convolutions)")
 print(f"scaled AlexNet ({count_params(model):,} parameters, {count_macs(model, input_shape) / 1e6:.1f}M mult-adds, "
       f"{size}x{size}): {accuracy:.2%} on {test_batches.num_examples:,} test images after {settings['epochs']} epochs, "
       f"{history.mean('seconds'):.1f} s/epoch, {history.mean('examples_per_s'):,.0f} examples/s")
-"""),
-    md("""
-In the saved `standard` run on a 2-core CPU the scaled AlexNet reaches about 90.5% on the full test
-set in five epochs of about 20 seconds each; the whole notebook, experiments included, takes about four minutes. AlexNet's
-layers were chosen one by one; the next network, VGG (notebook 08), builds everything from one repeated block.
 
-## Exercises
 
-### 1. Feature-map sides
+# %% [markdown]
+# In the saved `standard` run on a 2-core CPU the scaled AlexNet reaches about 90.5% on the full test
+# set in five epochs of about 20 seconds each; the whole notebook, experiments included, takes about four minutes. AlexNet's
+# layers were chosen one by one; the next network, VGG (notebook 08), builds everything from one repeated block.
 
-Write `feature_sides(input_size, kernel_size, stride, padding)`: the side of the output after each
-of conv 1, pool 1, conv 2, pool 2, conv 3, conv 4, conv 5 and pool 3 (eight numbers), for a first
-convolution with the given `kernel_size`, `stride` and `padding` and the rest of AlexNet as above.
-Check the paper's 227 and torchvision's 224 + padding 2 with it.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. Feature-map sides
+#
+# Write `feature_sides(input_size, kernel_size, stride, padding)`: the side of the output after each
+# of conv 1, pool 1, conv 2, pool 2, conv 3, conv 4, conv 5 and pool 3 (eight numbers), for a first
+# convolution with the given `kernel_size`, `stride` and `padding` and the rest of AlexNet as above.
+# Check the paper's 227 and torchvision's 224 + padding 2 with it.
+
+# %%
 def feature_sides(input_size, kernel_size, stride, padding):
     raise NotImplementedError  # your code here
 
 
 ex07.check_feature_sides(feature_sides);
-"""),
-    md("""
-### 2. The two-GPU split as two convolutions
 
-Write `grouped_conv2d(x, weight, bias, groups, padding)` (stride 1) **without** `F.conv2d`'s `groups`
-argument: split the input channels and the filters into `groups` equal parts, convolve each part on
-its own -- as each GPU did in 2012 -- and concatenate. `weight` has shape
-`(C_out, C_in / groups, k, k)`.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. The two-GPU split as two convolutions
+#
+# Write `grouped_conv2d(x, weight, bias, groups, padding)` (stride 1) **without** `F.conv2d`'s `groups`
+# argument: split the input channels and the filters into `groups` equal parts, convolve each part on
+# its own -- as each GPU did in 2012 -- and concatenate. `weight` has shape
+# `(C_out, C_in / groups, k, k)`.
+
+# %%
 def grouped_conv2d(x, weight, bias, groups, padding):
     raise NotImplementedError  # your code here
 
 
 ex07.check_grouped_conv2d(grouped_conv2d);
-"""),
-    md("""
-### 3. Local response normalisation
 
-The paper normalises each activation by its neighbours in the channel dimension:
-`b_c = a_c / (k + alpha' * sum_j a_j^2) ** beta`, the sum over the `size` channels centred on `c`
-(fewer at the edges). Write `local_response_norm(x, size, alpha, beta, k)` that matches
-`F.local_response_norm`, whose `alpha` is the paper's `alpha'` times `size`.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. Local response normalisation
+#
+# The paper normalises each activation by its neighbours in the channel dimension:
+# `b_c = a_c / (k + alpha' * sum_j a_j^2) ** beta`, the sum over the `size` channels centred on `c`
+# (fewer at the edges). Write `local_response_norm(x, size, alpha, beta, k)` that matches
+# `F.local_response_norm`, whose `alpha` is the paper's `alpha'` times `size`.
+
+# %%
 def local_response_norm(x, size, alpha, beta, k):
     raise NotImplementedError  # your code here
 
 
 ex07.check_local_response_norm(local_response_norm);
-"""),
-    md("""
-### 4. Dropout
 
-Write `dropout(x, p, training)`: in training, zero each element with probability `p` and scale the
-others by `1 / (1 - p)`; in evaluation, return `x`. Why scale during training rather than multiply
-by `1 - p` at test time (the paper's original formulation)?
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 4. Dropout
+#
+# Write `dropout(x, p, training)`: in training, zero each element with probability `p` and scale the
+# others by `1 / (1 - p)`; in evaluation, return `x`. Why scale during training rather than multiply
+# by `1 - p` at test time (the paper's original formulation)?
+
+# %%
 def dropout(x, p, training):
     raise NotImplementedError  # your code here
 
 
 ex07.check_dropout(dropout);
-"""),
-    md("""
-### 5. (Open) Is LRN worth it at full scale?
 
-The LRN experiment above used 6,000 images and four epochs. Train the scaled AlexNet of the main run
-(all 60,000 images, its settings) with `lrn=True` and without, each with two or three seeds, and
-compare the difference in test accuracy with the spread between seeds. Does your result agree with
-the 2012 paper or with the VGG paper?
-"""),
-]
-
-if __name__ == "__main__":
-    build("notebooks/07_alexnet.ipynb", "07 AlexNet: deep learning takes over", CELLS, imports=IMPORTS, intro=INTRO)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 5. (Open) Is LRN worth it at full scale?
+#
+# The LRN experiment above used 6,000 images and four epochs. Train the scaled AlexNet of the main run
+# (all 60,000 images, its settings) with `lrn=True` and without, each with two or three seeds, and
+# compare the difference in test accuracy with the spread between seeds. Does your result agree with
+# the 2012 paper or with the VGG paper?

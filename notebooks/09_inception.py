@@ -1,14 +1,33 @@
-"""Write notebooks/09_inception.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 09 Inception, with Network in Network
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/09_inception.ipynb)
+#
+# VGG (notebook 08) showed that a network can be built from one repeated block, and also where such a
+# network wastes its budget: three quarters of VGG-16's parameters sit in one dense layer, and most of its
+# multiply-adds in wide 3x3 convolutions. This notebook follows the ideas that cut both:
+#
+# 1. **1x1 convolutions**, and Network in Network (Lin, Chen and Yan, 2013), which uses them and replaces
+#    the dense head by global average pooling;
+# 2. the **Inception block** and **GoogLeNet** (Szegedy et al., 2014), which won ImageNet 2014 with
+#    about 5% of VGG-16's parameters;
+# 3. the cheaper blocks that followed: **factorised** convolutions, the **bottleneck**, the
+#    **depthwise-separable** convolution and the **inverted residual**;
+# 4. training a GoogLeNet, and a **comparison table** of every network trained in notebooks 06-09.
+#
+# Every cost below is computed by hand and then checked by counting (`count_params`, and
+# `count_macs`, which runs PyTorch's FLOP counter).
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
-import math
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import time
 
 import matplotlib.pyplot as plt
@@ -26,34 +45,23 @@ from course_utils.exercises import ex09
 from course_utils.models import blocks, googlenet, nin, vgg
 from course_utils.plot import plot_history
 from course_utils.train import checkpoint_path, fit
-"""
 
-INTRO = """
-VGG (notebook 08) showed that a network can be built from one repeated block, and also where such a
-network wastes its budget: three quarters of VGG-16's parameters sit in one dense layer, and most of its
-multiply-adds in wide 3x3 convolutions. This notebook follows the ideas that cut both:
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-1. **1x1 convolutions**, and Network in Network (Lin, Chen and Yan, 2013), which uses them and replaces
-   the dense head by global average pooling;
-2. the **Inception block** and **GoogLeNet** (Szegedy et al., 2014), which won ImageNet 2014 with
-   about 5% of VGG-16's parameters;
-3. the cheaper blocks that followed: **factorised** convolutions, the **bottleneck**, the
-   **depthwise-separable** convolution and the **inverted residual**;
-4. training a GoogLeNet, and a **comparison table** of every network trained in notebooks 06-09.
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-Every cost below is computed by hand and then checked by counting (`count_params`, and
-`count_macs`, which runs PyTorch's FLOP counter).
-"""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1x1 convolutions
+#
+# A 1x1 convolution looks at one pixel at a time: every output channel is a weighted sum of the input
+# channels *at that pixel*. It is a dense layer applied at every pixel with the same weights. We can
+# prove it by doing the dense layer by hand:
 
-CELLS = [
-    md("""
-## 1x1 convolutions
-
-A 1x1 convolution looks at one pixel at a time: every output channel is a weighted sum of the input
-channels *at that pixel*. It is a dense layer applied at every pixel with the same weights. We can
-prove it by doing the dense layer by hand:
-"""),
-    code("""
+# %%
 conv1x1 = nn.Conv2d(192, 16, kernel_size=1)
 x = torch.randn(2, 192, 28, 28)
 pixels = x.permute(0, 2, 3, 1)  # (B, H, W, C_in): one 192-vector per pixel
@@ -61,17 +69,17 @@ dense = pixels @ conv1x1.weight[:, :, 0, 0].T + conv1x1.bias  # (B, H, W, C_out)
 assert_close(dense.permute(0, 3, 1, 2), conv1x1(x),  # back to (B, C_out, H, W)
              msg="a 1x1 convolution should equal a dense layer applied at every pixel")
 print("1x1 convolution == per-pixel dense layer over the channels")
-"""),
-    md("""
-### A 1x1 bottleneck makes big kernels affordable
 
-Mixing channels is cheap, so a 1x1 layer can first *reduce* the channels that an expensive
-convolution then reads. The example of the GoogLeNet paper's setting: a 28x28 map with 192 channels
-goes into 32 filters of 5x5. Each output value costs `5*5*192` multiply-adds, and there are
-`28*28*32` of them. With a 1x1 reduction to 16 channels first, the 5x5 filters read 16 channels
-instead of 192:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A 1x1 bottleneck makes big kernels affordable
+#
+# Mixing channels is cheap, so a 1x1 layer can first *reduce* the channels that an expensive
+# convolution then reads. The example of the GoogLeNet paper's setting: a 28x28 map with 192 channels
+# goes into 32 filters of 5x5. Each output value costs `5*5*192` multiply-adds, and there are
+# `28*28*32` of them. With a 1x1 reduction to 16 channels first, the 5x5 filters read 16 channels
+# instead of 192:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 side, c_in, c_mid, c_out = 28, 192, 16, 32
 direct_formula = side * side * c_out * 5 * 5 * c_in
@@ -86,16 +94,17 @@ print(f"5x5 on 192 channels:           {direct_counted:>12,} multiply-adds (~{di
 print(f"1x1 to 16 channels, then 5x5:  {reduced_counted:>12,} multiply-adds (~{reduced_counted / 1e6:.1f}M)")
 print(f"{direct_counted / reduced_counted:.1f}x cheaper, and the same output shape")
 assert direct(x[:1]).shape == reduced(x[:1]).shape == (1, 32, 28, 28)
-"""),
-    md("""
-## Network in Network
 
-Lin, Chen and Yan (2013) put two 1x1 convolutions after every ordinary convolution, a small
-multilayer perceptron run at each pixel (their "mlpconv" layer), and removed the dense head: the last
-block has one output channel per class, and **global average pooling** turns each channel into that
-class's score. The layout below uses AlexNet's first kernel sizes (11, 5, 3) and channels 96-256-384.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Network in Network
+#
+# Lin, Chen and Yan (2013) put two 1x1 convolutions after every ordinary convolution, a small
+# multilayer perceptron run at each pixel (their "mlpconv" layer), and removed the dense head: the last
+# block has one output channel per class, and **global average pooling** turns each channel into that
+# class's score. The layout below uses AlexNet's first kernel sizes (11, 5, 3) and channels 96-256-384.
+
+# %%
 def nin_block(in_channels, out_channels, kernel_size, stride=1, padding=0):
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding), nn.ReLU(),
@@ -127,12 +136,12 @@ class NiN(nn.Module):
 
 
 my_nin = NiN()
-"""),
-    code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rows_nin = print_layer_table(my_nin, (1, 1, 224, 224), depth=2)
-"""),
-    code("""
+
+# %%
 reference = nin.nin(1, 10, input_size=224)
 assert count_params(my_nin) == count_params(reference) == 1_992_166
 reference.load_state_dict(my_nin.state_dict())
@@ -144,26 +153,28 @@ with torch.no_grad():
 # What a dense head (AlexNet/VGG style, 4096-4096-10) on the last 384 x 5 x 5 map would cost:
 dense_head = 384 * 5 * 5 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10
 print(f"NiN: {count_params(my_nin):,} parameters, same outputs as course_utils' nin; "
-      f"its head has none.\\nA 4096-4096-10 dense head alone would add {dense_head:,}.")
-"""),
-    md("""
-torchvision has no NiN, and neither has the `d2l` package, so the reference and the formula in
-`tests/test_models_googlenet.py` are the checks here.
+      f"its head has none.\nA 4096-4096-10 dense head alone would add {dense_head:,}.")
 
-## The Inception block
 
-Which kernel size is right, 1x1, 3x3 or 5x5? GoogLeNet's answer: all of them, side by side. Four
-branches read the same input:
+# %% [markdown]
+# torchvision has no NiN, and neither has the `d2l` package, so the reference and the formula in
+# `tests/test_models_googlenet.py` are the checks here.
 
-1. a 1x1 convolution;
-2. a 1x1 reduction, then a 3x3 convolution (padding 1);
-3. a 1x1 reduction, then a 5x5 convolution (padding 2);
-4. a 3x3 max-pool (stride 1, padding 1), then a 1x1 projection.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The Inception block
+#
+# Which kernel size is right, 1x1, 3x3 or 5x5? GoogLeNet's answer: all of them, side by side. Four
+# branches read the same input:
+#
+# 1. a 1x1 convolution;
+# 2. a 1x1 reduction, then a 3x3 convolution (padding 1);
+# 3. a 1x1 reduction, then a 5x5 convolution (padding 2);
+# 4. a 3x3 max-pool (stride 1, padding 1), then a 1x1 projection.
+#
+# The padding keeps every branch at the input's height and width, so the outputs can be **stacked along
+# the channels**. The 1x1 layers in branches 2-4 are the bottlenecks from above.
 
-The padding keeps every branch at the input's height and width, so the outputs can be **stacked along
-the channels**. The 1x1 layers in branches 2-4 are the bottlenecks from above.
-"""),
-    code("""
+# %%
 def draw_inception(ax, in_channels, c1, r3, c3, r5, c5, pool_proj, side):
     def box(x, y, text, color):
         ax.add_patch(plt.Rectangle((x - 0.9, y - 0.3), 1.8, 0.6, color=color, alpha=0.85))
@@ -194,18 +205,19 @@ fig, ax = plt.subplots(figsize=(9, 3.6))
 draw_inception(ax, 192, 64, 96, 128, 16, 32, 32, side=28)
 ax.set_title("Inception 3a (the paper's Table 1)")
 plt.show()
-"""),
-    md("""
-### The block, by hand
 
-Each convolution is followed by batch normalisation and a ReLU. Batch norm came a year after
-GoogLeNet (Ioffe and Szegedy, 2015), but torchvision's GoogLeNet has it, with the convolution's bias
-dropped (the norm's shift does its job) and `eps=0.001`; we follow it so that parameter counts and
-weights match. `kernel_size_5` lets us choose the third branch's kernel: 5 in the paper, 3 in
-torchvision, which kept a slip from its original port for compatibility with its pretrained weights
-(pytorch/vision issue #906).
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The block, by hand
+#
+# Each convolution is followed by batch normalisation and a ReLU. Batch norm came a year after
+# GoogLeNet (Ioffe and Szegedy, 2015), but torchvision's GoogLeNet has it, with the convolution's bias
+# dropped (the norm's shift does its job) and `eps=0.001`; we follow it so that parameter counts and
+# weights match. `kernel_size_5` lets us choose the third branch's kernel: 5 in the paper, 3 in
+# torchvision, which kept a slip from its original port for compatibility with its pretrained weights
+# (pytorch/vision issue #906).
+
+# %%
 class ConvBNReLU(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
         super().__init__()
@@ -231,8 +243,9 @@ class Inception(nn.Module):
     def forward(self, x):
         outputs = [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)]
         return torch.cat(outputs, dim=1)  # (B, sum of branch channels, H, W)
-"""),
-    code("""
+
+
+# %%
 # NBVAL_CHECK_OUTPUT
 block = Inception(192, 64, 96, 128, 16, 32, 32)
 x = torch.randn(1, 192, 28, 28)
@@ -247,15 +260,15 @@ reference_block.load_state_dict(block.state_dict())
 block.eval(), reference_block.eval()
 assert_close(block(x), reference_block(x), msg="hand-built Inception vs course_utils.models.googlenet.Inception")
 print("same output as course_utils' Inception")
-"""),
-    md("""
-### What the reductions save
 
-Per branch, from the layer table, against a "naive" block with the same output channels that runs
-the 3x3 and 5x5 convolutions straight on all 192 input channels (and passes the pooled 192 channels
-through, as the paper's first sketch does):
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the reductions save
+#
+# Per branch, from the layer table, against a "naive" block with the same output channels that runs
+# the 3x3 and 5x5 convolutions straight on all 192 input channels (and passes the pooled 192 channels
+# through, as the paper's first sketch does):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rows = layer_table(block, (1, 192, 28, 28), depth=1)
 print(f"{'branch':<10}{'out channels':>14}{'parameters':>12}{'mult-adds':>14}")
@@ -265,20 +278,21 @@ with_reductions = sum(r["macs"] for r in rows)
 assert with_reductions == count_macs(block, (1, 192, 28, 28))
 
 naive = 28 * 28 * 192 * (64 + 3 * 3 * 128 + 5 * 5 * 32)  # 1x1, 3x3 and 5x5 on 192 channels; pool is free
-print(f"\\nwith 1x1 reductions: {with_reductions:,} multiply-adds, 256 output channels")
+print(f"\nwith 1x1 reductions: {with_reductions:,} multiply-adds, 256 output channels")
 print(f"naive block:         {naive:,} multiply-adds, {64 + 128 + 32 + 192} output channels")
 print(f"the reductions cut the block's cost to {with_reductions / naive:.0%}")
-"""),
-    md("""
-## GoogLeNet
 
-A stem of ordinary convolutions (7x7 with stride 2, max-pool, 1x1, 3x3, max-pool) takes a 224x224
-image to 28x28x192; nine Inception blocks follow in three stages (3a-3b at 28x28, 4a-4e at 14x14,
-5a-5b at 7x7) separated by max-pools; then NiN's idea: global average pooling and a single dense
-layer. The channel numbers are the paper's Table 1. The paper also trains two auxiliary classifiers
-on 4a and 4d; they are dropped at test time and we leave them out (torchvision's `aux_logits=False`).
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## GoogLeNet
+#
+# A stem of ordinary convolutions (7x7 with stride 2, max-pool, 1x1, 3x3, max-pool) takes a 224x224
+# image to 28x28x192; nine Inception blocks follow in three stages (3a-3b at 28x28, 4a-4e at 14x14,
+# 5a-5b at 7x7) separated by max-pools; then NiN's idea: global average pooling and a single dense
+# layer. The channel numbers are the paper's Table 1. The paper also trains two auxiliary classifiers
+# on 4a and 4d; they are dropped at test time and we leave them out (torchvision's `aux_logits=False`).
+
+# %%
 class GoogLeNet(nn.Module):
     def __init__(self, in_channels=3, num_classes=1000, kernel_size_5=3):
         super().__init__()
@@ -315,17 +329,17 @@ class GoogLeNet(nn.Module):
 
 
 my_googlenet = GoogLeNet()
-"""),
-    code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rows_g = print_layer_table(my_googlenet, (1, 3, 224, 224), depth=1)
-"""),
-    md("""
-### The same network as the reference and as torchvision
 
-Our attribute names are torchvision's, so torchvision's own weights load into the hand-built network:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The same network as the reference and as torchvision
+#
+# Our attribute names are torchvision's, so torchvision's own weights load into the hand-built network:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 reference = googlenet.googlenet()
 theirs = torchvision.models.googlenet(aux_logits=False, init_weights=True)  # random weights, no download
@@ -347,8 +361,8 @@ paper = count_params(googlenet.googlenet(batch_norm=False, ch5x5_kernel_size=5))
 print(f"with the paper's 5x5 kernels: {paper_kernel:,}; with biases instead of batch norm as in 2014: {paper:,}")
 print(f"the dense layer: {count_params(my_googlenet.fc):,} parameters "
       f"({count_params(my_googlenet.fc) / count_params(my_googlenet):.0%} of the network)")
-"""),
-    code("""
+
+# %%
 # NBVAL_CHECK_OUTPUT
 googlenet_macs = sum(r["macs"] for r in rows_g)
 with torch.device("meta"):  # notebook 08's VGGs, shapes only: the FLOP counter needs no real numbers
@@ -359,23 +373,25 @@ print(f"GoogLeNet: {googlenet_macs / 1e9:.2f}G multiply-adds = {googlenet_macs /
 print(f"           {count_params(my_googlenet) / 1e6:.2f}M parameters = {count_params(my_googlenet) / vgg16_params:.1%} of VGG-16's")
 assert 0.15 < googlenet_macs / vgg11_macs < 0.25 and 0.05 < googlenet_macs / vgg16_macs < 0.15
 assert count_params(my_googlenet) / vgg16_params < 0.05
-"""),
-    md("""
-GoogLeNet needs about 1.5 billion multiply-adds per image, a fifth of VGG-11 and a tenth of VGG-16,
-with 5% of VGG-16's parameters; its dense layer is 1.0M parameters where VGG-16's head has 123.6M.
 
-## Cheaper convolutions after Inception
+# %% [markdown]
+# GoogLeNet needs about 1.5 billion multiply-adds per image, a fifth of VGG-11 and a tenth of VGG-16,
+# with 5% of VGG-16's parameters; its dense layer is 1.0M parameters where VGG-16's head has 123.6M.
 
-The same trick, "do the expensive thing on fewer numbers", came back in several forms. Each block
-below lives in `course_utils.models.blocks`; for each we compute the cost by hand and count it.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Cheaper convolutions after Inception
+#
+# The same trick, "do the expensive thing on fewer numbers", came back in several forms. Each block
+# below lives in `course_utils.models.blocks`; for each we compute the cost by hand and count it.
 
-### Factorised convolutions (Inception v3)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Factorised convolutions (Inception v3)
+#
+# Szegedy et al. (2015, *Rethinking the Inception Architecture*) replace an `n x n` convolution by a
+# `1 x n` followed by an `n x 1`: `2n` weights per channel pair instead of `n^2`. For 7x7 that is
+# 14/49 = 29% of the cost, for 3x3 6/9 = 67%.
 
-Szegedy et al. (2015, *Rethinking the Inception Architecture*) replace an `n x n` convolution by a
-`1 x n` followed by an `n x 1`: `2n` weights per channel pair instead of `n^2`. For 7x7 that is
-14/49 = 29% of the cost, for 3x3 6/9 = 67%.
-"""),
-    code("""
+# %%
 # NBVAL_CHECK_OUTPUT
 C, side = 64, 17
 for n, percent in ((7, 29), (3, 67)):
@@ -386,14 +402,14 @@ for n, percent in ((7, 29), (3, 67)):
     assert round(100 * ratio) == percent
     print(f"{n}x{n}: {count_params(full):>8,} weights;  1x{n} + {n}x1: {count_params(factorised):>7,}  "
           f"-> {ratio:.1%} of the weights and multiply-adds")
-"""),
-    md("""
-Without the ReLU between them, the two thin convolutions *are* one `n x n` convolution whose kernel is
-a sum of column-times-row products: factorising restricts which kernels can be learnt, which is why it
-works best on layers that do not need the full freedom. Exercise 3 asks you to build that kernel; here
-the check uses `torch.einsum`:
-"""),
-    code("""
+
+# %% [markdown]
+# Without the ReLU between them, the two thin convolutions *are* one `n x n` convolution whose kernel is
+# a sum of column-times-row products: factorising restricts which kernels can be learnt, which is why it
+# works best on layers that do not need the full freedom. Exercise 3 asks you to build that kernel; here
+# the check uses `torch.einsum`:
+
+# %%
 pair = blocks.FactorisedConv2d(3, 4, 5, mid_channels=6, activation=False)
 row, column = pair.row.weight, pair.column.weight  # (6, 3, 1, 5), (4, 6, 5, 1)
 kernel = torch.einsum("oma,mib->oiab", column[..., 0], row[:, :, 0, :])  # (4, 3, 5, 5)
@@ -401,15 +417,15 @@ x = torch.randn(2, 3, 12, 12)
 assert_close(pair(x), F.conv2d(x, kernel, padding=2), rtol=1e-4, atol=1e-5,
              msg="1x5 then 5x1 (no ReLU) should equal one 5x5 convolution")
 print("1x5 followed by 5x1 == one 5x5 convolution with the composed kernel")
-"""),
-    md("""
-### The bottleneck: 1x1 - 3x3 - 1x1
 
-The residual networks of notebook 10 wrap a 3x3 convolution between two 1x1 layers: reduce 512
-channels to 128, filter, expand back to 512. Weights: `512*128 + 9*128*128 + 128*512` instead of
-`9*512*512`.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The bottleneck: 1x1 - 3x3 - 1x1
+#
+# The residual networks of notebook 10 wrap a 3x3 convolution between two 1x1 layers: reduce 512
+# channels to 128, filter, expand back to 512. Weights: `512*128 + 9*128*128 + 128*512` instead of
+# `9*512*512`.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 plain = nn.Conv2d(512, 512, 3, padding=1, bias=False)
 bottleneck = blocks.Bottleneck(512, 128, 512)
@@ -417,16 +433,16 @@ assert count_params(plain) == 9 * 512 * 512 == 2_359_296
 assert count_params(bottleneck) == 512 * 128 + 9 * 128 * 128 + 128 * 512 == 278_528
 print(f"3x3, 512 -> 512:         {count_params(plain):>9,} weights")
 print(f"1x1-3x3-1x1, 512-128-512: {count_params(bottleneck):>9,} weights ({count_params(bottleneck) / count_params(plain):.1%})")
-"""),
-    md("""
-### Depthwise-separable convolution (MobileNet)
 
-Howard et al. (2017) split a convolution's two jobs: a **depthwise** `k x k` convolution filters each
-channel on its own (`groups=in_channels`: one filter per channel), then a **pointwise** 1x1
-convolution mixes the channels. For 16 -> 32 channels and 3x3: `9*16 + 16*32` weights instead of
-`9*16*32`.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Depthwise-separable convolution (MobileNet)
+#
+# Howard et al. (2017) split a convolution's two jobs: a **depthwise** `k x k` convolution filters each
+# channel on its own (`groups=in_channels`: one filter per channel), then a **pointwise** 1x1
+# convolution mixes the channels. For 16 -> 32 channels and 3x3: `9*16 + 16*32` weights instead of
+# `9*16*32`.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 plain = nn.Conv2d(16, 32, 3, padding=1, bias=False)
 separable = blocks.DepthwiseSeparableConv2d(16, 32)
@@ -442,17 +458,17 @@ x = torch.randn(1, 16, 8, 8)
 depthwise = separable.depthwise[0]
 single = F.conv2d(x[:, 5:6], depthwise.weight[5:6], padding=1)
 assert_close(depthwise(x)[:, 5:6], single, rtol=1e-5, atol=1e-6, msg="depthwise channel 5")
-"""),
-    md("""
-### Inverted residual (MobileNetV2)
 
-Sandler et al. (2018) turn the bottleneck inside out: **expand** a narrow input with a 1x1 (6x the
-channels), filter with a cheap **depthwise** 3x3 in the wide space, **project** back with a 1x1 that
-has *no* ReLU (a ReLU on few channels throws information away), and add the input back when the
-shapes match. The block is narrow where tensors are stored between blocks and wide only inside.
-Our block has torchvision's structure; with the same weights it gives the same output:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Inverted residual (MobileNetV2)
+#
+# Sandler et al. (2018) turn the bottleneck inside out: **expand** a narrow input with a 1x1 (6x the
+# channels), filter with a cheap **depthwise** 3x3 in the wide space, **project** back with a 1x1 that
+# has *no* ReLU (a ReLU on few channels throws information away), and add the input back when the
+# shapes match. The block is narrow where tensors are stored between blocks and wide only inside.
+# Our block has torchvision's structure; with the same weights it gives the same output:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 ours = blocks.InvertedResidual(24, 24, stride=1, expand_ratio=6)
 theirs = TorchvisionInvertedResidual(24, 24, 1, 6)
@@ -470,13 +486,13 @@ wide_plain = count_params(nn.Conv2d(hidden, hidden, 3, padding=1, bias=False))
 print(f"inverted residual 24 -> 144 -> 24: {count_params(ours):,} parameters (torchvision: {count_params(theirs):,})")
 print(f"one plain 3x3 conv on the 144 wide channels: {wide_plain:,}")
 print(f"shortcut used: {ours.use_shortcut}")
-"""),
-    code("""
+
+# %%
 comparison = {  # (plain convolution, efficient replacement), in weights
-    "7x7 -> 1x7+7x1\\n(64 ch)": (7 * 7 * 64 * 64, 2 * 7 * 64 * 64),
-    "3x3 -> bottleneck\\n(512-128-512)": (2_359_296, 278_528),
-    "3x3 -> depthwise-sep.\\n(16 -> 32)": (4_608, 656),
-    "3x3 (144 ch) -> inverted\\nresidual (24-144-24)": (wide_plain, count_params(ours)),
+    "7x7 -> 1x7+7x1\n(64 ch)": (7 * 7 * 64 * 64, 2 * 7 * 64 * 64),
+    "3x3 -> bottleneck\n(512-128-512)": (2_359_296, 278_528),
+    "3x3 -> depthwise-sep.\n(16 -> 32)": (4_608, 656),
+    "3x3 (144 ch) -> inverted\nresidual (24-144-24)": (wide_plain, count_params(ours)),
 }
 fig, ax = plt.subplots(figsize=(9, 3.2))
 names = list(comparison)
@@ -492,21 +508,21 @@ ax.legend()
 ax.set_title("Weights of a plain convolution and of its cheaper replacement")
 fig.tight_layout()
 plt.show()
-"""),
-    md("""
-## Training a GoogLeNet
 
-The published network expects 224x224 images, and *Dive into Deep Learning* trains it on
-Fashion-MNIST resized to 96x96, which the `full` profile does on a GPU (full width, published stem).
-On two CPU cores (`standard`) we keep all nine Inception blocks but
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training a GoogLeNet
+#
+# The published network expects 224x224 images, and *Dive into Deep Learning* trains it on
+# Fashion-MNIST resized to 96x96, which the `full` profile does on a GPU (full width, published stem).
+# On two CPU cores (`standard`) we keep all nine Inception blocks but
+#
+# - use a quarter of every channel count (`width=0.25`: 16-wide stem, 64 channels out of 3a, 256 out of 5b);
+# - feed the 28x28 images directly, with a 3x3 stride-1 first convolution instead of 7x7 stride 2,
+#   so the three stages run at 7x7, 3x3 and 2x2 (`course_utils.models.googlenet` picks this stem for
+#   inputs below 64 pixels);
+# - train with batch norm, AdamW and a one-cycle schedule for a few epochs.
 
-- use a quarter of every channel count (`width=0.25`: 16-wide stem, 64 channels out of 3a, 256 out of 5b);
-- feed the 28x28 images directly, with a 3x3 stride-1 first convolution instead of 7x7 stride 2,
-  so the three stages run at 7x7, 3x3 and 2x2 (`course_utils.models.googlenet` picks this stem for
-  inputs below 64 pixels);
-- train with batch norm, AdamW and a one-cycle schedule for a few epochs.
-"""),
-    code("""
+# %%
 settings = profile.pick(
     smoke=dict(n_train=4_000, n_test=1_000, epochs=3, input_size=28, width=0.25, lr=3e-3, bar=0.5),
     standard=dict(n_train=60_000, n_test=10_000, epochs=4, input_size=28, width=0.25, lr=3e-3, bar=0.89),
@@ -523,13 +539,13 @@ resize = None if size == 28 else size
 train_batches = data.train_batches(batch_size, device=DEVICE, resize=resize)
 test_batches = data.test_batches(500, device=DEVICE, resize=resize)
 print(data, f"-> training on {train_batches.num_examples:,} images, testing on {test_batches.num_examples:,}")
-"""),
-    code("""
+
+# %%
 model = googlenet.googlenet(1, 10, input_size=size, width=settings["width"]).to(DEVICE)
 input_shape = (1, 1, size, size)
 print_layer_table(model, input_shape, depth=1);
-"""),
-    code("""
+
+# %%
 optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"],
                                                 total_steps=settings["epochs"] * len(train_batches))
@@ -537,46 +553,47 @@ start = time.perf_counter()
 history = fit(model, train_batches, test_batches, epochs=settings["epochs"], optimizer=optimizer,
               scheduler=scheduler, checkpoint=checkpoint_path("09_googlenet"))
 print(f"total {time.perf_counter() - start:.0f} s on {DEVICE}")
-"""),
-    code("""
+
+# %%
 plot_history(history, title=f"GoogLeNet (width {settings['width']}, {size}x{size}) on Fashion-MNIST")
 plt.show()
 print(history.table())
-"""),
-    code("""
+
+# %%
 accuracy = history[-1].test_acc
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
 results.record_training("09", "googlenet_test_acc", model, history, input_shape, train_batches, test_batches,
                         description=f"GoogLeNet (width {settings['width']})");
-"""),
-    md("""
-Per multiply-add, this GoogLeNet is much slower on a CPU than the narrow VGG of notebook 08: dozens of
-small convolutions, each launched separately, keep two cores busier with overhead than with arithmetic.
-Multiply-adds are a guide to cost, not a stopwatch.
 
-## Everything trained so far
+# %% [markdown]
+# Per multiply-add, this GoogLeNet is much slower on a CPU than the narrow VGG of notebook 08: dozens of
+# small convolutions, each launched separately, keep two cores busier with overhead than with arithmetic.
+# Multiply-adds are a guide to cost, not a stopwatch.
 
-Notebooks 06-09 each record their trained models with `course_utils.results.record`, into
-`build/results/<profile>/NN.json`, one folder per profile. This cell reads back the active
-profile's results. To regenerate the table, run the notebooks in
-order under one profile, then this notebook:
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Everything trained so far
+#
+# Notebooks 06-09 each record their trained models with `course_utils.results.record`, into
+# `build/results/<profile>/NN.json`, one folder per profile. This cell reads back the active
+# profile's results. To regenerate the table, run the notebooks in
+# order under one profile, then this notebook:
+#
+#     python tools/nb.py run notebooks/06_lenet.ipynb notebooks/07_alexnet.ipynb \
+#         notebooks/08_vgg.ipynb notebooks/09_inception.ipynb --profile standard --output-dir build
+#
+# (`make course` runs every notebook, these included). In Jupyter, running the four notebooks
+# top to bottom does the same.
 
-    python tools/nb.py run notebooks/06_lenet.ipynb notebooks/07_alexnet.ipynb \\
-        notebooks/08_vgg.ipynb notebooks/09_inception.ipynb --profile standard --output-dir build
-
-(`make course` runs every notebook, these included). In Jupyter, running the four notebooks
-top to bottom does the same.
-"""),
-    code("""
+# %%
 NOTEBOOKS = {"06": "06_lenet.ipynb", "07": "07_alexnet.ipynb", "08": "08_vgg.ipynb", "09": "09_inception.ipynb"}
 
 
 table, missing = [], []
 stored = results.load()
-for number, filename in NOTEBOOKS.items():
+for number in NOTEBOOKS:
     found = False
-    for name, entry in stored.get(number, {}).items():
+    for entry in stored.get(number, {}).values():
         if "seconds_per_epoch" not in entry:
             continue  # only trained models (recorded by results.record_training) belong in this table
         found = True
@@ -599,11 +616,11 @@ for r in table:
     print(f"{r['notebook']:<4}{str(r['model'])[:39]:<40}{show(r['params'], ','):>12}{show(r['macs'], ','):>14}"
           f"{show(r['seconds'], '.1f'):>9}{r['accuracy']:>10.2%}  {r['profile']:<9}{show(rate, '.1f'):>13}")
 for number in missing:
-    print(f"\\nno results from notebook {number} yet: run notebooks/{NOTEBOOKS[number]} first "
+    print(f"\nno results from notebook {number} yet: run notebooks/{NOTEBOOKS[number]} first "
           f"(e.g. python tools/nb.py run notebooks/{NOTEBOOKS[number]} --profile {PROFILE}), then this cell again.")
 assert any(r["notebook"] == "09" for r in table), "this notebook's own result should be in the table"
-"""),
-    code("""
+
+# %%
 plotted = [r for r in table if r["params"] and r["seconds"]]
 left_out = [r["model"] for r in table if r not in plotted]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
@@ -627,83 +644,83 @@ fig.tight_layout()
 plt.show()
 if left_out:
     print(f"not plotted (from another profile than {PROFILE}, or without sizes/times): {', '.join(map(str, left_out))}")
-"""),
-    md("""
-In the saved standard run, the scaled-down GoogLeNet reaches about 92% on the full 10,000-image test
-set in four epochs. It has about half the parameters and 60% of the multiply-adds of notebook 08's
-narrow VGG, yet takes longer per epoch on two CPU cores: the last column shows it gets far fewer
-multiply-adds per second out of them. On 28x28 clothing images every network from VGG on lands within a point or
-two of the others; the differences that made GoogLeNet famous, accuracy per parameter and per
-multiply-add on ImageNet, show up in the arithmetic above more than in this table.
 
-## Exercises
 
-### 1. The cost of an Inception block
+# %% [markdown]
+# In the saved standard run, the scaled-down GoogLeNet reaches about 92% on the full 10,000-image test
+# set in four epochs. It has about half the parameters and 60% of the multiply-adds of notebook 08's
+# narrow VGG, yet takes longer per epoch on two CPU cores: the last column shows it gets far fewer
+# multiply-adds per second out of them. On 28x28 clothing images every network from VGG on lands within a point or
+# two of the others; the differences that made GoogLeNet famous, accuracy per parameter and per
+# multiply-add on ImageNet, show up in the arithmetic above more than in this table.
 
-Write `inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj)`:
-the multiply-adds of the paper's Inception block (5x5 kernel in the third branch) on a `side x side`
-map, from the formula `H * W * k * k * C_in * C_out` per convolution. The checker counts the reference
-block with PyTorch's FLOP counter.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. The cost of an Inception block
+#
+# Write `inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj)`:
+# the multiply-adds of the paper's Inception block (5x5 kernel in the third branch) on a `side x side`
+# map, from the formula `H * W * k * k * C_in * C_out` per convolution. The checker counts the reference
+# block with PyTorch's FLOP counter.
+
+# %%
 def inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj):
     raise NotImplementedError  # your code here
 
 
 ex09.check_inception_macs(inception_macs);
-"""),
-    md("""
-### 2. A depthwise-separable convolution with `F.conv2d`
 
-Write `depthwise_separable(x, depthwise_weight, pointwise_weight)` with two calls to `F.conv2d`:
-`depthwise_weight` has shape `(C_in, 1, k, k)` (one filter per channel), `pointwise_weight`
-`(C_out, C_in, 1, 1)`; pad so the height and width stay; no bias, no activation. The checker compares
-with a channel-by-channel loop.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. A depthwise-separable convolution with `F.conv2d`
+#
+# Write `depthwise_separable(x, depthwise_weight, pointwise_weight)` with two calls to `F.conv2d`:
+# `depthwise_weight` has shape `(C_in, 1, k, k)` (one filter per channel), `pointwise_weight`
+# `(C_out, C_in, 1, 1)`; pad so the height and width stay; no bias, no activation. The checker compares
+# with a channel-by-channel loop.
+
+# %%
 def depthwise_separable(x, depthwise_weight, pointwise_weight):
     raise NotImplementedError  # your code here
 
 
 ex09.check_depthwise_separable(depthwise_separable);
-"""),
-    md("""
-### 3. The kernel behind a factorised pair
 
-Given the weights of a `1 x n` convolution, `row_weight` of shape `(M, C_in, 1, n)`, and of the `n x 1`
-convolution after it, `column_weight` of shape `(C_out, M, n, 1)`, return the `(C_out, C_in, n, n)`
-kernel of the single convolution they make together (no activation in between).
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. The kernel behind a factorised pair
+#
+# Given the weights of a `1 x n` convolution, `row_weight` of shape `(M, C_in, 1, n)`, and of the `n x 1`
+# convolution after it, `column_weight` of shape `(C_out, M, n, 1)`, return the `(C_out, C_in, n, n)`
+# kernel of the single convolution they make together (no activation in between).
+
+# %%
 def compose(row_weight, column_weight):
     raise NotImplementedError  # your code here
 
 
 ex09.check_compose_factorised(compose);
-"""),
-    md("""
-### 4. Parameters of an inverted residual
 
-Write `inverted_residual_params(in_channels, out_channels, expand_ratio)`: the parameter count of
-MobileNetV2's block with its batch norms (2 parameters per channel each), checked against
-torchvision's. With `expand_ratio=1` there is no expanding 1x1.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 4. Parameters of an inverted residual
+#
+# Write `inverted_residual_params(in_channels, out_channels, expand_ratio)`: the parameter count of
+# MobileNetV2's block with its batch norms (2 parameters per channel each), checked against
+# torchvision's. With `expand_ratio=1` there is no expanding 1x1.
+
+# %%
 def inverted_residual_params(in_channels, out_channels, expand_ratio):
     raise NotImplementedError  # your code here
 
 
 ex09.check_inverted_residual_params(inverted_residual_params);
-"""),
-    md("""
-### 5. (Open) Train the paper's block
 
-Train `googlenet.googlenet(1, 10, input_size=28, width=0.25, ch5x5_kernel_size=5)` with the settings
-above. Does the 5x5 kernel change the accuracy? The time per epoch? Then try
-`batch_norm=False` (the 2014 network): what learning rate does it need?
-"""),
-]
-
-if __name__ == "__main__":
-    build("notebooks/09_inception.ipynb", "09 Inception, with Network in Network", CELLS,
-          imports=IMPORTS, intro=INTRO)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 5. (Open) Train the paper's block
+#
+# Train `googlenet.googlenet(1, 10, input_size=28, width=0.25, ch5x5_kernel_size=5)` with the settings
+# above. Does the 5x5 kernel change the accuracy? The time per epoch? Then try
+# `batch_norm=False` (the 2014 network): what learning rate does it need?

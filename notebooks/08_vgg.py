@@ -1,18 +1,36 @@
-"""Write notebooks/08_vgg.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 08 VGG: networks built from blocks
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/08_vgg.ipynb)
+#
+# AlexNet (notebook 07) was designed layer by layer: an 11x11 convolution here, a 5x5 there, channel
+# counts picked one at a time. Simonyan and Zisserman (2014, *Very Deep Convolutional Networks for
+# Large-Scale Image Recognition*) asked a simpler question: what if the network is **one block,
+# repeated**? Their answer, VGG, came second in the ImageNet 2014 classification task and made
+# "blocks" the unit in which networks are designed ever since.
+#
+# In this notebook you will
+#
+# 1. build the VGG block and the VGG-11/13/16/19 networks, check them against `course_utils` and
+#    torchvision;
+# 2. see, by counting, why stacks of 3x3 convolutions beat one large kernel;
+# 3. find where a VGG spends its memory and where it keeps its parameters;
+# 4. train a narrow VGG on Fashion-MNIST.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import time
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -23,33 +41,24 @@ from course_utils.exercises import ex08
 from course_utils.models import vgg
 from course_utils.plot import plot_history
 from course_utils.train import checkpoint_path, fit
-"""
 
-INTRO = """
-AlexNet (notebook 07) was designed layer by layer: an 11x11 convolution here, a 5x5 there, channel
-counts picked one at a time. Simonyan and Zisserman (2014, *Very Deep Convolutional Networks for
-Large-Scale Image Recognition*) asked a simpler question: what if the network is **one block,
-repeated**? Their answer, VGG, came second in the ImageNet 2014 classification task and made
-"blocks" the unit in which networks are designed ever since.
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-In this notebook you will
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-1. build the VGG block and the VGG-11/13/16/19 networks, check them against `course_utils` and
-   torchvision;
-2. see, by counting, why stacks of 3x3 convolutions beat one large kernel;
-3. find where a VGG spends its memory and where it keeps its parameters;
-4. train a narrow VGG on Fashion-MNIST.
-"""
 
-CELLS = [
-    md("""
-## The VGG block
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The VGG block
+#
+# A block is a few **3x3 convolutions with padding 1**, each followed by a ReLU, then a **2x2 max-pool
+# with stride 2**. Padding 1 keeps the height and width of a 3x3 convolution (`(n + 2 - 3) / 1 + 1 = n`),
+# so only the pool changes the size: it halves it. Inside a block the channels stay fixed.
 
-A block is a few **3x3 convolutions with padding 1**, each followed by a ReLU, then a **2x2 max-pool
-with stride 2**. Padding 1 keeps the height and width of a 3x3 convolution (`(n + 2 - 3) / 1 + 1 = n`),
-so only the pool changes the size: it halves it. Inside a block the channels stay fixed.
-"""),
-    code("""
+# %%
 def vgg_block(num_convs, in_channels, out_channels, batch_norm=False):
     layers = []
     for _ in range(num_convs):
@@ -60,8 +69,9 @@ def vgg_block(num_convs, in_channels, out_channels, batch_norm=False):
         in_channels = out_channels  # later convs of the block map out -> out
     layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))
     return nn.Sequential(*layers)
-"""),
-    code("""
+
+
+# %%
 # NBVAL_CHECK_OUTPUT
 block = vgg_block(2, 64, 128)
 print(block)
@@ -69,29 +79,29 @@ x = torch.randn(1, 64, 56, 56)
 y = block(x)
 print(f"{tuple(x.shape)} -> {tuple(y.shape)}")
 assert y.shape == (1, 128, 28, 28), "two 3x3 convs keep 56x56, the pool halves it to 28x28"
-"""),
-    md("""
-`ceil_mode=True` rounds an odd size up (7 -> 4 instead of 3). At 224 pixels every map VGG sees is
-even, so nothing changes there; it lets the same five blocks run on a 28x28 Fashion-MNIST image
-(28 -> 14 -> 7 -> 4 -> 2 -> 1) later in this notebook.
 
-Our block has exactly the layers of `course_utils.models.vgg.vgg_block`, so the reference accepts
-its weights and must give the same output:
-"""),
-    code("""
+# %% [markdown]
+# `ceil_mode=True` rounds an odd size up (7 -> 4 instead of 3). At 224 pixels every map VGG sees is
+# even, so nothing changes there; it lets the same five blocks run on a 28x28 Fashion-MNIST image
+# (28 -> 14 -> 7 -> 4 -> 2 -> 1) later in this notebook.
+#
+# Our block has exactly the layers of `course_utils.models.vgg.vgg_block`, so the reference accepts
+# its weights and must give the same output:
+
+# %%
 reference_block = vgg.vgg_block(2, 64, 128)
 reference_block.load_state_dict(block.state_dict())
 assert_close(block(x), reference_block(x), msg="hand-built block vs course_utils.models.vgg.vgg_block")
 print("same output as course_utils' vgg_block")
-"""),
-    md("""
-## Five blocks make a VGG
 
-Every configuration of the paper's Table 1 has five blocks with 64, 128, 256, 512 and 512 channels;
-they differ only in how many convolutions each block repeats. Three dense layers (4096, 4096, 1000)
-follow. The name counts the layers with weights: VGG-11 has 8 convolutions + 3 dense layers.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Five blocks make a VGG
+#
+# Every configuration of the paper's Table 1 has five blocks with 64, 128, 256, 512 and 512 channels;
+# they differ only in how many convolutions each block repeats. Three dense layers (4096, 4096, 1000)
+# follow. The name counts the layers with weights: VGG-11 has 8 convolutions + 3 dense layers.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 CONFIGS = {  # depth: ((convs in block, channels), ...); the paper's configurations A, B, D, E
     11: ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)),
@@ -104,15 +114,16 @@ for depth, blocks in CONFIGS.items():
     assert convs + 3 == depth, f"VGG-{depth} should have {depth - 3} convolutions, the table gives {convs}"
     print(f"VGG-{depth}: convs per block {[n for n, _ in blocks]} -> {convs} conv + 3 dense = {depth} layers")
 assert CONFIGS == vgg.CONFIGS, "our table differs from course_utils.models.vgg.CONFIGS"
-"""),
-    md("""
-### The network
 
-The blocks form `features`; `classifier` flattens the last feature map and applies the three dense
-layers with dropout (0.5, as in AlexNet). The first dense layer's input size depends on the image
-size: five halvings take 224 to 7, so it sees 512 x 7 x 7 = 25,088 numbers.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The network
+#
+# The blocks form `features`; `classifier` flattens the last feature map and applies the three dense
+# layers with dropout (0.5, as in AlexNet). The first dense layer's input size depends on the image
+# size: five halvings take 224 to 7, so it sees 512 x 7 x 7 = 25,088 numbers.
+
+# %%
 class VGG(nn.Module):
     def __init__(self, blocks, in_channels=3, num_classes=1000, input_size=224, hidden_features=4096,
                  dropout=0.5, batch_norm=False):
@@ -135,23 +146,23 @@ class VGG(nn.Module):
 
 
 my_vgg11 = VGG(CONFIGS[11])
-"""),
-    md("""
-### Layer by layer at 224x224
 
-Output shape, parameters and multiply-adds of every layer (`course_utils.checks.print_layer_table`
-counts the multiply-adds with PyTorch's FLOP counter):
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Layer by layer at 224x224
+#
+# Output shape, parameters and multiply-adds of every layer (`course_utils.checks.print_layer_table`
+# counts the multiply-adds with PyTorch's FLOP counter):
+
+# %%
 # NBVAL_CHECK_OUTPUT
 rows11 = print_layer_table(my_vgg11, (1, 3, 224, 224))
-"""),
-    md("""
-### The same network as the reference and as torchvision
 
-Same parameter count and, with the same weights, the same output as `course_utils.models.vgg`:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The same network as the reference and as torchvision
+#
+# Same parameter count and, with the same weights, the same output as `course_utils.models.vgg`:
+
+# %%
 reference = vgg.vgg11()
 assert count_params(my_vgg11) == count_params(reference), "parameter counts differ"
 reference.load_state_dict(my_vgg11.state_dict())  # same names and shapes, or this raises
@@ -161,13 +172,13 @@ with torch.no_grad():
     assert_close(my_vgg11(x), reference(x), msg="hand-built VGG-11 vs course_utils.models.vgg.vgg11")
 print(f"hand-built VGG-11 == course_utils' vgg11: {count_params(my_vgg11):,} parameters, same outputs")
 del reference
-"""),
-    md("""
-torchvision's VGGs are the ones most code loads. Building VGG-16 for real allocates 138 million
-floats; on PyTorch's `meta` device a module gets shapes but no memory, which is all a parameter
-count needs.
-"""),
-    code("""
+
+# %% [markdown]
+# torchvision's VGGs are the ones most code loads. Building VGG-16 for real allocates 138 million
+# floats; on PyTorch's `meta` device a module gets shapes but no memory, which is all a parameter
+# count needs.
+
+# %%
 # NBVAL_CHECK_OUTPUT
 published = {11: 132_863_336, 13: 133_047_848, 16: 138_357_544, 19: 143_667_240}
 with torch.device("meta"):  # shapes only: no memory, no initialisation time
@@ -177,21 +188,23 @@ with torch.device("meta"):  # shapes only: no memory, no initialisation time
         counts = {count_params(ours), count_params(mine), count_params(theirs)}
         assert counts == {expected}, f"VGG-{depth}: expected {expected:,} parameters everywhere, got {counts}"
         print(f"VGG-{depth}: {expected:>12,} parameters (ours, the reference and torchvision agree)")
-"""),
-    md("""
-The `d2l` package (the library of *Dive into Deep Learning*) does not ship a VGG (the book defines
-one in its text), so torchvision is our outside reference. With batch norm added after each
-convolution (`batch_norm=True`, torchvision's `vgg*_bn`) the counts match as well; the unit tests in
-`tests/test_models_vgg.py` check all eight.
 
-## Why stacks of 3x3 convolutions?
 
-Two 3x3 convolutions in a row let each output pixel see a 5x5 patch of the input; three see 7x7.
-The receptive field grows by `kernel_size - 1` per stride-1 layer:
-`r = 1 + n * (3 - 1) = 2n + 1`. We can measure it: make the input require a gradient, backpropagate
-one output pixel, and see which input pixels got a non-zero gradient.
-"""),
-    code("""
+# %% [markdown]
+# The `d2l` package (the library of *Dive into Deep Learning*) does not ship a VGG (the book defines
+# one in its text), so torchvision is our outside reference. With batch norm added after each
+# convolution (`batch_norm=True`, torchvision's `vgg*_bn`) the counts match as well; the unit tests in
+# `tests/test_models_vgg.py` check all eight.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Why stacks of 3x3 convolutions?
+#
+# Two 3x3 convolutions in a row let each output pixel see a 5x5 patch of the input; three see 7x7.
+# The receptive field grows by `kernel_size - 1` per stride-1 layer:
+# `r = 1 + n * (3 - 1) = 2n + 1`. We can measure it: make the input require a gradient, backpropagate
+# one output pixel, and see which input pixels got a non-zero gradient.
+
+# %%
 def measured_receptive_field(layers, size=21):
     x = torch.zeros(1, 1, size, size, requires_grad=True)
     out = x
@@ -216,8 +229,8 @@ for n in (1, 2, 3):
     assert side == single == 2 * n + 1, f"{n} stacked 3x3 convs should see {2 * n + 1}x{2 * n + 1}, got {side}"
     maps[n] = touched
     print(f"{n} x 3x3 conv sees {side}x{side}, like one {single}x{single} conv")
-"""),
-    code("""
+
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
 for ax, (n, touched) in zip(axes, maps.items()):
     ax.imshow(touched.float(), cmap="Blues", vmin=0, vmax=1.3)
@@ -225,17 +238,17 @@ for ax, (n, touched) in zip(axes, maps.items()):
     ax.set_xticks([]), ax.set_yticks([])
 fig.suptitle("Input pixels one output pixel depends on")
 plt.show()
-"""),
-    md("""
-### Fewer parameters, more non-linearities
 
-For `C` channels in and out (biases aside), one `k x k` convolution has `k*k*C*C` weights. Two 3x3
-layers have `2*9*C*C = 18 C^2` instead of 5x5's `25 C^2` (72%); three 3x3 layers `27 C^2` instead of
-7x7's `49 C^2` (55%). The multiply-adds shrink by the same factor, since every weight is used once
-per output pixel. And the stack puts a ReLU after each layer: three non-linearities instead of one.
-Counting, with `C = 256` on a 28x28 map:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Fewer parameters, more non-linearities
+#
+# For `C` channels in and out (biases aside), one `k x k` convolution has `k*k*C*C` weights. Two 3x3
+# layers have `2*9*C*C = 18 C^2` instead of 5x5's `25 C^2` (72%); three 3x3 layers `27 C^2` instead of
+# 7x7's `49 C^2` (55%). The multiply-adds shrink by the same factor, since every weight is used once
+# per output pixel. And the stack puts a ReLU after each layer: three non-linearities instead of one.
+# Counting, with `C = 256` on a 28x28 map:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 C, side = 256, 28
 
@@ -256,16 +269,16 @@ for big, n in ((5, 2), (7, 3)):
     assert count_params(one) == big * big * C * C and count_params(small) == n * 9 * C * C
     ratio = count_macs(small, (1, C, side, side)) / count_macs(one, (1, C, side, side))
     assert abs(ratio - 9 * n / big**2) < 1e-12, "multiply-adds should shrink like the weights"
-    print(f"  -> the stack costs {ratio:.0%} of one {big}x{big}\\n")
-"""),
-    md("""
-## Where the memory goes, where the parameters are
+    print(f"  -> the stack costs {ratio:.0%} of one {big}x{big}\n")
 
-Training stores every layer's output for the backward pass, so the *activations* decide the memory
-per image; the *parameters* decide the size of the model file and of the optimizer's state. VGG-16
-puts them in opposite places. The layer table gives both (one float32 = 4 bytes):
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Where the memory goes, where the parameters are
+#
+# Training stores every layer's output for the backward pass, so the *activations* decide the memory
+# per image; the *parameters* decide the size of the model file and of the optimizer's state. VGG-16
+# puts them in opposite places. The layer table gives both (one float32 = 4 bytes):
+
+# %%
 vgg16 = vgg.vgg16()
 rows16 = layer_table(vgg16, (1, 3, 224, 224))
 groups = [f"block {i + 1}" for i in range(5)] + ["dense"]
@@ -285,8 +298,8 @@ print(f"{'':<9}{'activations (MB/image)':>24}{'parameters':>16}{'mult-adds':>18}
 for g in groups:
     print(f"{g:<9}{4 * activations[g] / 2**20:>17.1f} ({activations[g] / total_act:4.0%})"
           f"{params[g]:>12,} ({params[g] / total_params:3.0%}){macs[g]:>15,} ({macs[g] / total_macs:3.0%})")
-"""),
-    code("""
+
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(11, 3))
 for ax, values, label in zip(axes, (activations, params, macs),
                              ("activations (MB per image)", "parameters (millions)", "multiply-adds (billions)")):
@@ -298,8 +311,8 @@ for ax, values, label in zip(axes, (activations, params, macs),
 fig.suptitle("VGG-16 at 224x224: memory early, parameters late, compute in the convolutions")
 fig.tight_layout()
 plt.show()
-"""),
-    code("""
+
+# %%
 early = (activations["block 1"] + activations["block 2"]) / total_act
 dense = params["dense"] / total_params
 conv_compute = 1 - macs["dense"] / total_macs
@@ -309,30 +322,31 @@ assert conv_compute > 0.99
 first_dense = rows16[[r["name"] for r in rows16].index("classifier.1")]["params"]
 assert first_dense == 512 * 7 * 7 * 4096 + 4096
 print(f"blocks 1-2 hold {early:.0%} of the activations but {(params['block 1'] + params['block 2']) / total_params:.2%}"
-      f" of the parameters;\\nthe dense layers hold {dense:.0%} of the parameters but do "
-      f"{1 - conv_compute:.1%} of the multiply-adds;\\nthe first dense layer alone holds {first_dense / total_params:.0%}.")
+      f" of the parameters;\nthe dense layers hold {dense:.0%} of the parameters but do "
+      f"{1 - conv_compute:.1%} of the multiply-adds;\nthe first dense layer alone holds {first_dense / total_params:.0%}.")
 del vgg16
-"""),
-    md("""
-The first dense layer alone, 25,088 x 4,096 weights, is three quarters of VGG-16. Later networks (NiN and
-GoogLeNet in notebook 09) replace the dense head by global average pooling and drop most of those
-parameters; the large early activations stay, which is why a training batch of 224x224 images fills
-a GPU long before the weights do.
 
-## Training a narrow VGG
+# %% [markdown]
+# The first dense layer alone, 25,088 x 4,096 weights, is three quarters of VGG-16. Later networks (NiN and
+# GoogLeNet in notebook 09) replace the dense head by global average pooling and drop most of those
+# parameters; the large early activations stay, which is why a training batch of 224x224 images fills
+# a GPU long before the weights do.
 
-A full VGG-11 needs about 7.6 billion multiply-adds per 224x224 image: days on a laptop CPU. To see
-it learn in minutes we keep the architecture (five blocks of 3x3 convolutions and 2x2 pools, three
-dense layers) and shrink what does not change its shape:
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training a narrow VGG
+#
+# A full VGG-11 needs about 7.6 billion multiply-adds per 224x224 image: days on a laptop CPU. To see
+# it learn in minutes we keep the architecture (five blocks of 3x3 convolutions and 2x2 pools, three
+# dense layers) and shrink what does not change its shape:
+#
+# - **width**: a quarter of the channels (16, 32, 64, 128, 128) in the `standard` profile;
+# - **input**: Fashion-MNIST's own 28x28 pixels (five pools take it to 1x1) instead of resizing to 224
+#   (the `full` profile does resize, as *Dive into Deep Learning* does);
+# - **dense layers**: 256 hidden units instead of 4096 (on a GPU: 4096);
+# - **batch norm** after each convolution (Ioffe and Szegedy, 2015), AdamW and a one-cycle learning-rate
+#   schedule, so a few epochs suffice.
 
-- **width**: a quarter of the channels (16, 32, 64, 128, 128) in the `standard` profile;
-- **input**: Fashion-MNIST's own 28x28 pixels (five pools take it to 1x1) instead of resizing to 224
-  (the `full` profile does resize, as *Dive into Deep Learning* does);
-- **dense layers**: 256 hidden units instead of 4096 (on a GPU: 4096);
-- **batch norm** after each convolution (Ioffe and Szegedy, 2015), AdamW and a one-cycle learning-rate
-  schedule, so a few epochs suffice.
-"""),
-    code("""
+# %%
 settings = profile.pick(
     smoke=dict(n_train=2_000, n_test=1_000, epochs=2, input_size=28, width=0.25, hidden=256, lr=3e-3, bar=0.5),
     standard=dict(n_train=60_000, n_test=10_000, epochs=5, input_size=28, width=0.25, hidden=256, lr=3e-3,
@@ -351,14 +365,14 @@ resize = None if size == 28 else size
 train_batches = data.train_batches(batch_size, device=DEVICE, resize=resize)
 test_batches = data.test_batches(500, device=DEVICE, resize=resize)
 print(data, f"-> training on {train_batches.num_examples:,} images, testing on {test_batches.num_examples:,}")
-"""),
-    code("""
+
+# %%
 model = vgg.vgg11(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"],
                   batch_norm=True).to(DEVICE)
 input_shape = (1, 1, size, size)
 print_layer_table(model, input_shape, depth=2);
-"""),
-    code("""
+
+# %%
 optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"],
                                                 total_steps=settings["epochs"] * len(train_batches))
@@ -366,80 +380,80 @@ start = time.perf_counter()
 history = fit(model, train_batches, test_batches, epochs=settings["epochs"], optimizer=optimizer,
               scheduler=scheduler, checkpoint=checkpoint_path("08_vgg11"))
 print(f"total {time.perf_counter() - start:.0f} s on {DEVICE}")
-"""),
-    code("""
+
+# %%
 plot_history(history, title=f"narrow VGG-11 (width {settings['width']}, {size}x{size}) on Fashion-MNIST")
 plt.show()
 print(history.table())
-"""),
-    code("""
+
+# %%
 accuracy = history[-1].test_acc
 assert accuracy >= settings["bar"], (
     f"test accuracy {accuracy:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
 results.record_training("08", "vgg_test_acc", model, history, input_shape, train_batches, test_batches,
                         description=f"VGG-11 (width {settings['width']}, BN)");
-"""),
-    md("""
-On two CPU cores the standard profile reaches about 92% test accuracy on the full 10,000-image test set
-in five epochs of 10-25 seconds each (the figures above are from the saved run). Notebook 09's
-comparison table sets it beside LeNet, AlexNet and GoogLeNet. The lesson of VGG is less its accuracy
-than its *design rule*: choose a block, then choose how many.
 
-## Exercises
 
-### 1. Count VGG's parameters by hand
+# %% [markdown]
+# On two CPU cores the standard profile reaches about 92% test accuracy on the full 10,000-image test set
+# in five epochs of 10-25 seconds each (the figures above are from the saved run). Notebook 09's
+# comparison table sets it beside LeNet, AlexNet and GoogLeNet. The lesson of VGG is less its accuracy
+# than its *design rule*: choose a block, then choose how many.
 
-Write `vgg_params(depth, in_channels, num_classes, input_size, width, hidden_features)` that
-returns the parameter count of `vgg.vgg(depth, in_channels, num_classes, input_size=input_size,
-width=width, hidden_features=hidden_features)` **without building the model**: only the formulas
-`(3*3*C_in + 1)*C_out` per convolution and `in*out + out` per dense layer. Channels are
-`round(channels * width)` (at least 1).
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. Count VGG's parameters by hand
+#
+# Write `vgg_params(depth, in_channels, num_classes, input_size, width, hidden_features)` that
+# returns the parameter count of `vgg.vgg(depth, in_channels, num_classes, input_size=input_size,
+# width=width, hidden_features=hidden_features)` **without building the model**: only the formulas
+# `(3*3*C_in + 1)*C_out` per convolution and `in*out + out` per dense layer. Channels are
+# `round(channels * width)` (at least 1).
+
+# %%
 def vgg_params(depth, in_channels, num_classes, input_size, width, hidden_features):
     raise NotImplementedError  # your code here
 
 
 ex08.check_vgg_params(vgg_params);
-"""),
-    md("""
-### 2. Receptive fields with strides
 
-A pool or a strided convolution makes every later layer step over more input pixels at once. Write
-`receptive_field(layers)` for a list of `(kernel_size, stride)` pairs, applied in order, that returns
-the side of the input patch one output pixel sees. The checker compares your answer with a gradient
-measurement like the one above, on stacks that include VGG's blocks and AlexNet's first layers.
-Then use it: what does one pixel after VGG-16's fifth block see at 224x224?
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. Receptive fields with strides
+#
+# A pool or a strided convolution makes every later layer step over more input pixels at once. Write
+# `receptive_field(layers)` for a list of `(kernel_size, stride)` pairs, applied in order, that returns
+# the side of the input patch one output pixel sees. The checker compares your answer with a gradient
+# measurement like the one above, on stacks that include VGG's blocks and AlexNet's first layers.
+# Then use it: what does one pixel after VGG-16's fifth block see at 224x224?
+
+# %%
 def receptive_field(layers):
     raise NotImplementedError  # your code here
 
 
 ex08.check_receptive_field(receptive_field);
-"""),
-    md("""
-### 3. A VGG block with batch norm
 
-Write `make_block(num_convs, in_channels, out_channels)`: like `vgg_block`, but with
-`nn.BatchNorm2d` between each convolution and its ReLU (the layout of torchvision's `vgg*_bn` and of
-the model trained above). The checker compares its output with the reference for the same weights.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. A VGG block with batch norm
+#
+# Write `make_block(num_convs, in_channels, out_channels)`: like `vgg_block`, but with
+# `nn.BatchNorm2d` between each convolution and its ReLU (the layout of torchvision's `vgg*_bn` and of
+# the model trained above). The checker compares its output with the reference for the same weights.
+
+# %%
 def make_block(num_convs, in_channels, out_channels):
     raise NotImplementedError  # your code here
 
 
 ex08.check_vgg_block_bn(make_block);
-"""),
-    md("""
-### 4. (Open) How narrow can it be?
 
-Train `vgg.vgg11(1, 10, input_size=28, width=w, hidden_features=256, batch_norm=True)` for
-`w` in 1/16, 1/8, 1/4, 1/2 with the settings above and plot test accuracy against parameters and
-against seconds per epoch. Where does doubling the width stop paying?
-"""),
-]
-
-if __name__ == "__main__":
-    build("notebooks/08_vgg.ipynb", "08 VGG: networks built from blocks", CELLS, imports=IMPORTS, intro=INTRO)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 4. (Open) How narrow can it be?
+#
+# Train `vgg.vgg11(1, 10, input_size=28, width=w, hidden_features=256, batch_norm=True)` for
+# `w` in 1/16, 1/8, 1/4, 1/2 with the settings above and plot test accuracy against parameters and
+# against seconds per epoch. Where does doubling the width stop paying?

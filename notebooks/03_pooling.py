@@ -1,13 +1,25 @@
-"""Write notebooks/03_pooling.ipynb (outputs come from `tools/nb.py run`)."""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 03 Pooling
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/03_pooling.ipynb)
+#
+# Convolutions find local patterns; **pooling** summarises them. A pooling
+# layer slides a window over each channel and replaces it by one number, its
+# maximum or its mean. It has no weights, it makes the maps (and so every later
+# layer) smaller, and it makes the network care less about exactly where a
+# pattern is. This notebook writes both kinds from scratch, forward and
+# backward, and checks them against PyTorch and autograd.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tools.nb import build, code, md  # noqa: E402
-
-IMPORTS = """
+# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# Set-up: run this cell first. On Colab it installs the course helpers.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    else:  # e.g. Colab
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
 import random
 
 import matplotlib.cbook
@@ -20,30 +32,28 @@ from torch import nn
 from course_utils import conv, layer_math, results
 from course_utils.checks import assert_close, count_macs, count_params, grad_check
 from course_utils.exercises import ex03
-"""
 
-INTRO = """
-Convolutions find local patterns; **pooling** summarises them. A pooling
-layer slides a window over each channel and replaces it by one number, its
-maximum or its mean. It has no weights, it makes the maps (and so every later
-layer) smaller, and it makes the network care less about exactly where a
-pattern is. This notebook writes both kinds from scratch, forward and
-backward, and checks them against PyTorch and autograd.
-"""
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
 
-CELLS = [
-    md("""
-## Pooling from scratch
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
 
-Pooling uses the same window arithmetic as a convolution (notebook 02):
-a `k x k` window, a stride `s` (by default `k`: windows side by side, not
-overlapping) and padding `p`. Output side: `floor((n + 2p - k) / s) + 1`.
-Unlike a convolution it works on **each channel separately**, and instead of
-a weighted sum it takes the window's max or mean. Padding for max pooling is
-`-inf` (it must never win); for average pooling PyTorch pads with zeros that
-count in the mean (`count_include_pad=True`).
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Pooling from scratch
+#
+# Pooling uses the same window arithmetic as a convolution (notebook 02):
+# a `k x k` window, a stride `s` (by default `k`: windows side by side, not
+# overlapping) and padding `p`. Output side: `floor((n + 2p - k) / s) + 1`.
+# Unlike a convolution it works on **each channel separately**, and instead of
+# a weighted sum it takes the window's max or mean. Padding for max pooling is
+# `-inf` (it must never win); for average pooling PyTorch pads with zeros that
+# count in the mean (`count_include_pad=True`).
+
+# %%
 def pool2d(x, kernel_size, stride=None, padding=0, mode="max"):  # x: (N, C, H, W)
     k, p = kernel_size, padding
     s = stride or kernel_size
@@ -56,27 +66,28 @@ def pool2d(x, kernel_size, stride=None, padding=0, mode="max"):  # x: (N, C, H, 
             window = xp[:, :, i * s:i * s + k, j * s:j * s + k]  # (N, C, k, k)
             out[:, :, i, j] = window.amax(dim=(2, 3)) if mode == "max" else window.mean(dim=(2, 3))
     return out
-"""),
-    code("""
+
+
+# %%
 # NBVAL_CHECK_OUTPUT
 X = torch.tensor([[1.0, 3.0, 2.0, 0.0],
                   [5.0, 4.0, 1.0, 1.0],
                   [0.0, 2.0, 6.0, 8.0],
                   [1.0, 1.0, 7.0, 5.0]])[None, None]  # (1, 1, 4, 4)
-print("2x2 max:\\n", pool2d(X, 2)[0, 0])
-print("2x2 mean:\\n", pool2d(X, 2, mode="avg")[0, 0])
+print("2x2 max:\n", pool2d(X, 2)[0, 0])
+print("2x2 mean:\n", pool2d(X, 2, mode="avg")[0, 0])
 assert pool2d(X, 2)[0, 0].tolist() == [[5.0, 2.0], [2.0, 8.0]]
 assert pool2d(X, 2, mode="avg")[0, 0].tolist() == [[3.25, 1.0], [1.0, 6.5]]
-"""),
-    md("""
-### Prove it against PyTorch
 
-Random batches, channels, sizes, windows, strides (overlapping and not) and
-paddings; `F.max_pool2d` and `F.avg_pool2d` are the references, and the
-vectorised versions in `course_utils.conv` (built on notebook 01's im2col)
-must agree too.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Prove it against PyTorch
+#
+# Random batches, channels, sizes, windows, strides (overlapping and not) and
+# paddings; `F.max_pool2d` and `F.avg_pool2d` are the references, and the
+# vectorised versions in `course_utils.conv` (built on notebook 01's im2col)
+# must agree too.
+
+# %%
 rng = random.Random(0)
 n_cases = profile.pick(smoke=20, standard=150, full=500)
 for _ in range(n_cases):
@@ -89,17 +100,17 @@ for _ in range(n_cases):
     assert_close(conv.max_pool2d(x, k, s, p), F.max_pool2d(x, k, s, p), msg=f"course_utils max pool, {where}")
     assert_close(conv.avg_pool2d(x, k, s, p), F.avg_pool2d(x, k, s, p), rtol=1e-5, atol=1e-6, msg=f"course_utils avg pool, {where}")
 print(f"max and average pooling equal PyTorch's on {n_cases} random configurations")
-"""),
-    md("""
-### On the photograph
 
-Max pooling keeps the strongest response in each window; average pooling
-keeps the mean. On an image the mean looks like a blurred, smaller copy; the
-max brightens, because the brightest pixel of each window wins. On an edge
-map (below, Sobel edge strength) max pooling keeps thin edges alive that
-averaging would wash out.
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### On the photograph
+#
+# Max pooling keeps the strongest response in each window; average pooling
+# keeps the mean. On an image the mean looks like a blurred, smaller copy; the
+# max brightens, because the brightest pixel of each window wins. On an edge
+# map (below, Sobel edge strength) max pooling keeps thin edges alive that
+# averaging would wash out.
+
+# %%
 path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 gray = torch.from_numpy(matplotlib.image.imread(path).copy()).float().mean(dim=2)[None, None] / 255  # (1, 1, 600, 512)
 gray = F.avg_pool2d(gray, 2)  # (1, 1, 300, 256)
@@ -115,15 +126,15 @@ for n, (ax, img, title) in enumerate(zip(axes.flat, panels, titles)):
     ax.imshow(img[0, 0], cmap="gray", vmin=0, vmax=top); ax.set_title(f"{title}: {img.shape[2]}x{img.shape[3]}", fontsize=9); ax.axis("off")
 fig.tight_layout()
 assert conv.max_pool2d(edges, k).mean() > conv.avg_pool2d(edges, k).mean(), "the max of a window is at least its mean"
-"""),
-    md("""
-## No parameters, cheaper later layers
 
-A pooling layer learns nothing: it has no weights. What it buys is size. A
-2x2 pool quarters the pixels, so every layer after it does a quarter of the
-work (and stores a quarter of the activations).
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## No parameters, cheaper later layers
+#
+# A pooling layer learns nothing: it has no weights. What it buys is size. A
+# 2x2 pool quarters the pixels, so every layer after it does a quarter of the
+# work (and stores a quarter of the activations).
+
+# %%
 # NBVAL_CHECK_OUTPUT
 print("parameters: MaxPool2d", count_params(nn.MaxPool2d(2)), "| AvgPool2d", count_params(nn.AvgPool2d(2)))
 assert count_params(nn.MaxPool2d(2)) == count_params(nn.AvgPool2d(2)) == 0
@@ -132,18 +143,19 @@ without = count_macs(nn.Sequential(conv_layer), (1, 32, 28, 28))
 with_pool = count_macs(nn.Sequential(nn.MaxPool2d(2), conv_layer), (1, 32, 28, 28))
 print(f"3x3 conv, 32->64 channels: on 28x28 {without:,} MACs; after a 2x2 pool (14x14) {with_pool:,} MACs")
 assert without == 4 * with_pool == layer_math.conv2d_macs(32, 64, 3, 28)
-"""),
-    md("""
-## Tolerance to small shifts
 
-Move a pattern by one pixel and a convolution's output moves with it
-(notebook 01: equivariance), so, compared position by position, the feature
-map changes a lot. After max pooling, a strong response that stays inside its
-window gives the same output. Let's measure, on the photograph's edge map,
-how much the features change when the image shifts by one pixel, with and
-without pooling.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Tolerance to small shifts
+#
+# Move a pattern by one pixel and a convolution's output moves with it
+# (notebook 01: equivariance), so, compared position by position, the feature
+# map changes a lot. After max pooling, a strong response that stays inside its
+# window gives the same output. Let's measure, on the photograph's edge map,
+# how much the features change when the image shifts by one pixel, with and
+# without pooling.
+
+# %%
 def relative_change(f, dy, dx):
     shifted = torch.roll(gray, shifts=(dy, dx), dims=(2, 3))
     a = f(F.conv2d(gray, sobel, padding=1).abs())[..., 8:-8, 8:-8]  # ignore the wrapped border
@@ -165,15 +177,16 @@ for name, value in change.items():
 assert change["2x2 max"] < change["no pooling"] and change["4x4 max"] < change["2x2 max"] < change["no pooling"]
 assert change["8x8 max"] < change["4x4 max"], "larger windows tolerate shifts better"
 results.record("03", "shift_change_ratio_4x4_max", change["4x4 max"] / change["no pooling"]);
-"""),
-    md("""
-Tolerance, not invariance: a pattern that crosses a window boundary still
-changes the output, and strided pooling makes the result depend on where the
-grid falls (Zhang, 2019, *Making Convolutional Networks Shift-Invariant
-Again*, measures and reduces this). A single bright pixel shows both cases
-exactly:
-"""),
-    code("""
+
+
+# %% [markdown]
+# Tolerance, not invariance: a pattern that crosses a window boundary still
+# changes the output, and strided pooling makes the result depend on where the
+# grid falls (Zhang, 2019, *Making Convolutional Networks Shift-Invariant
+# Again*, measures and reduces this). A single bright pixel shows both cases
+# exactly:
+
+# %%
 # NBVAL_CHECK_OUTPUT
 def dot(i, j):
     x = torch.zeros(1, 1, 8, 8)
@@ -186,24 +199,25 @@ across = conv.max_pool2d(dot(2, 4), 2)  # moved into the next window
 print("shift inside a window  -> same output:", torch.equal(base, inside))
 print("shift across a boundary -> same output:", torch.equal(base, across))
 assert torch.equal(base, inside) and not torch.equal(base, across)
-"""),
-    md("""
-## The backward pass
 
-During training the loss's gradient flows back through the pooling layer.
-Each output is a function of its window only, so:
 
-- **max pooling**: the output *is* one input (the arg-max). Its gradient goes
-  to that input only; the others in the window did not affect the output and
-  get zero. The forward pass must therefore **remember where each maximum
-  was**.
-- **average pooling**: the output is the mean of `k^2` inputs, so each of
-  them receives `1 / k^2` of its gradient.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The backward pass
+#
+# During training the loss's gradient flows back through the pooling layer.
+# Each output is a function of its window only, so:
+#
+# - **max pooling**: the output *is* one input (the arg-max). Its gradient goes
+#   to that input only; the others in the window did not affect the output and
+#   get zero. The forward pass must therefore **remember where each maximum
+#   was**.
+# - **average pooling**: the output is the mean of `k^2` inputs, so each of
+#   them receives `1 / k^2` of its gradient.
+#
+# Where windows overlap, an input collects gradient from every window it
+# belongs to.
 
-Where windows overlap, an input collects gradient from every window it
-belongs to.
-"""),
-    code("""
+# %%
 def max_pool_forward(x, k, s):  # x: (N, C, H, W), no padding; also returns flat arg-max indices
     n, c, h, w = x.shape
     out_h, out_w = (h - k) // s + 1, (w - k) // s + 1
@@ -228,16 +242,17 @@ def avg_pool_backward(grad_out, input_size, k, s):  # spread each gradient evenl
         for j in range(grad_out.shape[3]):
             grad[:, :, i * s:i * s + k, j * s:j * s + k] += grad_out[:, :, i, j, None, None] / (k * k)
     return grad
-"""),
-    md("""
-### Gradient routing, drawn
 
-A 6x6 input, 2x2 max pooling, and an upstream gradient with a different
-value for each of the 9 outputs. Every output's gradient lands on exactly
-one input, its window's maximum (circled); average pooling spreads the same
-gradients evenly over each window.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Gradient routing, drawn
+#
+# A 6x6 input, 2x2 max pooling, and an upstream gradient with a different
+# value for each of the 9 outputs. Every output's gradient lands on exactly
+# one input, its window's maximum (circled); average pooling spreads the same
+# gradients evenly over each window.
+
+# %%
 torch.manual_seed(3)
 x = torch.randint(0, 10, (1, 1, 6, 6)).float() + torch.rand(1, 1, 6, 6) * 0.1  # no ties
 out, argmax = max_pool_forward(x, 2, 2)
@@ -263,16 +278,17 @@ fig.tight_layout()
 assert (grad_max != 0).sum() == 9, "max pooling: exactly one input per window receives gradient"
 assert_close(grad_max.flatten()[argmax.flatten()], grad_out.flatten(), msg="each gradient lands on its arg-max")
 assert_close(grad_avg, grad_out.repeat_interleave(2, 2).repeat_interleave(2, 3) / 4, msg="average pooling spreads by 1/4")
-"""),
-    md("""
-### Verify against autograd
 
-For random inputs, windows, strides (overlapping ones included) and
-upstream gradients, our backward functions must give what PyTorch's
-autograd computes for `F.max_pool2d` and `F.avg_pool2d`. The same check
-covers the package's versions, which also handle padding.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Verify against autograd
+#
+# For random inputs, windows, strides (overlapping ones included) and
+# upstream gradients, our backward functions must give what PyTorch's
+# autograd computes for `F.max_pool2d` and `F.avg_pool2d`. The same check
+# covers the package's versions, which also handle padding.
+
+# %%
 def autograd_input_grad(pool, x, seed):  # (upstream gradient, dL/dx by autograd)
     x = x.clone().requires_grad_(True)
     out = pool(x)
@@ -297,26 +313,26 @@ for case in range(n_cases):
     grad_out, expected = autograd_input_grad(lambda t: F.avg_pool2d(t, k, s, p), x, case)
     assert_close(conv.avg_pool2d_backward(grad_out, size, k, s, p), expected, msg=f"course_utils avg backward, p={p}, {where}")
 print(f"pooling gradients equal autograd's on {n_cases} random configurations")
-"""),
-    md("""
-Autograd is one oracle; finite differences are another that knows nothing
-about PyTorch's backward code. Average pooling is smooth, so its gradient can
-be checked numerically too (max pooling is not differentiable where two
-inputs tie, but random inputs never tie).
-"""),
-    code("""
+
+# %% [markdown]
+# Autograd is one oracle; finite differences are another that knows nothing
+# about PyTorch's backward code. Average pooling is smooth, so its gradient can
+# be checked numerically too (max pooling is not differentiable where two
+# inputs tie, but random inputs never tie).
+
+# %%
 x = torch.randn(1, 2, 6, 5, dtype=torch.float64)
 print("avg pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.avg_pool2d(t, 3, 2, 1), x):.1e}")
 print("max pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.max_pool2d(t, 2, 1), x):.1e}")
-"""),
-    md("""
-### A check that can fail
 
-An assertion only proves something if a wrong implementation would trip it.
-A classic mistake: treating max pooling's backward like average pooling's,
-spreading the gradient over the window. The same comparison catches it:
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A check that can fail
+#
+# An assertion only proves something if a wrong implementation would trip it.
+# A classic mistake: treating max pooling's backward like average pooling's,
+# spreading the gradient over the window. The same comparison catches it:
+
+# %%
 x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
 grad_out, expected = autograd_input_grad(lambda t: F.max_pool2d(t, 2), x, 0)
 spread = avg_pool_backward(grad_out, (6, 6), 2, 2)  # the wrong backward for max pooling
@@ -325,64 +341,61 @@ try:
     raise RuntimeError("the check should have failed")
 except AssertionError as err:
     print("caught:", str(err)[:160], "...")
-"""),
-    md("""
-## Summary
 
-- Pooling slides a window over each channel and keeps its max or mean; same
-  output-size formula as a convolution; no parameters.
-- It shrinks the maps (a 2x2 pool cuts later layers' work by 4) and makes
-  features tolerant of small shifts, not invariant to them.
-- Backward: max pooling routes each gradient to the remembered arg-max;
-  average pooling spreads it evenly; overlapping windows add up.
 
-## Exercises
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - Pooling slides a window over each channel and keeps its max or mean; same
+#   output-size formula as a convolution; no parameters.
+# - It shrinks the maps (a 2x2 pool cuts later layers' work by 4) and makes
+#   features tolerant of small shifts, not invariant to them.
+# - Backward: max pooling routes each gradient to the remembered arg-max;
+#   average pooling spreads it evenly; overlapping windows add up.
 
-### 1. Max pooling with padding
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
 
-Write `max_pool2d(x, kernel_size, stride, padding)` for `(N, C, H, W)`
-inputs. The checker uses mostly negative inputs: what goes wrong if you pad
-with zeros?
-"""),
-    code("""
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. Max pooling with padding
+#
+# Write `max_pool2d(x, kernel_size, stride, padding)` for `(N, C, H, W)`
+# inputs. The checker uses mostly negative inputs: what goes wrong if you pad
+# with zeros?
+
+# %%
 def max_pool2d(x, kernel_size, stride, padding):
     raise NotImplementedError  # your code here
 
 
 ex03.check_max_pool2d(max_pool2d);
-"""),
-    md("""
-### 2. Average pooling, backward
 
-Write `avg_pool_backward(grad_output, input_size, kernel_size, stride)`
-without looking above: the gradient with respect to the input of
-`F.avg_pool2d(x, kernel_size, stride)`. Some of the checker's windows
-overlap.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. Average pooling, backward
+#
+# Write `avg_pool_backward(grad_output, input_size, kernel_size, stride)`
+# without looking above: the gradient with respect to the input of
+# `F.avg_pool2d(x, kernel_size, stride)`. Some of the checker's windows
+# overlap.
+
+# %%
 def avg_pool_backward(grad_output, input_size, kernel_size, stride):
     raise NotImplementedError  # your code here
 
 
 ex03.check_avg_pool_backward(avg_pool_backward);
-"""),
-    md("""
-### 3. Max pooling, backward, without stored indices
 
-Write `max_pool_backward(x, grad_output, kernel_size, stride)`: find each
-window's arg-max from `x` yourself and route the gradient there.
-"""),
-    code("""
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. Max pooling, backward, without stored indices
+#
+# Write `max_pool_backward(x, grad_output, kernel_size, stride)`: find each
+# window's arg-max from `x` yourself and route the gradient there.
+
+# %%
 def max_pool_backward(x, grad_output, kernel_size, stride):
     raise NotImplementedError  # your code here
 
 
 ex03.check_max_pool_backward(max_pool_backward);
-"""),
-]
-
-
-if __name__ == "__main__":
-    out = build(Path(__file__).resolve().parent.parent / "notebooks" / "03_pooling.ipynb",
-                "03 Pooling", CELLS, imports=IMPORTS, intro=INTRO)
-    print(f"wrote {out}")
