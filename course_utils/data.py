@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_utils.paths import data_dir, project_folder  # noqa: F401  (project_folder: until the split)
+
 CACHE_VERSION = 1
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -90,29 +92,6 @@ DATASETS = {
 
 class DatasetUnavailableError(RuntimeError):
     """No cached, offline or downloadable copy of a dataset could be used."""
-
-
-def data_dir():
-    """The download and cache folder: ``COURSE_DATA_DIR`` or ``<repo>/data``.
-
-    Outside a checkout of the repository (e.g. installed on Colab) the default
-    is ``./data`` in the working directory.
-    """
-    env = os.environ.get("COURSE_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    repo = Path(__file__).resolve().parent.parent
-    if (repo / "pyproject.toml").exists() and (repo / "course_utils").is_dir():
-        return repo / "data"
-    return Path.cwd() / "data"
-
-
-def project_folder(env_var, default):
-    """A working folder: ``$env_var`` if set, else ``default`` (a relative
-    path such as ``"checkpoints"``) beside the data folder, i.e. under the
-    repository root in a checkout."""
-    env = os.environ.get(env_var)
-    return Path(env).expanduser() if env else data_dir().parent / default
 
 
 def _spec(name):

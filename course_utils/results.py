@@ -17,7 +17,7 @@ import time
 def results_dir(profile_name=None):
     """The folder holding the results of ``profile_name`` (default: the active profile)."""
     from course_utils import profile
-    from course_utils.data import project_folder
+    from course_utils.paths import project_folder
 
     return project_folder("COURSE_RESULTS_DIR", "build/results") / (profile_name or profile.current())
 

@@ -185,7 +185,7 @@ def checkpoint_path(name):
     Pass the result to ``fit(..., checkpoint=...)``.
     """
     from course_utils import profile
-    from course_utils.data import project_folder
+    from course_utils.paths import project_folder
 
     return project_folder("COURSE_CHECKPOINT_DIR", "checkpoints") / profile.current() / f"{name}.pt"
 

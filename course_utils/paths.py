@@ -1,0 +1,33 @@
+"""Where the course keeps its files: data, results, checkpoints.
+
+In a checkout of the repository everything lives under the repository root
+(``data/``, ``build/results/``, ``checkpoints/``); installed elsewhere (e.g. on
+Colab) under the working directory. Each folder can be moved with an
+environment variable.
+"""
+
+import os
+from pathlib import Path
+
+
+def data_dir():
+    """The download and cache folder: ``COURSE_DATA_DIR`` or ``<repo>/data``.
+
+    Outside a checkout of the repository (e.g. installed on Colab) the default
+    is ``./data`` in the working directory.
+    """
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").exists() and (repo / "course_utils").is_dir():
+        return repo / "data"
+    return Path.cwd() / "data"
+
+
+def project_folder(env_var, default):
+    """A working folder: ``$env_var`` if set, else ``default`` (a relative
+    path such as ``"checkpoints"``) beside the data folder, i.e. under the
+    repository root in a checkout."""
+    env = os.environ.get(env_var)
+    return Path(env).expanduser() if env else data_dir().parent / default
