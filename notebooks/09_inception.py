@@ -39,7 +39,8 @@ from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TorchvisionInvertedResidual
 
 from course_utils import results
-from course_utils.checks import assert_close, count_macs, count_params, layer_table, print_layer_table
+from course_utils.accounting import count_macs, count_params, layer_table, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.data import load_dataset
 from course_utils.exercises import ex09
 from course_utils.models import blocks, googlenet, nin, vgg

@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TorchvisionInvertedResidual
 
-from course_utils.checks import count_macs, count_params
+from course_utils.accounting import count_macs, count_params
 from course_utils.models import blocks, googlenet, nin
 
 # The paper's Table 1 (Szegedy et al., 2014), written out again here:
