@@ -6,9 +6,7 @@ notebook that is moved to a GPU runtime picks the GPU up on its next run.
 
 import contextlib
 import os
-import platform
 import random
-import sys
 
 import numpy as np
 import torch
@@ -70,34 +68,3 @@ def seed_everything(seed=0):
     os.environ["PYTHONHASHSEED"] = str(seed)
     return seed
 
-
-def describe():
-    """A multi-line report of the environment: versions, device, profile, data.
-
-    Returns the text (and prints nothing) so a notebook can print it and a
-    test can read it.
-    """
-    import torchvision
-
-    from course_utils import data, profile
-
-    device = get_device()
-    if device.type == "cuda":
-        device_text = f"cuda ({torch.cuda.get_device_name(0)})"
-    else:
-        device_text = device.type
-    dtype = autocast_dtype(device)
-    lines = [
-        f"python       {sys.version.split()[0]} ({platform.system()} {platform.machine()})",
-        f"torch        {torch.__version__}",
-        f"torchvision  {torchvision.__version__}",
-        f"numpy        {np.__version__}",
-        f"device       {device_text}",
-        f"precision    {'float32' if dtype is None else 'mixed ' + str(dtype).replace('torch.', '')}",
-        f"cpu threads  {torch.get_num_threads()}",
-        f"profile      {profile.current()}",
-        f"data folder  {data.data_dir()}",
-    ]
-    for name in data.DATASETS:
-        lines.append(f"dataset      {name:<14} {data.dataset_status(name)}")
-    return "\n".join(lines)

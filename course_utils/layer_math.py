@@ -24,13 +24,15 @@ def _pair(value, name, minimum):
     return v, v
 
 
-def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1, ceil_mode=False):
     """Side of a conv (or pooling) output along one axis:
     ``floor((n + 2p - d*(k - 1) - 1) / s) + 1``.
 
     With ``dilation=1`` this is the familiar ``floor((n + 2p - k) / s) + 1``.
-    Raises ``ValueError`` when the (dilated) kernel does not fit in the
-    padded input.
+    ``ceil_mode=True`` is the rule of ``nn.MaxPool2d(..., ceil_mode=True)``:
+    round up instead, so a last, partial window counts, unless it would start
+    beyond the input and its left padding (then it is dropped). Raises
+    ``ValueError`` when not even one window fits.
     """
     n = _int(n, "n", 1)
     k = _int(kernel_size, "kernel_size", 1)
@@ -38,10 +40,18 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
     p = _int(padding, "padding", 0)
     d = _int(dilation, "dilation", 1)
     span = d * (k - 1) + 1
-    if span > n + 2 * p:
-        raise ValueError(f"a kernel spanning {span} pixels does not fit in an input of {n} "
+    if not ceil_mode:
+        if span > n + 2 * p:
+            raise ValueError(f"a kernel spanning {span} pixels does not fit in an input of {n} "
+                             f"with padding {p} on each side: pad more or use a smaller kernel")
+        return (n + 2 * p - span) // s + 1
+    out = -(-(n + 2 * p - span) // s) + 1  # ceiling division
+    if (out - 1) * s >= n + p:  # the last window would start in the right padding: PyTorch drops it
+        out -= 1
+    if out < 1:
+        raise ValueError(f"a kernel spanning {span} pixels leaves no output for an input of {n} "
                          f"with padding {p} on each side: pad more or use a smaller kernel")
-    return (n + 2 * p - span) // s + 1
+    return out
 
 
 def same_padding(kernel_size, dilation=1):

@@ -15,11 +15,11 @@ Every layer has the same three-part interface:
   the same order (empty for layers without parameters).
 
 Shapes follow PyTorch: images are ``(N, C, H, W)``, a conv weight is
-``(out_channels, in_channels, kH, kW)``, a dense weight is
+``(out_channels, in_channels, kH, kW)``, a linear weight is
 ``(out_features, in_features)``, so weights copy across unchanged.
 
 Reading order: the correlation helper, then the layers (conv, ReLU, max-pool,
-flatten, dense), the loss, the container and the optimiser.
+flatten, linear), the loss, the container and the optimiser.
 """
 
 import numpy as np
@@ -143,7 +143,7 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
-class Conv2D(Layer):
+class Conv2d(Layer):
     """2-D convolution (PyTorch's cross-correlation) with stride and zero padding.
 
     Forward: ``y = correlate(pad(x), W) + b``.
@@ -210,16 +210,16 @@ class Conv2D(Layer):
         return (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
 
     def forward(self, x):
-        _check_float_array(x, "Conv2D input", 4, "(N, C, H, W)")
+        _check_float_array(x, "Conv2d input", 4, "(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(
-                f"Conv2D expected {self.in_channels} input channels, got shape {x.shape} "
+                f"Conv2d expected {self.in_channels} input channels, got shape {x.shape} "
                 f"with {x.shape[1]}: check in_channels or the layer before"
             )
         (ph, pw), (kh, kw) = self.padding, self.kernel_size
         if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
             raise ValueError(
-                f"Conv2D kernel {self.kernel_size} does not fit the padded input "
+                f"Conv2d kernel {self.kernel_size} does not fit the padded input "
                 f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw}: use a larger input or more padding"
             )
         x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H+2p, W+2p)
@@ -230,7 +230,7 @@ class Conv2D(Layer):
         return out
 
     def backward(self, grad_output):
-        _check_grad(grad_output, self._out_shape, "Conv2D")
+        _check_grad(grad_output, self._out_shape, "Conv2d")
         x_padded = self._x_padded
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         _, _, hp, wp = x_padded.shape
@@ -262,7 +262,7 @@ class Conv2D(Layer):
         return np.ascontiguousarray(grad_xp[:, :, ph:ph + h, pw:pw + w])  # (N, C, H, W)
 
     def __repr__(self):
-        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding})")
 
 
@@ -283,7 +283,7 @@ class ReLU(Layer):
         return grad_output * self._mask
 
 
-class MaxPool2D(Layer):
+class MaxPool2d(Layer):
     """Max pooling that remembers where each maximum came from.
 
     Backward: each output pixel's gradient goes to the one input position that
@@ -313,11 +313,11 @@ class MaxPool2D(Layer):
         self._out_shape = None
 
     def forward(self, x):
-        _check_float_array(x, "MaxPool2D input", 4, "(N, C, H, W)")
+        _check_float_array(x, "MaxPool2d input", 4, "(N, C, H, W)")
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         n, c, h, w = x.shape
         if h + 2 * ph < kh or w + 2 * pw < kw:
-            raise ValueError(f"MaxPool2D window {self.kernel_size} is larger than the input {h}x{w}")
+            raise ValueError(f"MaxPool2d window {self.kernel_size} is larger than the input {h}x{w}")
         x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
         windows = np.lib.stride_tricks.sliding_window_view(x_padded, (kh, kw), axis=(2, 3))
         windows = windows[:, :, ::sh, ::sw]  # (N, C, Ho, Wo, kH, kW)
@@ -335,7 +335,7 @@ class MaxPool2D(Layer):
         return out
 
     def backward(self, grad_output):
-        _check_grad(grad_output, self._out_shape, "MaxPool2D")
+        _check_grad(grad_output, self._out_shape, "MaxPool2d")
         n, c, h, w = self._in_shape
         (ph, pw) = self.padding
         hp, wp = h + 2 * ph, w + 2 * pw
@@ -346,7 +346,7 @@ class MaxPool2D(Layer):
         return np.ascontiguousarray(grad[:, :, ph:ph + h, pw:pw + w])  # (N, C, H, W)
 
     def __repr__(self):
-        return f"MaxPool2D(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
 
 
 class Flatten(Layer):
@@ -371,7 +371,7 @@ class Flatten(Layer):
         return grad_output.reshape(self._in_shape)  # (N, C, H, W)
 
 
-class Dense(Layer):
+class Linear(Layer):
     """Fully-connected layer ``y = x W^T + b`` (PyTorch's ``nn.Linear``).
 
     Backward with upstream gradient ``g = dL/dy`` of shape ``(N, out)``:
@@ -404,10 +404,10 @@ class Dense(Layer):
         return [self.grad_weight, self.grad_bias]
 
     def forward(self, x):
-        _check_float_array(x, "Dense input", 2, "(N, in_features)")
+        _check_float_array(x, "Linear input", 2, "(N, in_features)")
         if x.shape[1] != self.in_features:
             raise ValueError(
-                f"Dense expected {self.in_features} input features, got shape {x.shape}: "
+                f"Linear expected {self.in_features} input features, got shape {x.shape}: "
                 "check in_features (after Flatten it is C*H*W of the layer before)"
             )
         self._x = x
@@ -415,13 +415,13 @@ class Dense(Layer):
 
     def backward(self, grad_output):
         _check_grad(grad_output, None if self._x is None else (self._x.shape[0], self.out_features),
-                    "Dense")
+                    "Linear")
         self.grad_weight[...] = grad_output.T @ self._x  # (out, in)
         self.grad_bias[...] = grad_output.sum(axis=0)  # (out,)
         return grad_output @ self.weight  # (N, in)
 
     def __repr__(self):
-        return f"Dense({self.in_features}, {self.out_features})"
+        return f"Linear({self.in_features}, {self.out_features})"
 
 
 # ---------------------------------------------------------------------------

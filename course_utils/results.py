@@ -13,12 +13,13 @@ import json
 import os
 import time
 
+from course_utils import profile
+from course_utils.accounting import count_macs, count_params
+from course_utils.paths import project_folder
+
 
 def results_dir(profile_name=None):
     """The folder holding the results of ``profile_name`` (default: the active profile)."""
-    from course_utils import profile
-    from course_utils.paths import project_folder
-
     return project_folder("COURSE_RESULTS_DIR", "build/results") / (profile_name or profile.current())
 
 
@@ -30,8 +31,6 @@ def _format(value):
 
 def record(notebook, name, value, **extra):
     """Print and store one result of ``notebook`` (e.g. ``"06"``)."""
-    from course_utils import profile
-
     notebook = str(notebook)
     entry = {"value": value, "profile": profile.current(), "time": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
     path = results_dir() / f"{notebook}.json"
@@ -53,8 +52,6 @@ def record_training(notebook, name, model, history, input_shape, train_batches, 
     for one ``input_shape`` image, mean seconds per epoch and examples/s,
     epochs, train and test set sizes, device). ``description`` names the
     model in the table, e.g. ``"VGG-11 (width 0.25, BN)"``."""
-    from course_utils.checks import count_macs, count_params
-
     device = next(model.parameters()).device
     return record(notebook, name, round(history.final.test_acc, 4), model=description,
                   params=count_params(model), macs=count_macs(model, input_shape), input_size=input_shape[-1],

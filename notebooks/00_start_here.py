@@ -76,7 +76,7 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # what it found on this machine:
 
 # %%
-from course_utils.device import describe
+from course_utils.environment import describe
 
 print(describe())
 

@@ -40,7 +40,8 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # quiet 
 from torch.utils import benchmark  # noqa: E402
 
 from course_utils import conv, results
-from course_utils.checks import assert_close, count_params
+from course_utils.accounting import count_params
+from course_utils.checks import assert_close
 from course_utils.exercises import ex01
 from course_utils.plot import show_feature_maps, show_kernels
 

@@ -34,7 +34,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils import conv, layer_math, results
-from course_utils.checks import assert_close, count_macs, count_params, print_layer_table
+from course_utils.accounting import count_macs, count_params, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.exercises import ex02
 
 from course_utils import profile

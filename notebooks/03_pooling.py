@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import conv, layer_math, results
-from course_utils.checks import assert_close, count_macs, count_params, grad_check
+from course_utils.accounting import count_macs, count_params
+from course_utils.checks import assert_close, grad_check
 from course_utils.exercises import ex03
 
 from course_utils import profile

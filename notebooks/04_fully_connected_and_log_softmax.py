@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import results
-from course_utils.checks import assert_close, count_params, print_layer_table
+from course_utils.accounting import count_params, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.data import load_dataset
 from course_utils.plot import confusion_matrix, plot_confusion_matrix, plot_history, show_images
 from course_utils.train import checkpoint_path, evaluate, fit, predict

@@ -5,7 +5,7 @@
 #
 # Until now `loss.backward()` has computed every gradient for us. This notebook
 # computes them **by hand**: a small CNN written in NumPy alone (convolution,
-# ReLU, max-pooling, flatten, dense and softmax cross-entropy), each layer with
+# ReLU, max-pooling, flatten, linear and softmax cross-entropy), each layer with
 # a forward and a backward pass, for batches and several channels. Every
 # formula is derived on a tiny example you can follow with pen and paper, then
 # checked twice: against finite differences (which know nothing about calculus)
@@ -50,7 +50,7 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The plan: the chain rule, one layer at a time
 #
-# The network is a chain `x -> conv -> ReLU -> max-pool -> flatten -> dense -> z
+# The network is a chain `x -> conv -> ReLU -> max-pool -> flatten -> linear -> z
 # -> loss L`. Backpropagation walks it backwards. Each layer `y = f(x)` receives
 # the **upstream gradient** `g = dL/dy` (how the loss changes with its output),
 # multiplies it by its **local gradient** `dy/dx` (how its output changes with
@@ -139,7 +139,7 @@ for n, k in [(1, 3), (8, 10), (5, 4)]:
     judge("dL/dz", mine, fd, zt.grad)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## Dense: `y = x W^T + b`
+# ## Linear (dense): `y = x W^T + b`
 #
 # With `x` of shape `(N, in)`, `W` of shape `(out, in)` and the upstream
 # gradient `g = dL/dy` of shape `(N, out)`. Each output is
@@ -162,34 +162,34 @@ for n, k in [(1, 3), (8, 10), (5, 4)]:
 # 1*0 + (-1)*3) = (2, -3)`.
 
 # %%
-dense = numpy_nn.Dense(2, 2, dtype=np.float64)
-dense.weight[...] = [[1, 0], [-1, 3]]
-dense.forward(np.array([[1.0, 2.0]]))
-grad_x = dense.backward(np.array([[1.0, -1.0]]))
-print("dL/dW =", dense.grad_weight.tolist(), " dL/db =", dense.grad_bias.tolist(), " dL/dx =", grad_x.tolist())
-assert_close(dense.grad_weight, [[1, 2], [-1, -2]], msg="paper example dL/dW")
-assert_close(dense.grad_bias, [1, -1], msg="paper example dL/db")
+linear = numpy_nn.Linear(2, 2, dtype=np.float64)
+linear.weight[...] = [[1, 0], [-1, 3]]
+linear.forward(np.array([[1.0, 2.0]]))
+grad_x = linear.backward(np.array([[1.0, -1.0]]))
+print("dL/dW =", linear.grad_weight.tolist(), " dL/db =", linear.grad_bias.tolist(), " dL/dx =", grad_x.tolist())
+assert_close(linear.grad_weight, [[1, 2], [-1, -2]], msg="paper example dL/dW")
+assert_close(linear.grad_bias, [1, -1], msg="paper example dL/db")
 assert_close(grad_x, [[2, -3]], msg="paper example dL/dx")
 
 # %%
 for n, fin, fout in [(1, 3, 2), (4, 7, 5), (6, 20, 10)]:
-    dense = numpy_nn.Dense(fin, fout, dtype=np.float64, rng=rng)
-    dense.bias[...] = rng.standard_normal(fout)
+    linear = numpy_nn.Linear(fin, fout, dtype=np.float64, rng=rng)
+    linear.bias[...] = rng.standard_normal(fout)
     x = rng.standard_normal((n, fin))
     g = rng.standard_normal((n, fout))
-    dense.forward(x)
-    grad_x = dense.backward(g)
+    linear.forward(x)
+    grad_x = linear.backward(g)
 
     def loss():
-        return float((dense.forward(x) * g).sum())
+        return float((linear.forward(x) * g).sum())
 
-    fd_x, fd_w, fd_b = (numerical_gradient(loss, a) for a in (x, dense.weight, dense.bias))
-    xt, wt, bt = t64(x, True), t64(dense.weight, True), t64(dense.bias, True)
+    fd_x, fd_w, fd_b = (numerical_gradient(loss, a) for a in (x, linear.weight, linear.bias))
+    xt, wt, bt = t64(x, True), t64(linear.weight, True), t64(linear.bias, True)
     F.linear(xt, wt, bt).backward(t64(g))
-    print(f"Dense({fin}, {fout}) on x {x.shape}:")
+    print(f"Linear({fin}, {fout}) on x {x.shape}:")
     judge("dL/dx", grad_x, fd_x, xt.grad)
-    judge("dL/dW", dense.grad_weight, fd_w, wt.grad)
-    judge("dL/db", dense.grad_bias, fd_b, bt.grad)
+    judge("dL/dW", linear.grad_weight, fd_w, wt.grad)
+    judge("dL/db", linear.grad_bias, fd_b, bt.grad)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Flatten and ReLU: a reshape and a mask
@@ -247,7 +247,7 @@ x = np.array([[1, 3, 2, 0],
               [4, 2, 1, 5],
               [0, 1, 7, 2],
               [6, 2, 3, 1]], dtype=np.float64)[None, None]  # (1, 1, 4, 4)
-pool = numpy_nn.MaxPool2D(2)
+pool = numpy_nn.MaxPool2d(2)
 y = pool.forward(x)
 g = np.array([[10.0, 20.0], [30.0, 40.0]])[None, None]
 grad_x = pool.backward(g)
@@ -258,14 +258,14 @@ assert_close(grad_x[0, 0], [[0, 0, 0, 0], [10, 0, 0, 20], [0, 0, 40, 0], [30, 0,
 
 # %%
 for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2, 6, 5), 3, 1, 0)]:
-    pool = numpy_nn.MaxPool2D(k, stride=s, padding=p)
+    pool = numpy_nn.MaxPool2d(k, stride=s, padding=p)
     x = rng.standard_normal(shape)
     g = rng.standard_normal(pool.forward(x).shape)
     mine = pool.backward(g)
     fd = numerical_gradient(lambda: float((pool.forward(x) * g).sum()), x)
     xt = t64(x, True)
     F.max_pool2d(xt, k, s, p).backward(t64(g))
-    print(f"MaxPool2D(kernel_size={k}, stride={s}, padding={p}) on {shape}:")
+    print(f"MaxPool2d(kernel_size={k}, stride={s}, padding={p}) on {shape}:")
     judge("dL/dx", mine, fd, xt.grad)
 
 
@@ -323,13 +323,13 @@ print("dL/dw = correlate(x, g) =\n", grad_w)
 assert grad_w[0, 0] == 3.0
 
 # %%
-conv = numpy_nn.Conv2D(1, 1, kernel_size=2, dtype=np.float64)
+conv = numpy_nn.Conv2d(1, 1, kernel_size=2, dtype=np.float64)
 conv.weight[...] = w
-assert_close(conv.forward(x[None, None])[0, 0], y, msg="Conv2D forward vs the loops")
+assert_close(conv.forward(x[None, None])[0, 0], y, msg="Conv2d forward vs the loops")
 grad_x_layer = conv.backward(g[None, None])
-assert_close(conv.grad_weight[0, 0], grad_w, msg="Conv2D's dL/dW vs correlate(x, g)")
+assert_close(conv.grad_weight[0, 0], grad_w, msg="Conv2d's dL/dW vs correlate(x, g)")
 assert conv.grad_bias[0] == g.sum(), "dL/db is the sum of g"
-print("numpy_nn.Conv2D agrees with the paper example: dL/dW =", conv.grad_weight[0, 0].tolist())
+print("numpy_nn.Conv2d agrees with the paper example: dL/dW =", conv.grad_weight[0, 0].tolist())
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -383,7 +383,7 @@ show_matrices({"w": w, "rot180(w)": w_rot, "g padded by k-1": g_padded, "dL/dx =
               title="the input gradient, gather view")
 plt.show()
 assert_close(grad_x_gather, grad_x_scatter, msg="gather (rotated kernel) and scatter views must agree")
-assert_close(grad_x_layer[0, 0], grad_x_gather, msg="numpy_nn.Conv2D's dL/dx vs the full convolution")
+assert_close(grad_x_layer[0, 0], grad_x_gather, msg="numpy_nn.Conv2d's dL/dx vs the full convolution")
 assert grad_x_gather[0, 0] == 1 and grad_x_gather[1, 1] == 3, "the two entries worked out by hand below"
 print("dL/dx =\n", grad_x_gather)
 
@@ -415,7 +415,7 @@ print("dL/dx =\n", grad_x_gather)
 # where $\star$ is the (valid) cross-correlation of notebook 01.
 #
 # Here they are as loops straight from the formulas, checked against
-# `numpy_nn.Conv2D`, which computes the same thing with one matrix product per
+# `numpy_nn.Conv2d`, which computes the same thing with one matrix product per
 # gradient (im2col, notebook 01): rotate-and-correlate reuses the forward
 # pass's machinery.
 
@@ -435,7 +435,7 @@ def conv_backward_loops(x, weight, g):
     return grad_x, grad_w, grad_b
 
 
-conv = numpy_nn.Conv2D(3, 4, kernel_size=3, dtype=np.float64, rng=rng)
+conv = numpy_nn.Conv2d(3, 4, kernel_size=3, dtype=np.float64, rng=rng)
 x = rng.standard_normal((2, 3, 6, 5))
 g = rng.standard_normal(conv.forward(x).shape)  # (2, 4, 4, 3)
 grad_x = conv.backward(g)
@@ -475,7 +475,7 @@ conv_cases = [  # (N, C_in, H, W), C_out, kernel_size, stride, padding
     ((3, 2, 9, 7), 2, 2, 3, 0),
 ]
 for shape, c_out, k, s, p in conv_cases:
-    conv = numpy_nn.Conv2D(shape[1], c_out, k, stride=s, padding=p, dtype=np.float64, rng=rng)
+    conv = numpy_nn.Conv2d(shape[1], c_out, k, stride=s, padding=p, dtype=np.float64, rng=rng)
     conv.bias[...] = rng.standard_normal(c_out)
     x = rng.standard_normal(shape)
     g = rng.standard_normal(conv.forward(x).shape)
@@ -487,7 +487,7 @@ for shape, c_out, k, s, p in conv_cases:
     fd_x, fd_w, fd_b = (numerical_gradient(loss, a) for a in (x, conv.weight, conv.bias))
     xt, wt, bt = t64(x, True), t64(conv.weight, True), t64(conv.bias, True)
     F.conv2d(xt, wt, bt, stride=s, padding=p).backward(t64(g))
-    print(f"Conv2D({shape[1]}, {c_out}, kernel_size={k}, stride={s}, padding={p}) on x {shape}:")
+    print(f"Conv2d({shape[1]}, {c_out}, kernel_size={k}, stride={s}, padding={p}) on x {shape}:")
     judge("dL/dx", grad_x, fd_x, xt.grad)
     judge("dL/dW", conv.grad_weight, fd_w, wt.grad)
     judge("dL/db", conv.grad_bias, fd_b, bt.grad)
@@ -504,7 +504,7 @@ for shape, c_out, k, s, p in conv_cases:
 
 # %%
 def numpy_cnn(in_channels=1, width=8, image_size=28, num_classes=10, dtype=np.float32, rng=None):
-    """conv -> ReLU -> max-pool, twice, then flatten -> dense.
+    """conv -> ReLU -> max-pool, twice, then flatten -> linear.
 
     Args:
         in_channels: channels of the input images.
@@ -516,14 +516,14 @@ def numpy_cnn(in_channels=1, width=8, image_size=28, num_classes=10, dtype=np.fl
     """
     side = image_size // 4
     return numpy_nn.Sequential(
-        numpy_nn.Conv2D(in_channels, width, 3, padding=1, dtype=dtype, rng=rng),  # (N, width, S, S)
+        numpy_nn.Conv2d(in_channels, width, 3, padding=1, dtype=dtype, rng=rng),  # (N, width, S, S)
         numpy_nn.ReLU(),
-        numpy_nn.MaxPool2D(2),  # (N, width, S/2, S/2)
-        numpy_nn.Conv2D(width, 2 * width, 3, padding=1, dtype=dtype, rng=rng),
+        numpy_nn.MaxPool2d(2),  # (N, width, S/2, S/2)
+        numpy_nn.Conv2d(width, 2 * width, 3, padding=1, dtype=dtype, rng=rng),
         numpy_nn.ReLU(),
-        numpy_nn.MaxPool2D(2),  # (N, 2*width, S/4, S/4)
+        numpy_nn.MaxPool2d(2),  # (N, 2*width, S/4, S/4)
         numpy_nn.Flatten(),  # (N, 2*width*(S/4)^2)
-        numpy_nn.Dense(2 * width * side * side, num_classes, dtype=dtype, rng=rng),
+        numpy_nn.Linear(2 * width * side * side, num_classes, dtype=dtype, rng=rng),
     )
 
 
@@ -554,7 +554,7 @@ for n, c, size, width in [(4, 1, 12, 3), (3, 2, 8, 2)]:
     loss_t.backward()
     assert abs(loss - loss_t.item()) < 1e-12, "the NumPy and PyTorch losses differ"
     print(f"CNN on x {x.shape}, {net.num_params()} parameters, loss {loss:.4f}:")
-    names = ["conv1.W", "conv1.b", "conv2.W", "conv2.b", "dense.W", "dense.b"]
+    names = ["conv1.W", "conv1.b", "conv2.W", "conv2.b", "linear.W", "linear.b"]
     for name, param, grad, twin in zip(names, net.params(), net.grads(), twins):
         grad = grad.copy()  # the finite differences below re-run forward passes
         judge(name, grad, numerical_gradient(full_loss, param), twin.grad)
@@ -662,7 +662,7 @@ _ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), param
 #
 # - Backpropagation = upstream gradient times local gradient, layer by layer,
 #   from `dL/dz = (softmax - onehot) / N` down to the input.
-# - Dense: `dL/dW = g^T x`, `dL/db = sum g`, `dL/dx = g W`.
+# - Linear: `dL/dW = g^T x`, `dL/db = sum g`, `dL/dx = g W`.
 # - ReLU: multiply by the mask of positive inputs. Max-pool: route to the
 #   remembered arg-max. Flatten: reshape back.
 # - Convolution: `dL/dW` = correlation of the input with `g`; `dL/dX` = full
@@ -682,17 +682,17 @@ from course_utils.exercises import ex05
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Exercise 1: the dense layer's backward pass
+# ### Exercise 1: the linear layer's backward pass
 #
-# Write `dense_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
+# Write `linear_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
 # `(grad_input, grad_weight, grad_bias)`. Derive it on paper first.
 
 # %%
-def dense_backward(x, weight, grad_output):
+def linear_backward(x, weight, grad_output):
     raise NotImplementedError
 
 
-ex05.check_dense_backward(dense_backward);
+ex05.check_linear_backward(linear_backward);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -721,7 +721,7 @@ ex05.check_avg_pool_backward(avg_pool_backward);
 
 # %%
 x = rng.standard_normal((1, 2, 5, 5))
-conv = numpy_nn.Conv2D(2, 3, 3, padding=1, dtype=np.float64, rng=rng)
+conv = numpy_nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64, rng=rng)
 g = rng.standard_normal((1, 3, 5, 5))
 suspects = ex05.buggy_conv_backward(x, conv.weight.copy(), g, padding=1)
 

@@ -38,7 +38,8 @@ from d2l import torch as d2l
 from torch import nn
 
 from course_utils import results
-from course_utils.checks import assert_close, count_macs, count_params, print_layer_table
+from course_utils.accounting import count_macs, count_params, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.data import load_dataset
 from course_utils.exercises import ex06
 from course_utils.models import lenet

@@ -37,7 +37,8 @@ import torchvision
 from torch import nn
 
 from course_utils import results
-from course_utils.checks import assert_close, count_macs, count_params, print_layer_table
+from course_utils.accounting import count_macs, count_params, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.data import Augment, load_dataset, random_crop, random_flip
 from course_utils.exercises import ex07
 from course_utils.models import alexnet

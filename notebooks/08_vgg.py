@@ -35,7 +35,8 @@ import torchvision
 from torch import nn
 
 from course_utils import results
-from course_utils.checks import assert_close, count_macs, count_params, layer_table, print_layer_table
+from course_utils.accounting import count_macs, count_params, layer_table, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.data import load_dataset
 from course_utils.exercises import ex08
 from course_utils.models import vgg
@@ -150,7 +151,7 @@ my_vgg11 = VGG(CONFIGS[11])
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Layer by layer at 224x224
 #
-# Output shape, parameters and multiply-adds of every layer (`course_utils.checks.print_layer_table`
+# Output shape, parameters and multiply-adds of every layer (`course_utils.accounting.print_layer_table`
 # counts the multiply-adds with PyTorch's FLOP counter):
 
 # %%

@@ -39,7 +39,8 @@ from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TorchvisionInvertedResidual
 
 from course_utils import results
-from course_utils.checks import assert_close, count_macs, count_params, layer_table, print_layer_table
+from course_utils.accounting import count_macs, count_params, layer_table, print_layer_table
+from course_utils.checks import assert_close
 from course_utils.data import load_dataset
 from course_utils.exercises import ex09
 from course_utils.models import blocks, googlenet, nin, vgg
@@ -423,12 +424,13 @@ print("1x5 followed by 5x1 == one 5x5 convolution with the composed kernel")
 #
 # The residual networks of notebook 10 wrap a 3x3 convolution between two 1x1 layers: reduce 512
 # channels to 128, filter, expand back to 512. Weights: `512*128 + 9*128*128 + 128*512` instead of
-# `9*512*512`.
+# `9*512*512`. `blocks.PlainBottleneck` is that stack alone; notebook 10's ResNet `Bottleneck` adds
+# the shortcut around it.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 plain = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-bottleneck = blocks.Bottleneck(512, 128, 512)
+bottleneck = blocks.PlainBottleneck(512, 128, 512)
 assert count_params(plain) == 9 * 512 * 512 == 2_359_296
 assert count_params(bottleneck) == 512 * 128 + 9 * 128 * 128 + 128 * 512 == 278_528
 print(f"3x3, 512 -> 512:         {count_params(plain):>9,} weights")

@@ -3,7 +3,7 @@
 import numpy as np
 
 
-def dense_backward(x, weight, grad_output):
+def linear_backward(x, weight, grad_output):
     grad_input = grad_output @ weight  # (N, out) @ (out, in) -> (N, in)
     grad_weight = grad_output.T @ x  # (out, N) @ (N, in) -> (out, in)
     grad_bias = grad_output.sum(axis=0)  # (out,)

@@ -46,12 +46,3 @@ def test_seed_everything_repeats_all_generators():
     dev.seed_everything(124)
     assert draw() != first
 
-
-def test_describe_reports_versions_device_profile_and_data(monkeypatch, tmp_data_dir):
-    monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    text = dev.describe()
-    assert torch.__version__ in text
-    assert "profile      smoke" in text
-    assert f"device       {dev.get_device().type}" in text
-    for name in ("fashion_mnist", "mnist", "cifar10"):
-        assert name in text

@@ -1,11 +1,18 @@
-"""environment.yml, pyproject.toml, constraints.txt and the Makefile agree."""
+"""The environment: environment.yml, pyproject.toml, constraints.txt and the
+Makefile agree; course_utils.environment.describe() reports what is installed."""
 
+import platform
 import re
 from pathlib import Path
 
+import numpy as np
 import tomllib
+import torch
+import torchvision
 
 import course_utils
+from course_utils.device import autocast_dtype, get_device
+from course_utils.environment import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,3 +74,23 @@ def test_d2l_version_is_the_same_everywhere():
 
 def test_repository_url_is_defined_once():
     assert pyproject()["project"]["urls"]["Repository"] == course_utils.REPO_URL
+
+
+def test_describe_reports_versions_device_profile_and_data(monkeypatch, tmp_data_dir):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    tmp_data_dir.mkdir(parents=True)
+    (tmp_data_dir / "mnist.pt").touch()  # a cache file: the report says mnist is cached
+    lines = describe().splitlines()
+    fields = {line[:13].strip(): line[13:] for line in lines if not line.startswith("dataset")}
+    assert fields["python"].startswith(platform.python_version())
+    assert fields["torch"] == torch.__version__ and fields["torchvision"] == torchvision.__version__
+    assert fields["numpy"] == np.__version__
+    assert fields["device"].split()[0] == get_device().type
+    dtype = autocast_dtype(get_device())
+    assert fields["precision"] == ("float32" if dtype is None else f"mixed {str(dtype).split('.')[1]}")
+    assert fields["cpu threads"] == str(torch.get_num_threads())
+    assert fields["profile"] == "smoke" and fields["data folder"] == str(tmp_data_dir)
+    datasets = {line.split()[1]: line for line in lines if line.startswith("dataset")}
+    assert sorted(datasets) == ["cifar10", "fashion_mnist", "mnist"]
+    assert f"cached in {tmp_data_dir / 'mnist.pt'}" in datasets["mnist"]
+    assert "will be downloaded" in datasets["cifar10"]  # no cache, no $COURSE_CIFAR10_DIR

@@ -14,7 +14,7 @@ def stub(*args):
 
 
 @pytest.mark.parametrize("check,answer", [
-    (ex05.check_dense_backward, sol.dense_backward),
+    (ex05.check_linear_backward, sol.linear_backward),
     (ex05.check_avg_pool_backward, sol.avg_pool_backward),
     (ex05.check_which_gradient_is_wrong, sol.which_gradient_is_wrong),
     (ex05.check_fixed_conv_backward, sol.fixed_conv_backward),
@@ -24,7 +24,7 @@ def test_solution_accepted(check, answer, capsys):
     assert "correct" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("check", [ex05.check_dense_backward, ex05.check_avg_pool_backward,
+@pytest.mark.parametrize("check", [ex05.check_linear_backward, ex05.check_avg_pool_backward,
                                    ex05.check_fixed_conv_backward])
 def test_stub_not_attempted(check, capsys):
     assert check(stub) is False
@@ -36,8 +36,8 @@ def test_unanswered_question_not_attempted(capsys):
     assert "not attempted" in capsys.readouterr().out
 
 
-def dense_backward_no_transpose(x, weight, grad_output):
-    gi, gw, gb = sol.dense_backward(x, weight, grad_output)
+def linear_backward_no_transpose(x, weight, grad_output):
+    gi, gw, gb = sol.linear_backward(x, weight, grad_output)
     return gi, gw, grad_output.mean(axis=0)  # mean instead of sum
 
 
@@ -56,8 +56,8 @@ def avg_pool_overwrites(grad_output, input_shape, kernel_size, stride):
 
 
 @pytest.mark.parametrize("check,wrong,match", [
-    (ex05.check_dense_backward, dense_backward_no_transpose, "grad_bias"),
-    (ex05.check_dense_backward, lambda x, w, g: (g @ w, g.T @ x), "tuple"),
+    (ex05.check_linear_backward, linear_backward_no_transpose, "grad_bias"),
+    (ex05.check_linear_backward, lambda x, w, g: (g @ w, g.T @ x), "tuple"),
     (ex05.check_avg_pool_backward, avg_pool_no_share, "grad_input"),
     (ex05.check_avg_pool_backward, avg_pool_overwrites, "kernel_size=3, stride=1"),
     (ex05.check_fixed_conv_backward, ex05.buggy_conv_backward, "grad_input"),

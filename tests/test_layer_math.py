@@ -35,6 +35,25 @@ def check_output_size(fn, n=200):
         assert fn(size, k, s, p, d) == expected, f"n={size} k={k} s={s} p={p} d={d}: expected {expected}"
 
 
+def check_pool_output_size(fn, n=300):
+    """Against nn.MaxPool2d, with and without ceil_mode (padding at most half the kernel, as PyTorch requires)."""
+    rng = random.Random(4)
+    for _ in range(n):
+        k, s, d = rng.randint(1, 5), rng.randint(1, 4), rng.randint(1, 2)
+        p, size, ceil = rng.randint(0, k // 2), rng.randint(1, 12), rng.random() < 0.7
+        pool = nn.MaxPool2d(k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+        try:
+            expected = pool(torch.zeros(1, 1, size, size)).shape[-1]
+        except RuntimeError:  # "Output size is too small"
+            expected = None
+        where = f"n={size} k={k} s={s} p={p} d={d} ceil_mode={ceil}"
+        if expected is None:
+            with pytest.raises(ValueError):
+                fn(size, k, s, p, d, ceil_mode=ceil)
+        else:
+            assert fn(size, k, s, p, d, ceil_mode=ceil) == expected, f"{where}: expected {expected}"
+
+
 def empirical_receptive_field(layers):
     """Rows of the input that reach the centre output pixel (gradient != 0)."""
     need = 1  # grow backwards: the input side needed for one output pixel
@@ -96,6 +115,7 @@ def check_linear(params_fn, macs_fn, n=30):
 
 def test_reference_formulas_pass():
     check_output_size(lm.conv_output_size)
+    check_pool_output_size(lm.conv_output_size)
     check_receptive_field(lm.receptive_field)
     check_conv_params(lm.conv2d_params)
     check_conv_macs(lm.conv2d_macs)
@@ -112,6 +132,11 @@ def size_no_dilation(n, k, s=1, p=0, d=1):
 
 def size_one_sided_padding(n, k, s=1, p=0, d=1):
     return (n + p - d * (k - 1) - 1) // s + 1
+
+
+def pool_size_without_start_rule(n, k, s=1, p=0, d=1, ceil_mode=False):
+    numerator = n + 2 * p - d * (k - 1) - 1
+    return (math.ceil(numerator / s) if ceil_mode else numerator // s) + 1
 
 
 def rf_ignores_stride(layers):
@@ -139,6 +164,7 @@ def macs_on_input_size(c_in, c_out, k, output_size):
     (check_output_size, size_ceil),
     (check_output_size, size_no_dilation),
     (check_output_size, size_one_sided_padding),
+    (check_pool_output_size, pool_size_without_start_rule),
     (check_receptive_field, rf_ignores_stride),
     (check_receptive_field, rf_stride_too_early),
     (check_conv_params, params_without_bias),
@@ -167,6 +193,8 @@ def test_known_values():
     assert lm.receptive_field([nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3)]) == 8
     assert lm.receptive_field([(3, 1, 2)]) == 5  # a dilated 3x3 spans 5
     assert lm.conv_output_size(224, 11, stride=4, padding=2) == 55  # AlexNet's first layer
+    assert [lm.conv_output_size(n, 2, 2, ceil_mode=True) for n in (28, 7, 1)] == [14, 4, 1]  # VGG's pools
+    assert lm.conv_output_size(5, 2, 2, padding=1, ceil_mode=True) == 3  # a 4th window would start in the padding
     assert lm.conv2d_params(192, 32, 5) == (25 * 192 + 1) * 32
     assert lm.conv2d_macs(192, 32, 5, 28) == 120_422_400  # the Inception example, about 120M
     assert lm.conv2d_params(16, 16, 3, groups=16, bias=False) == 144

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from course_utils.checks import count_params
+from course_utils.accounting import count_params
 from course_utils.models import alexnet
 
 

@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TorchvisionInvertedResidual
 
-from course_utils.checks import count_macs, count_params
+from course_utils.accounting import count_macs, count_params
 from course_utils.models import blocks, googlenet, nin
 
 # The paper's Table 1 (Szegedy et al., 2014), written out again here:
@@ -169,7 +169,7 @@ def test_one_by_one_reduction_arithmetic():
 
 def test_bottleneck_arithmetic():
     assert count_params(nn.Conv2d(512, 512, 3, padding=1, bias=False)) == 2_359_296
-    assert count_params(blocks.Bottleneck(512, 128, 512)) == 278_528
+    assert count_params(blocks.PlainBottleneck(512, 128, 512)) == 278_528
     assert 512 * 128 + 9 * 128 * 128 + 128 * 512 == 278_528
 
 
@@ -204,7 +204,7 @@ def test_factorised_conv_without_activation_is_one_big_conv():
 def test_bottleneck_and_depthwise_separable_equal_functional_chain():
     torch.manual_seed(0)
     x = torch.randn(2, 8, 6, 6)
-    b = blocks.Bottleneck(8, 3, 8)
+    b = blocks.PlainBottleneck(8, 3, 8)
     h = F.relu(F.conv2d(x, b.reduce[0].weight))
     h = F.relu(F.conv2d(h, b.conv[0].weight, padding=1))
     torch.testing.assert_close(b(x), F.relu(F.conv2d(h, b.expand[0].weight)))
@@ -234,7 +234,7 @@ def test_inverted_residual_equals_torchvision(c_in, c_out, stride, t):
 
 def test_blocks_reject_bad_input():
     with pytest.raises(ValueError, match="in_channels=4"):
-        blocks.Bottleneck(8, 3, 8)(torch.randn(1, 4, 5, 5))
+        blocks.PlainBottleneck(8, 3, 8)(torch.randn(1, 4, 5, 5))
     with pytest.raises(ValueError, match="unsqueeze"):
         blocks.DepthwiseSeparableConv2d(8, 4)(torch.randn(8, 5, 5))
     with pytest.raises(ValueError, match="odd"):

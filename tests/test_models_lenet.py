@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.checks import count_params
+from course_utils.accounting import count_params
 from course_utils.models import lenet
 
 

@@ -5,7 +5,7 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils.checks import count_macs, count_params
+from course_utils.accounting import count_macs, count_params
 from course_utils.models import vgg
 
 # Channels of the paper's configurations, written out again here (not read

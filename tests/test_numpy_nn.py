@@ -67,7 +67,7 @@ def conv_configs(count, seed, max_side):
 
 def make_conv(cfg, rng):
     n, c, h, w, f, k, s, p = cfg
-    conv = nn.Conv2D(c, f, k, stride=s, padding=p, dtype=np.float64, rng=rng)
+    conv = nn.Conv2d(c, f, k, stride=s, padding=p, dtype=np.float64, rng=rng)
     conv.bias[...] = rng.standard_normal(f)
     x = rng.standard_normal((n, c, h, w))
     return conv, x
@@ -132,7 +132,7 @@ def test_rotate180_and_log_softmax_match_torch():
 def test_conv_input_gradient_is_full_convolution_with_rotated_kernel():
     """The stride-1 input gradient spelled out: pad g by k-1, correlate with rot180(W)."""
     rng = np.random.default_rng(3)
-    conv = nn.Conv2D(1, 1, 3, dtype=np.float64, rng=rng)
+    conv = nn.Conv2d(1, 1, 3, dtype=np.float64, rng=rng)
     x = rng.standard_normal((1, 1, 5, 5))
     g = rng.standard_normal(conv.forward(x).shape)  # (1, 1, 3, 3)
     dx = conv.backward(g)
@@ -157,7 +157,7 @@ def test_conv_input_gradient_is_full_convolution_with_rotated_kernel():
 ])
 def test_maxpool_matches_torch_and_finite_differences(kernel, stride, padding, shape):
     rng = np.random.default_rng(4)
-    pool = nn.MaxPool2D(kernel, stride, padding)
+    pool = nn.MaxPool2d(kernel, stride, padding)
     x = rng.standard_normal(shape)
     y = pool.forward(x)
     g = rng.standard_normal(y.shape)
@@ -175,7 +175,7 @@ def test_maxpool_matches_torch_and_finite_differences(kernel, stride, padding, s
 
 def test_maxpool_routes_gradient_to_argmax_only():
     x = np.array([[[[1.0, 5.0], [3.0, 2.0]]]])
-    pool = nn.MaxPool2D(2)
+    pool = nn.MaxPool2d(2)
     assert pool.forward(x).item() == 5.0
     dx = pool.backward(np.array([[[[7.0]]]]))
     np.testing.assert_array_equal(dx, [[[[0.0, 7.0], [0.0, 0.0]]]])
@@ -197,28 +197,28 @@ def test_relu_matches_torch_and_finite_differences(shape):
 
 
 @pytest.mark.parametrize("n,fin,fout", [(1, 1, 1), (4, 7, 3), (5, 13, 10)])
-def test_dense_matches_torch_and_finite_differences(n, fin, fout):
+def test_linear_matches_torch_and_finite_differences(n, fin, fout):
     rng = np.random.default_rng(6)
-    dense = nn.Dense(fin, fout, dtype=np.float64, rng=rng)
-    dense.bias[...] = rng.standard_normal(fout)
+    linear = nn.Linear(fin, fout, dtype=np.float64, rng=rng)
+    linear.bias[...] = rng.standard_normal(fout)
     x = rng.standard_normal((n, fin))
-    y = dense.forward(x)
+    y = linear.forward(x)
     g = rng.standard_normal(y.shape)
-    dx = dense.backward(g)
+    dx = linear.backward(g)
 
-    xt, wt, bt = t(x, True), t(dense.weight, True), t(dense.bias, True)
+    xt, wt, bt = t(x, True), t(linear.weight, True), t(linear.bias, True)
     yt = F.linear(xt, wt, bt)
     yt.backward(t(g))
     assert rel_err(y, yt.detach()) < TOL
-    for mine, ref in [(dx, xt.grad), (dense.grad_weight, wt.grad), (dense.grad_bias, bt.grad)]:
+    for mine, ref in [(dx, xt.grad), (linear.grad_weight, wt.grad), (linear.grad_bias, bt.grad)]:
         assert rel_err(mine, ref) < TOL
 
     def loss():
-        return float((dense.forward(x) * g).sum())
+        return float((linear.forward(x) * g).sum())
 
     assert rel_err(dx, finite_diff(loss, x)) < TOL
-    assert rel_err(dense.grad_weight, finite_diff(loss, dense.weight)) < TOL
-    assert rel_err(dense.grad_bias, finite_diff(loss, dense.bias)) < TOL
+    assert rel_err(linear.grad_weight, finite_diff(loss, linear.weight)) < TOL
+    assert rel_err(linear.grad_bias, finite_diff(loss, linear.bias)) < TOL
 
 
 def test_flatten_round_trip():
@@ -259,13 +259,13 @@ def test_softmax_cross_entropy_is_stable_for_huge_logits():
 
 def small_cnn(rng, dtype=np.float64):
     return nn.Sequential(
-        nn.Conv2D(2, 3, 3, padding=1, dtype=dtype, rng=rng),
+        nn.Conv2d(2, 3, 3, padding=1, dtype=dtype, rng=rng),
         nn.ReLU(),
-        nn.MaxPool2D(2),
-        nn.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=rng),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=rng),
         nn.ReLU(),
         nn.Flatten(),
-        nn.Dense(4 * 2 * 2, 5, dtype=dtype, rng=rng),
+        nn.Linear(4 * 2 * 2, 5, dtype=dtype, rng=rng),
     )
 
 
@@ -333,8 +333,8 @@ def test_float32_stays_float32():
 @pytest.mark.parametrize("momentum,weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 1e-2)])
 def test_sgd_matches_torch(momentum, weight_decay):
     rng = np.random.default_rng(11)
-    dense = nn.Dense(4, 3, dtype=np.float64, rng=rng)
-    model = nn.Sequential(dense)
+    linear = nn.Linear(4, 3, dtype=np.float64, rng=rng)
+    model = nn.Sequential(linear)
     ref = [torch.tensor(p.copy(), requires_grad=True) for p in model.params()]
     opt = nn.SGD(model, lr=0.1, momentum=momentum, weight_decay=weight_decay)
     opt_t = torch.optim.SGD(ref, lr=0.1, momentum=momentum, weight_decay=weight_decay)
@@ -367,15 +367,15 @@ def test_training_reduces_loss():
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: nn.Conv2D(3, 4, 3).forward(np.zeros((3, 8, 8), np.float32)), "batch dimension"),
-    (lambda: nn.Conv2D(3, 4, 3).forward(np.zeros((1, 2, 8, 8), np.float32)), "input channels"),
-    (lambda: nn.Conv2D(3, 4, 5).forward(np.zeros((1, 3, 3, 3), np.float32)), "does not fit"),
-    (lambda: nn.Conv2D(3, 4, 3).forward(np.zeros((1, 3, 8, 8), np.int64)), "floats"),
-    (lambda: nn.Conv2D(3, 4, 3).backward(np.zeros((1, 4, 6, 6))), "before forward"),
-    (lambda: nn.Conv2D(1, 1, 0), "kernel_size >= 1"),
-    (lambda: nn.Dense(5, 2).forward(np.zeros((2, 4), np.float32)), "input features"),
-    (lambda: nn.MaxPool2D(3, padding=2), "padding"),
-    (lambda: nn.MaxPool2D(4).forward(np.zeros((1, 1, 3, 3))), "larger than the input"),
+    (lambda: nn.Conv2d(3, 4, 3).forward(np.zeros((3, 8, 8), np.float32)), "batch dimension"),
+    (lambda: nn.Conv2d(3, 4, 3).forward(np.zeros((1, 2, 8, 8), np.float32)), "input channels"),
+    (lambda: nn.Conv2d(3, 4, 5).forward(np.zeros((1, 3, 3, 3), np.float32)), "does not fit"),
+    (lambda: nn.Conv2d(3, 4, 3).forward(np.zeros((1, 3, 8, 8), np.int64)), "floats"),
+    (lambda: nn.Conv2d(3, 4, 3).backward(np.zeros((1, 4, 6, 6))), "before forward"),
+    (lambda: nn.Conv2d(1, 1, 0), "kernel_size >= 1"),
+    (lambda: nn.Linear(5, 2).forward(np.zeros((2, 4), np.float32)), "input features"),
+    (lambda: nn.MaxPool2d(3, padding=2), "padding"),
+    (lambda: nn.MaxPool2d(4).forward(np.zeros((1, 1, 3, 3))), "larger than the input"),
     (lambda: nn.SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.array([0, 3])), r"\[0, 2\]"),
     (lambda: nn.SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.eye(3)[:2]), "one-hot"),
     (lambda: nn.SGD(nn.Sequential(), lr=-1), "lr > 0"),
@@ -390,7 +390,17 @@ def test_bad_inputs_raise_helpful_errors(call, match):
 
 
 def test_backward_checks_gradient_shape():
-    conv = nn.Conv2D(1, 2, 3)
+    conv = nn.Conv2d(1, 2, 3)
     conv.forward(np.zeros((1, 1, 5, 5), np.float32))
     with pytest.raises(ValueError, match=r"\(1, 2, 3, 3\)"):
         conv.backward(np.zeros((1, 2, 4, 4), np.float32))
+
+
+def test_layers_carry_pytorchs_names():
+    """The README's glossary promises PyTorch's names, so code moves between numpy_nn and torch.nn."""
+    layers = [obj for obj in vars(nn).values()
+              if isinstance(obj, type) and issubclass(obj, nn.Layer) and obj is not nn.Layer]
+    assert {cls.__name__ for cls in layers} == {"Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"}
+    for cls in layers + [nn.Sequential]:
+        assert isinstance(getattr(torch.nn, cls.__name__, None), type), f"torch.nn has no {cls.__name__}"
+    assert nn.SGD.__name__ in vars(torch.optim)

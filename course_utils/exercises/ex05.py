@@ -27,15 +27,15 @@ def _as_triple(result, what):
 
 
 @checker(hint="With y = x W^T + b and g = dL/dy: dL/dx = g W, dL/dW = g^T x, dL/db = g summed over the batch.")
-def check_dense_backward(dense_backward):
-    """``dense_backward(x, weight, grad_output)`` -> ``(grad_input, grad_weight, grad_bias)``."""
+def check_linear_backward(linear_backward):
+    """``linear_backward(x, weight, grad_output)`` -> ``(grad_input, grad_weight, grad_bias)``."""
     rng = np.random.default_rng(50)
     for n, fin, fout in [(4, 6, 3), (1, 5, 5), (7, 2, 9)]:
         x, w = rng.standard_normal((n, fin)), rng.standard_normal((fout, fin))
         b, g = rng.standard_normal(fout), rng.standard_normal((n, fout))
         xt, wt, bt = _t(x, True), _t(w, True), _t(b, True)
         F.linear(xt, wt, bt).backward(_t(g))
-        result = _as_triple(dense_backward(x.copy(), w.copy(), g.copy()), "dense_backward")
+        result = _as_triple(linear_backward(x.copy(), w.copy(), g.copy()), "linear_backward")
         if result is None:
             return expect(None, None, "")
         for name, mine, ref in zip(_GRAD_NAMES, result, (xt.grad, wt.grad, bt.grad)):

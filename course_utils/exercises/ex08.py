@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from course_utils.checks import count_params
+from course_utils.accounting import count_params
 from course_utils.exercises import ExerciseError, as_int, checker
 from course_utils.models import vgg
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.mobilenetv2 import InvertedResidual
 
-from course_utils.checks import count_macs, count_params
+from course_utils.accounting import count_macs, count_params
 from course_utils.exercises import ExerciseError, as_int, checker, expect
 from course_utils.models import googlenet
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from course_utils.models.blocks import check_image_input
+from course_utils.models.common import check_image_input, feature_map_size, scale_channels
 
 CHANNELS_2012 = (96, 256, 384, 384, 256)
 CHANNELS_2014 = (64, 192, 384, 256, 256)
@@ -63,23 +63,11 @@ class AlexNetConfig:
 # ---------------------------------------------------------------- helpers
 
 
-def conv_output_size(size, kernel_size, stride=1, padding=0):
-    """Side of a convolution's or pooling's output: floor((n + 2p - k) / s) + 1."""
-    return (size + 2 * padding - kernel_size) // stride + 1
-
-
-def scale_channels(channels, width, multiple_of=1):
-    """Channels after the width multiplier, a positive multiple of ``multiple_of``."""
-    return max(multiple_of, int(round(channels * width / multiple_of)) * multiple_of)
-
-
 def feature_size(config):
-    """Side of the last feature map: stem, pool, pool, pool (3x3 convs keep the size)."""
-    kernel_size, stride, padding = config.stem
-    size = conv_output_size(config.input_size, kernel_size, stride, padding)
-    for _ in range(3):  # the overlapping 3x3 stride-2 max-pools
-        size = conv_output_size(size, 3, 2)
-    return size
+    """Side of the last feature map: stem, pool, pool, pool (the other
+    convolutions keep the size); 0 if the map vanishes on the way."""
+    overlapping_pools = [(3, 2, 0)] * 3
+    return feature_map_size(config.input_size, [config.stem] + overlapping_pools)
 
 
 def local_response_norm():
@@ -146,7 +134,7 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x):
-        check_image_input(x, self.config.in_channels, self.config.input_size)
+        check_image_input(x, self.config.in_channels, self.config.input_size, name="AlexNet")
         x = self.features(x)  # (B, c5, side, side)
         x = self.avgpool(x)  # (B, c5, pooled, pooled)
         x = x.flatten(1)  # (B, c5 * pooled * pooled)

@@ -7,8 +7,9 @@ multiply-adds:
   (Szegedy et al., 2015, "Rethinking the Inception Architecture", Inception
   v3). Per output pixel and channel pair, 2n instead of n*n multiplies: 29%
   of the cost for 7x7, 67% for 3x3.
-- :class:`Bottleneck`: 1x1 (reduce) -> 3x3 -> 1x1 (expand) (He et al., 2015,
-  "Deep Residual Learning", without the shortcut, which notebook 10 adds).
+- :class:`PlainBottleneck`: 1x1 (reduce) -> 3x3 -> 1x1 (expand) (He et al.,
+  2015, "Deep Residual Learning") without the shortcut; ResNet's
+  ``Bottleneck`` (notebook 10) adds it.
 - :class:`DepthwiseSeparableConv2d`: one k x k filter per input channel, then
   a 1x1 convolution that mixes channels (Howard et al., 2017, MobileNets).
 - :class:`InvertedResidual`: 1x1 expand -> 3x3 depthwise -> 1x1 linear
@@ -20,40 +21,14 @@ The first three use convolutions without bias and, by default, no batch norm,
 so their parameter counts are exactly the weight formulas::
 
     FactorisedConv2d(C, C, n)               2 * n * C * C     (vs n * n * C * C)
-    Bottleneck(C, M, C)                     2 * C * M + 9 * M * M  (vs 9 * C * C)
+    PlainBottleneck(C, M, C)                2 * C * M + 9 * M * M  (vs 9 * C * C)
     DepthwiseSeparableConv2d(C_in, C_out, k)  k * k * C_in + C_in * C_out
                                                          (vs k * k * C_in * C_out)
 """
 
 from torch import nn
 
-
-def check_image_input(x, in_channels, input_size):
-    """Raise a ValueError that says how to fix it unless ``x`` is ``(N, in_channels, input_size, input_size)``.
-
-    The networks are built for one input size (their dense layers depend on
-    it), so a wrong size is reported here rather than as a shape mismatch deep
-    inside ``nn.Linear``.
-    """
-    expected = f"(N, {in_channels}, {input_size}, {input_size})"
-    if x.dim() != 4:
-        hint = " add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
-        raise ValueError(f"expected a 4-D input {expected}, got shape {tuple(x.shape)}:{hint}")
-    if x.shape[1] != in_channels or tuple(x.shape[2:]) != (input_size, input_size):
-        raise ValueError(
-            f"expected input of shape {expected}, got {tuple(x.shape)}: build the model with "
-            f"in_channels={x.shape[1]} and input_size={x.shape[-1]} (square images), or resize "
-            f"the images to {input_size}x{input_size}"
-        )
-
-
-def _check_input(x, in_channels, name):
-    if x.dim() != 4 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"{name} expects a 4-D input (N, {in_channels}, H, W), got shape {tuple(x.shape)}: "
-            f"add a batch dimension with x.unsqueeze(0) or build the block with "
-            f"in_channels={x.shape[1] if x.dim() == 4 else '...'}"
-        )
+from course_utils.models.common import check_image_input
 
 
 def _norm(channels, batch_norm):
@@ -89,13 +64,15 @@ class FactorisedConv2d(nn.Module):
         self.norm2 = _norm(out_channels, batch_norm)
 
     def forward(self, x):
-        _check_input(x, self.in_channels, "FactorisedConv2d")
+        check_image_input(x, self.in_channels, name="FactorisedConv2d")
         x = self.act(self.norm1(self.row(x)))
         return self.norm2(self.column(x))
 
 
-class Bottleneck(nn.Module):
+class PlainBottleneck(nn.Module):
     """1x1 reduce -> 3x3 -> 1x1 expand, each followed by [batch norm and] ReLU.
+
+    "Plain": there is no shortcut around it (ResNet's ``Bottleneck`` has one).
 
     Args:
         in_channels: channels in (e.g. 512).
@@ -122,7 +99,7 @@ class Bottleneck(nn.Module):
         )
 
     def forward(self, x):
-        _check_input(x, self.in_channels, "Bottleneck")
+        check_image_input(x, self.in_channels, name="PlainBottleneck")
         return self.expand(self.conv(self.reduce(x)))
 
 
@@ -155,14 +132,14 @@ class DepthwiseSeparableConv2d(nn.Module):
         )
 
     def forward(self, x):
-        _check_input(x, self.in_channels, "DepthwiseSeparableConv2d")
+        check_image_input(x, self.in_channels, name="DepthwiseSeparableConv2d")
         return self.pointwise(self.depthwise(x))
 
 
 class InvertedResidual(nn.Module):
     """MobileNetV2's block: expand with 1x1, filter with 3x3 depthwise, project with 1x1.
 
-    Wide in the middle, narrow at the ends (the reverse of :class:`Bottleneck`);
+    Wide in the middle, narrow at the ends (the reverse of :class:`PlainBottleneck`);
     the last 1x1 has no ReLU (a "linear bottleneck": a ReLU on few channels
     destroys information), and the input is added back when the shapes allow
     it (stride 1 and ``in_channels == out_channels``).
@@ -196,6 +173,6 @@ class InvertedResidual(nn.Module):
         )
 
     def forward(self, x):
-        _check_input(x, self.in_channels, "InvertedResidual")
+        check_image_input(x, self.in_channels, name="InvertedResidual")
         out = self.project(self.depthwise(self.expand(x)))
         return x + out if self.use_shortcut else out

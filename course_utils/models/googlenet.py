@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from course_utils.models.common import check_image_input, scale_channels
+
 # (ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj) of the nine
 # Inception blocks, from the paper's Table 1, grouped by stage.
 STAGES = (
@@ -95,10 +97,6 @@ class ConvBlock(nn.Module):
         return self.relu(self.bn(self.conv(x)))
 
 
-def _scale(channels, width):
-    return max(1, int(round(channels * width)))
-
-
 # ------------------------------------------------------------------ block
 
 
@@ -143,10 +141,7 @@ class Inception(nn.Module):
         )
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"Inception block expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+        check_image_input(x, self.in_channels, name="Inception block")
         branches = [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)]
         return torch.cat(branches, dim=1)  # (B, out_channels, H, W)
 
@@ -166,7 +161,7 @@ class GoogLeNet(nn.Module):
         super().__init__()
         self.config = config
         w, bn = config.width, config.batch_norm
-        c64, c192 = _scale(64, w), _scale(192, w)
+        c64, c192 = scale_channels(64, w), scale_channels(192, w)
         if config.input_size >= 64:
             # The published stem: 7x7 stride 2, pool, 1x1, 3x3, pool (224 -> 28).
             self.conv1 = ConvBlock(config.in_channels, c64, 7, stride=2, padding=3, batch_norm=bn)
@@ -184,7 +179,7 @@ class GoogLeNet(nn.Module):
         in_channels = c192
         for stage in STAGES:
             for channels in stage:
-                block = Inception(in_channels, *(_scale(c, w) for c in channels), batch_norm=bn,
+                block = Inception(in_channels, *(scale_channels(c, w) for c in channels), batch_norm=bn,
                                   ch5x5_kernel_size=config.ch5x5_kernel_size)
                 blocks.append(block)
                 in_channels = block.out_channels
@@ -199,12 +194,7 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(in_channels, config.num_classes)
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"expected a 4-D input (N, {self.config.in_channels}, H, W), got shape "
-                f"{tuple(x.shape)}: add a batch dimension with x.unsqueeze(0) or build "
-                f"the model with the right in_channels"
-            )
+        check_image_input(x, self.config.in_channels, name="GoogLeNet")
         x = self.maxpool1(self.conv1(x))  # 224 -> 56, 28 -> 14
         x = self.maxpool2(self.conv3(self.conv2(x)))  # 56 -> 28, 14 -> 7
         x = self.inception3b(self.inception3a(x))

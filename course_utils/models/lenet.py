@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from course_utils.models.blocks import check_image_input
+from course_utils.models.common import check_image_input, feature_map_size
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
@@ -49,17 +49,11 @@ class LeNetConfig:
 # ---------------------------------------------------------------- helpers
 
 
-def conv_output_size(size, kernel_size, stride=1, padding=0):
-    """Side of a convolution's or pooling's output: floor((n + 2p - k) / s) + 1."""
-    return (size + 2 * padding - kernel_size) // stride + 1
-
-
 def feature_size(config):
-    """Side of the last feature map (before flattening)."""
-    size = conv_output_size(config.input_size, config.kernel_size, padding=config.padding)
-    size = conv_output_size(size, 2, stride=2)
-    size = conv_output_size(size, config.kernel_size)
-    return conv_output_size(size, 2, stride=2)
+    """Side of the last feature map (before flattening); 0 if it vanishes."""
+    k = config.kernel_size
+    pool = (2, 2, 0)
+    return feature_map_size(config.input_size, [(k, 1, config.padding), pool, (k, 1, 0), pool])
 
 
 # ----------------------------------------------------------------- blocks
@@ -107,7 +101,7 @@ class LeNet(nn.Module):
         )
 
     def forward(self, x):
-        check_image_input(x, self.config.in_channels, self.config.input_size)
+        check_image_input(x, self.config.in_channels, self.config.input_size, name="LeNet")
         x = self.features(x)  # (B, c2, side, side)
         return self.classifier(x)  # (B, num_classes)
 

@@ -11,12 +11,17 @@ max-pool with stride 2. For small images (``input_size`` < 64) the first block
 uses a 3x3 kernel with stride 1 instead of an 11x11 kernel with stride 4, which
 would shrink a 28x28 image to 5x5 before anything is learnt.
 
-Read from the bottom up: the block, the network, the factory.
+Read from the bottom up: helpers, the block, the network, the factory.
 """
 
 from dataclasses import dataclass
 
 from torch import nn
+
+from course_utils.models.common import check_image_input, feature_map_size, scale_channels
+
+STEM_224 = (11, 4, 0)  # kernel_size, stride, padding of the first convolution (AlexNet's)
+STEM_SMALL = (3, 1, 1)  # for inputs below 64 pixels
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,20 @@ class NiNConfig:
     width: float = 1.0
     batch_norm: bool = False
     dropout: float = 0.5
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def stem(input_size):
+    """``(kernel_size, stride, padding)`` of the first convolution for ``input_size``."""
+    return STEM_224 if input_size >= 64 else STEM_SMALL
+
+
+def final_size(input_size):
+    """Side of the class maps for a square input of side ``input_size``; 0 if they vanish."""
+    pools = [(3, 2, 0)] * 3  # the 3x3 stride-2 max-pools (the other convolutions keep the size)
+    return feature_map_size(input_size, [stem(input_size)] + pools)
 
 
 # ------------------------------------------------------------------ block
@@ -56,14 +75,10 @@ class NiN(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        c1, c2, c3 = (max(1, int(round(c * config.width))) for c in config.channels)
-        if config.input_size >= 64:
-            stem = dict(kernel_size=11, stride=4, padding=0)
-        else:
-            stem = dict(kernel_size=3, stride=1, padding=1)
+        c1, c2, c3 = (scale_channels(c, config.width) for c in config.channels)
         bn = config.batch_norm
         self.features = nn.Sequential(
-            nin_block(config.in_channels, c1, **stem, batch_norm=bn),
+            nin_block(config.in_channels, c1, *stem(config.input_size), batch_norm=bn),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nin_block(c1, c2, kernel_size=5, padding=2, batch_norm=bn),
             nn.MaxPool2d(kernel_size=3, stride=2),
@@ -79,24 +94,11 @@ class NiN(nn.Module):
         )
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"expected a 4-D input (N, {self.config.in_channels}, H, W), got shape "
-                f"{tuple(x.shape)}: add a batch dimension with x.unsqueeze(0) or build "
-                f"the model with the right in_channels"
-            )
+        check_image_input(x, self.config.in_channels, name="NiN")
         return self.head(self.features(x))
 
 
 # -------------------------------------------------------------- factory
-
-
-def _final_size(input_size):
-    """Side of the class maps for a square input of side ``input_size``."""
-    size = (input_size - 11) // 4 + 1 if input_size >= 64 else input_size
-    for _ in range(3):
-        size = (size - 3) // 2 + 1 if size >= 3 else 0
-    return size
 
 
 def nin(in_channels=3, num_classes=1000, *, input_size=224, width=1.0, batch_norm=False,
@@ -117,7 +119,7 @@ def nin(in_channels=3, num_classes=1000, *, input_size=224, width=1.0, batch_nor
     """
     if input_size < 1 or width <= 0:
         raise ValueError(f"input_size and width must be positive, got {input_size}, {width}")
-    if _final_size(input_size) < 1:
+    if final_size(input_size) < 1:
         raise ValueError(
             f"input_size {input_size} is too small: the three 3x3 stride-2 pools need "
             f"at least 15 pixels (small stem) or 67 pixels (11x11 stride-4 stem)"

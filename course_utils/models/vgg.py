@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from course_utils.models.blocks import check_image_input
+from course_utils.layer_math import conv_output_size
+from course_utils.models.common import check_image_input, scale_channels
 
 # (number of 3x3 convolutions, output channels) of the five blocks, from the
 # paper's Table 1 (configurations A, B, D, E).
@@ -53,15 +54,10 @@ class VGGConfig:
 # ---------------------------------------------------------------- helpers
 
 
-def scale_channels(channels, width):
-    """Channels after the width multiplier (at least 1)."""
-    return max(1, int(round(channels * width)))
-
-
 def pooled_size(size, num_pools):
     """Side length after ``num_pools`` 2x2 max-pools with ``ceil_mode=True``."""
     for _ in range(num_pools):
-        size = (size + 1) // 2
+        size = conv_output_size(size, 2, stride=2, ceil_mode=True)
     return size
 
 
@@ -127,7 +123,7 @@ class VGG(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x):
-        check_image_input(x, self.config.in_channels, self.config.input_size)
+        check_image_input(x, self.config.in_channels, self.config.input_size, name="VGG")
         x = self.features(x)  # (B, C, h, w)
         return self.classifier(x)  # (B, num_classes)
 
@@ -154,7 +150,7 @@ def vgg(depth, in_channels=3, num_classes=1000, *, input_size=224, width=1.0,
     """
     if depth not in CONFIGS:
         raise ValueError(f"unknown VGG depth {depth}: choose one of {sorted(CONFIGS)}")
-    if pooled_size(input_size, 5) < 1 or input_size < 1:
+    if input_size < 1:
         raise ValueError(f"input_size must be a positive integer, got {input_size}")
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")

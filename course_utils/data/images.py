@@ -1,0 +1,245 @@
+"""Image-classification datasets in memory, offline first.
+
+``load_dataset(name)`` returns a whole dataset as uint8 tensors (an
+:class:`ImageDataset`). It looks, in order, for
+
+1. a cache file in the data folder (``COURSE_DATA_DIR``, default
+   ``<repo>/data``), written on the first successful load, so later loads
+   take a fraction of a second;
+2. an offline copy: the Debian/Ubuntu package ``dataset-fashion-mnist`` for
+   Fashion-MNIST, or a folder named by the dataset's environment variable
+   (``COURSE_FASHION_MNIST_DIR``, ``COURSE_MNIST_DIR``, ``COURSE_CIFAR10_DIR``)
+   holding either an image-folder copy (``train/<class>/*``,
+   ``test/<class>/*``) or the original files (IDX files for the MNISTs, the
+   ``data_batch_*`` pickles for CIFAR-10);
+3. torchvision's download into the data folder.
+
+If none works it raises :class:`DatasetUnavailableError`, which lists what
+was tried and how to fix it. The sources themselves (readers, download,
+cache file) live in :mod:`course_utils.data.sources`.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from course_utils.data import sources
+from course_utils.data.batches import Batches
+from course_utils.paths import data_dir
+
+
+class DatasetUnavailableError(RuntimeError):
+    """No cached, offline or downloadable copy of a dataset could be used."""
+
+
+@dataclass(eq=False)
+class ImageDataset:
+    """A whole image-classification dataset in memory.
+
+    Images are uint8 tensors ``(N, C, H, W)``, labels int64 tensors ``(N,)``.
+    ``mean`` and ``std`` are per-channel statistics of the training images
+    scaled to [0, 1]; subsets keep their parent's statistics so that a model
+    sees identically normalised inputs whatever the subset.
+    """
+
+    name: str
+    classes: tuple
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    mean: torch.Tensor = field(default=None, repr=False)
+    std: torch.Tensor = field(default=None, repr=False)
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            images = getattr(self, f"{split}_images")
+            labels = getattr(self, f"{split}_labels")
+            if images.dtype != torch.uint8 or images.ndim != 4:
+                raise ValueError(f"{split}_images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            if labels.shape != (images.shape[0],):
+                raise ValueError(f"{split}_labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+        if self.mean is None or self.std is None:
+            self.mean, self.std = channel_stats(self.train_images)
+
+    @property
+    def image_shape(self):
+        """``(C, H, W)`` of one image."""
+        return tuple(self.train_images.shape[1:])
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    def __repr__(self):
+        c, h, w = self.image_shape
+        return (f"ImageDataset({self.name!r}: {len(self.train_labels):,} train + "
+                f"{len(self.test_labels):,} test images of {c}x{h}x{w}, {self.num_classes} classes)")
+
+    def subset(self, n_train, n_test, seed=0):
+        """A deterministic, class-stratified subset.
+
+        Each class gets ``n // num_classes`` examples and the remainder goes
+        to randomly chosen classes, one each, so class counts differ by at
+        most one (and are equal when ``n`` is a multiple of the class count).
+        """
+        gen = torch.Generator().manual_seed(seed)
+        train_idx = _stratified(self.train_labels, n_train, self.num_classes, gen, "n_train")
+        test_idx = _stratified(self.test_labels, n_test, self.num_classes, gen, "n_test")
+        return ImageDataset(
+            name=self.name,
+            classes=self.classes,
+            train_images=self.train_images[train_idx],
+            train_labels=self.train_labels[train_idx],
+            test_images=self.test_images[test_idx],
+            test_labels=self.test_labels[test_idx],
+            mean=self.mean,
+            std=self.std,
+        )
+
+    def train_batches(self, batch_size, device=None, augment=False, resize=None, seed=0, drop_last=False):
+        """Shuffled training batches (see :class:`~course_utils.data.batches.Batches`).
+
+        ``augment=True`` uses :class:`~course_utils.data.batches.Augment`'s
+        defaults; pass an ``Augment(...)`` to choose. ``resize`` is an int or
+        ``(H, W)``.
+        """
+        return Batches(self.train_images, self.train_labels, batch_size, mean=self.mean, std=self.std,
+                       device=device, shuffle=True, augment=augment, resize=resize, seed=seed,
+                       drop_last=drop_last)
+
+    def test_batches(self, batch_size, device=None, resize=None):
+        """Test batches in a fixed order, no augmentation."""
+        return Batches(self.test_images, self.test_labels, batch_size, mean=self.mean, std=self.std,
+                       device=device, shuffle=False, resize=resize)
+
+
+def channel_stats(images, chunk=8192):
+    """Per-channel mean and standard deviation of uint8 images scaled to [0, 1]."""
+    c = images.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    total_sq = torch.zeros(c, dtype=torch.float64)
+    for start in range(0, images.shape[0], chunk):
+        x = images[start:start + chunk].to(torch.float64) / 255
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += (x * x).sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = (total_sq / count - mean**2).clamp_min(0).sqrt()
+    return mean.float(), std.float()
+
+
+def _stratified(labels, n, num_classes, gen, what):
+    if n < 0 or n > len(labels):
+        raise ValueError(f"{what}={n} is out of range: the split has {len(labels)} examples")
+    per_class = [torch.nonzero(labels == k).flatten() for k in range(num_classes)]
+    counts = [n // num_classes] * num_classes
+    extra = torch.randperm(num_classes, generator=gen)[: n % num_classes]
+    for k in extra.tolist():
+        counts[k] += 1
+    chosen = []
+    for k, (idx, count) in enumerate(zip(per_class, counts)):
+        if count > len(idx):
+            raise ValueError(f"{what}={n} needs {count} examples of class {k} but the split has only {len(idx)}")
+        chosen.append(idx[torch.randperm(len(idx), generator=gen)[:count]])
+    return torch.cat(chosen).sort().values
+
+
+# ----------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------
+
+
+def _to_cache(ds):
+    return {
+        "name": ds.name,
+        "classes": list(ds.classes),
+        "train_images": ds.train_images,
+        "train_labels": ds.train_labels,
+        "test_images": ds.test_images,
+        "test_labels": ds.test_labels,
+        "mean": ds.mean,
+        "std": ds.std,
+    }
+
+
+def _from_cache(blob):
+    return ImageDataset(blob["name"], tuple(blob["classes"]), blob["train_images"], blob["train_labels"],
+                        blob["test_images"], blob["test_labels"], blob["mean"], blob["std"])
+
+
+def dataset_status(name):
+    """Where ``load_dataset(name)`` would find the data, without loading it."""
+    spec = sources.get_spec(name)
+    cache_path = sources.cache_path(spec)
+    if cache_path.exists():
+        return f"cached in {cache_path}"
+    for description, folder, _ in sources.offline_sources(spec):
+        if folder is not None and folder.exists():
+            return f"offline copy: {description}"
+    return "not cached and no offline copy: will be downloaded by torchvision (needs internet)"
+
+
+def load_dataset(name, download=True, cache=True):
+    """Load ``"fashion_mnist"``, ``"mnist"`` or ``"cifar10"`` into memory.
+
+    Returns an :class:`ImageDataset`. The first successful load writes a
+    cache file into :func:`course_utils.paths.data_dir`; later loads read it.
+    Raises :class:`DatasetUnavailableError` if no source works.
+    """
+    spec = sources.get_spec(name)
+    cache_path = sources.cache_path(spec)
+    tried = []
+    if cache and cache_path.exists():
+        try:
+            return _from_cache(sources.read_cache(cache_path, spec.name))
+        except Exception as err:  # a corrupt or old cache is rebuilt, not fatal
+            tried.append(f"cache {cache_path}: unreadable ({err}); rebuilding it")
+    else:
+        tried.append(f"cache {cache_path}: not found")
+
+    ds = None
+    for description, folder, why_not in sources.offline_sources(spec):
+        if folder is None:
+            tried.append(f"{description}: {why_not}")
+            continue
+        try:
+            ds = ImageDataset(spec.name, spec.classes, *sources.read_folder(folder, spec))
+            break
+        except (OSError, ValueError) as err:
+            tried.append(f"{description}: {err}")
+
+    if ds is None and download:
+        root = data_dir() / "torchvision"
+        try:
+            ds = ImageDataset(spec.name, spec.classes, *sources.download(spec, root))
+        except Exception as err:  # network errors come in many types
+            detail = " ".join(str(err).split())  # one line, however the error was formatted
+            detail = detail if len(detail) <= 160 else detail[:157] + "..."
+            tried.append(f"torchvision download into {root}: failed ({type(err).__name__}: {detail})")
+    elif ds is None:
+        tried.append("torchvision download: not attempted (download=False)")
+
+    if ds is None:
+        fixes = []
+        if spec.debian_package:
+            fixes.append(f"install the offline copy: sudo apt-get install {spec.debian_package}")
+        fixes.append(
+            f"point {spec.env_var} at a folder holding train/<class>/* and test/<class>/* images "
+            f"or the original {spec.title} files, e.g. export {spec.env_var}=/path/to/{spec.name}"
+        )
+        fixes.append("connect to the internet and run again: torchvision downloads it into " f"{data_dir()}")
+        message = (
+            f"{spec.title} is not available.\nTried:\n"
+            + "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))
+            + "\nFix it in one of these ways:\n"
+            + "\n".join(f"  - {f}" for f in fixes)
+        )
+        raise DatasetUnavailableError(message) from None
+
+    if cache:
+        try:
+            sources.write_cache(cache_path, _to_cache(ds))
+        except OSError as err:
+            print(f"note: could not write the cache {cache_path} ({err}); the next load will be slower")
+    return ds
