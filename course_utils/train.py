@@ -420,8 +420,8 @@ def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler
     history = History()
     if checkpoint is not None:
         extra = {"loss_fn": ckpt.describe_callable(loss_fn), "clip_grad_norm": clip_grad_norm, "config": config or {}}
-        run = ckpt.run_config(model, optimizer, scheduler, epochs, train_batches, extra=extra)
-        history = _resume(checkpoint, run, model, optimizer, scheduler, scaler, train_batches, log)
+        this_run = ckpt.run_config(model, optimizer, scheduler, epochs, train_batches, extra=extra)
+        history = _resume(checkpoint, this_run, model, optimizer, scheduler, scaler, train_batches, log)
     sets = ["train"] + ([eval_name] if eval_batches is not None else [])
     plot = _LivePlot() if live_plot else None
     if plot is not None and history:
@@ -474,7 +474,7 @@ def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler
                                optimizer.param_groups[0]["lr"], values)
             history.append(stats)
             if checkpoint is not None:
-                _save_run(checkpoint, run, model, optimizer, scheduler, scaler, history, train_batches)
+                _save_run(checkpoint, this_run, model, optimizer, scheduler, scaler, history, train_batches)
             if bar is not None:
                 bar.set_postfix(loss=f"{values['train_loss']:.3f}")
             if log:
