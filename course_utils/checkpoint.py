@@ -205,8 +205,8 @@ def run_config(model, optimizer, scheduler, epochs, train_batches, extra=None):
         try:
             json.dumps(extra)
         except TypeError as err:
-            raise ValueError(f"the run's extra configuration must be JSON data (numbers, strings, lists, dicts): "
-                             f"{err}") from None
+            raise ValueError(f"the run's configuration (fit's config=) must be JSON data: numbers, strings, "
+                             f"lists, dicts ({err})") from None
     config = {
         "model": _describe_model(model),
         "optimizer": {"class": type(optimizer).__name__,

@@ -418,6 +418,8 @@ def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler
     model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     scaler = grad_scaler(device)
     history = History()
+    if config is not None and not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of JSON data, e.g. {{'label_smoothing': 0.1}}; got {type(config)}")
     if checkpoint is not None:
         extra = {"loss_fn": ckpt.describe_callable(loss_fn), "clip_grad_norm": clip_grad_norm, "config": config or {}}
         this_run = ckpt.run_config(model, optimizer, scheduler, epochs, train_batches, extra=extra)

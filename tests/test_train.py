@@ -117,6 +117,10 @@ def test_bad_arguments_are_named():
         train.fit(model, tr, te, epochs=1, optimizer=opt, eval_name="train", **QUIET)
     with pytest.raises(ValueError, match="'loss'"):
         train.fit(model, tr, te, epochs=1, optimizer=opt, metrics={"loss": train.accuracy}, **QUIET)
+    with pytest.raises(ValueError, match=r"config=\) must be JSON"):
+        train.fit(model, tr, te, epochs=1, optimizer=opt, checkpoint="unused.pt", config={"f": print}, **QUIET)
+    with pytest.raises(ValueError, match="config must be a dict"):
+        train.fit(model, tr, te, epochs=1, optimizer=opt, config=[1], **QUIET)
     with pytest.raises(ValueError, match="no batches"):
         train.fit(model, TensorBatches(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), 8), epochs=1,
                   optimizer=opt, **QUIET)
