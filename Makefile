@@ -5,7 +5,7 @@
 #   make sync     update each notebook pair from the file edited last
 #   make course   execute every notebook under the active profile into build/
 #   make slides   lecture decks into build/slides/
-#   make benchmark  data-pipeline speed figures
+#   make benchmark  speed figures: data pipeline, memory layout (contiguous vs channels-last)
 
 PYTHON ?= python3
 VENV := .venv
@@ -67,8 +67,9 @@ course: venv offline-data
 slides: venv
 	$(BIN)/python tools/nb.py slides $(NOTEBOOKS) --output-dir build/slides
 
-benchmark: venv
+benchmark: venv offline-data
 	$(BIN)/python benchmarks/data_pipeline.py
+	$(BIN)/python benchmarks/memory_layout.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -35,8 +35,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.data import DEBIAN_FASHION_MNIST, data_dir, load_dataset  # noqa: E402
+from course_utils.data import load_dataset  # noqa: E402
+from course_utils.data.sources import DEBIAN_FASHION_MNIST  # noqa: E402
 from course_utils.device import get_device, seed_everything  # noqa: E402
+from course_utils.paths import data_dir  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
 

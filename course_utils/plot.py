@@ -82,19 +82,22 @@ def show_images(images, labels=None, classes=None, predictions=None, ncols=8, si
 
 
 def plot_history(history, title=None):
-    """Loss and accuracy per epoch, train and test, side by side."""
+    """One panel per metric of a ``course_utils.train.History`` (loss,
+    accuracy, ...), a curve per set (train, and the evaluated set if any)."""
     plt = _plt()
     epochs = history.column("epoch")
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
-    ax_loss.plot(epochs, history.column("train_loss"), "o-", label="train")
-    ax_acc.plot(epochs, [100 * a for a in history.column("train_acc")], "o-", label="train")
-    test_loss = history.column("test_loss")
-    if not all(math.isnan(v) for v in test_loss):
-        ax_loss.plot(epochs, test_loss, "s--", label="test")
-        ax_acc.plot(epochs, [100 * a for a in history.column("test_acc")], "s--", label="test")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
+    names = history.metric_names()  # e.g. train_loss, train_acc, test_loss, test_acc
+    sets = [n[:-len("_loss")] for n in names if n.endswith("_loss")]  # e.g. train, test
+    panels = list(dict.fromkeys(n[len(s) + 1:] for n in names for s in sets if n.startswith(s + "_")))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        percent = panel.endswith("acc") or panel.endswith("accuracy")
+        for s, style in zip(sets, ("o-", "s--", "^:", "d-.")):
+            if f"{s}_{panel}" in names:
+                values = [e.metrics.get(f"{s}_{panel}", math.nan) for e in history]
+                ax.plot(epochs, [100 * v for v in values] if percent else values, style, label=s)
+        label = {"loss": "loss", "acc": "accuracy"}.get(panel, panel.replace("_", " "))
+        ax.set(xlabel="epoch", ylabel=label + (" (%)" if percent else ""), title=label)
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)

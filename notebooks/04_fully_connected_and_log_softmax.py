@@ -39,7 +39,8 @@ from course_utils.accounting import count_params, print_layer_table
 from course_utils.checks import assert_close
 from course_utils.data import load_dataset
 from course_utils.plot import confusion_matrix, plot_confusion_matrix, plot_history, show_images
-from course_utils.train import checkpoint_path, evaluate, fit, predict
+from course_utils.checkpoint import checkpoint_path
+from course_utils.train import evaluate, fit, predict
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -376,14 +377,26 @@ assert count_params(model[3]) == 32 * 7 * 7 * 10 + 10, "the dense head: 1568 * 1
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Training
 #
-# `course_utils.train.fit` is the course's training loop (read it: a few dozen
-# lines). Adam with a one-cycle learning-rate schedule (Smith & Topin, 2017)
-# warms the rate up and then anneals it, which converges in few epochs.
+# `course_utils.train.fit` is the course's training loop (read it: about 80
+# lines of code under a long docstring). Adam with a one-cycle learning-rate
+# schedule (Smith & Topin, 2017) warms the rate up and then anneals it, which
+# converges in few epochs. After every epoch `fit` measures the loss and
+# accuracy on the set we pass it, here the test set (`eval_name="test"` names
+# the columns `test_loss` and `test_acc`).
 #
 # `fit` shows a progress bar and saves a checkpoint after every epoch (in
 # `checkpoints/<profile>/`). If the kernel dies or the browser tab closes, run
 # the cell again: it resumes from the last finished epoch instead of starting
-# over. Delete the file to train from scratch.
+# over. The checkpoint records the run's settings, so if you change one (say
+# the learning rate) and run the cell again, `fit` prints what changed and
+# trains afresh instead of resuming the old run. Delete the file to train from
+# scratch.
+#
+# `channels_last=True` stores images and convolution weights pixel by pixel,
+# all channels of a pixel side by side, the layout fast convolution code
+# prefers; which layout trains faster depends on the network, so each notebook
+# chooses: for this one `benchmarks/memory_layout.py` measured 1.4x more
+# examples per second channels-last on a CPU.
 
 # %%
 epochs = profile.pick(smoke=1, standard=3, full=10)
@@ -394,13 +407,14 @@ test_batches = data.test_batches(1000, device=DEVICE)
 model = model.to(DEVICE)
 optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=epochs * len(train_batches))
+channels_last = DEVICE.type in ("cpu", "cuda")  # faster on both (benchmarks/memory_layout.py; CUDA: tensor cores)
 history = fit(model, train_batches, test_batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-              checkpoint=checkpoint_path("04_small_cnn"))
+              eval_name="test", checkpoint=checkpoint_path("04_small_cnn"), channels_last=channels_last)
 plot_history(history, title="small CNN on Fashion-MNIST")
 plt.show()
 
 # %%
-test_loss, test_acc = evaluate(model, test_batches)
+test_acc = evaluate(model, test_batches)["acc"]  # evaluate returns {"loss": ..., "acc": ...}
 print(f"test accuracy on {test_batches.num_examples:,} test images: {test_acc:.2%} (chance: 10%)")
 bar = profile.pick(smoke=0.40, standard=0.88, full=0.90)
 assert test_acc >= bar, f"test accuracy {test_acc:.2%} is below this profile's bar of {bar:.0%}"

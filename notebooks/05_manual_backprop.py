@@ -623,8 +623,9 @@ for epoch in range(1, epochs + 1):
         total, correct, seen = total + loss * len(idx), correct + (logits.argmax(1) == y_train[idx]).sum(), seen + len(idx)
     seconds = time.perf_counter() - start
     test_loss, test_acc = evaluate_numpy(net, x_test, y_test)
-    history.append(EpochStats(epoch, total / seen, correct / seen, test_loss, test_acc, seconds, seen / seconds,
-                              optimizer.lr))
+    history.append(EpochStats(epoch, seconds, examples_per_s=seen / seconds, lr=optimizer.lr,
+                              metrics={"train_loss": total / seen, "train_acc": correct / seen,
+                                       "test_loss": test_loss, "test_acc": test_acc}))
     print(f"epoch {epoch}: train loss {total / seen:.4f}  held-out accuracy {test_acc:.2%}  ({seconds:.1f} s)")
 
 # %%

@@ -17,11 +17,22 @@ def test_show_images_grid_and_titles():
 
 
 def test_plot_history_has_train_and_test_curves():
-    h = train.History([train.EpochStats(e, 1.0 / e, 0.5 + e / 10, 1.2 / e, 0.4 + e / 10, 1.0, 100.0, 0.1)
+    h = train.History([train.EpochStats(e, 1.0, 100.0, 0.1, {"train_loss": 1.0 / e, "train_acc": 0.5 + e / 10,
+                                                             "test_loss": 1.2 / e, "test_acc": 0.4 + e / 10})
                        for e in (1, 2, 3)])
     fig = plot.plot_history(h)
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 2 and list(acc_ax.lines[1].get_ydata()) == pytest.approx([50, 60, 70])
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "test"]
+
+
+def test_plot_history_shows_only_the_sets_and_metrics_recorded():
+    h = train.History([train.EpochStats(e, 1.0, 100.0, 0.1, {"train_loss": 1.0 / e, "train_acc": 0.5,
+                                                             "train_bleu": 10.0 * e}) for e in (1, 2)])
+    fig = plot.plot_history(h)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy", "bleu"]
+    assert all(len(ax.lines) == 1 for ax in fig.axes)
+    assert list(fig.axes[2].lines[0].get_ydata()) == [10.0, 20.0]
 
 
 def test_feature_maps_and_kernels():

@@ -35,8 +35,10 @@ def test_record_training_stores_the_comparison_figures(tmp_data_dir, monkeypatch
 
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
-    history = History([EpochStats(1, 1.0, 0.5, 1.1, 0.61234, 2.0, 100.0, 0.1),
-                       EpochStats(2, 0.5, 0.8, 0.6, 0.85678, 4.0, 300.0, 0.1)])
+    history = History([
+        EpochStats(1, 2.0, 100.0, 0.1, {"train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.1, "test_acc": 0.61234}),
+        EpochStats(2, 4.0, 300.0, 0.1, {"train_loss": 0.5, "train_acc": 0.8, "test_loss": 0.6, "test_acc": 0.85678}),
+    ])
 
     class Sized:  # what record_training reads of a batch iterator
         def __init__(self, n):
