@@ -172,3 +172,64 @@ def test_train_and_test_batches_carry_the_dataset_statistics():
     for batches in (train, test):
         assert torch.equal(batches.mean.flatten(), ds.mean) and torch.equal(batches.std.flatten(), ds.std)
     assert torch.equal(torch.cat([y for _, y in test]), ds.test_labels)  # fixed order
+
+
+# ---------------------------------------------------------------------------
+# A validation split carved out of the training images
+# ---------------------------------------------------------------------------
+
+
+def image_keys(images):
+    """One hashable key per image, to compare sets of images across splits."""
+    return {bytes(img.flatten().tolist()) for img in images}
+
+
+def test_split_validation_partitions_the_training_images():
+    ds = toy_dataset(200, 50)
+    split = ds.split_validation(40, seed=1)
+    assert len(split.train_labels) == 160 and len(split.val_labels) == 40
+    assert split.val_labels.bincount(minlength=10).tolist() == [4] * 10  # stratified
+    # Every training image lands in exactly one of the two splits (toy images are distinct).
+    assert len(image_keys(ds.train_images)) == 200
+    train_keys, val_keys = image_keys(split.train_images), image_keys(split.val_images)
+    assert not train_keys & val_keys and train_keys | val_keys == image_keys(ds.train_images)
+    # Labels travel with their images: each image keeps the label it had.
+    label_of = {bytes(img.flatten().tolist()): int(y) for img, y in zip(ds.train_images, ds.train_labels)}
+    for images, labels in ((split.train_images, split.train_labels), (split.val_images, split.val_labels)):
+        assert all(label_of[bytes(img.flatten().tolist())] == int(y) for img, y in zip(images, labels))
+    assert torch.equal(split.test_images, ds.test_images)
+    assert torch.equal(split.mean, ds.mean) and torch.equal(split.std, ds.std)
+    assert repr(split) == "ImageDataset('toy': 160 train + 40 validation + 50 test images of 1x6x6, 10 classes)"
+
+
+def test_split_validation_is_deterministic_per_seed():
+    ds = toy_dataset(200, 50)
+    a, b, c = ds.split_validation(30, seed=2), ds.split_validation(30, seed=2), ds.split_validation(30, seed=3)
+    assert torch.equal(a.val_images, b.val_images) and torch.equal(a.train_images, b.train_images)
+    assert not torch.equal(a.val_images, c.val_images)
+
+
+def test_val_batches_iterate_the_validation_split_in_order():
+    split = toy_dataset(100, 20, channels=3).split_validation(20)
+    val = split.val_batches(8, device="cpu")
+    assert not val.shuffle and val.num_examples == 20 and len(val) == 3
+    assert torch.equal(torch.cat([y for _, y in val]), split.val_labels)
+    assert torch.equal(val.mean.flatten(), split.mean)
+
+
+def test_validation_split_errors_say_what_to_do():
+    ds = toy_dataset(100, 20)
+    with pytest.raises(ValueError, match=r"split_validation\(n_val\) first"):
+        ds.val_batches(8)
+    with pytest.raises(ValueError, match="must leave images on both sides"):
+        ds.split_validation(100)
+    with pytest.raises(ValueError, match="already has a validation split"):
+        ds.split_validation(10).split_validation(10)
+    with pytest.raises(ValueError, match="go together"):
+        ImageDataset("toy", tuple("abcdefghij"), *toy_splits(10, 10), val_images=ds.train_images[:2])
+
+
+def test_subset_keeps_the_validation_split():
+    split = toy_dataset(200, 50).split_validation(20)
+    sub = split.subset(50, 10)
+    assert torch.equal(sub.val_images, split.val_images) and len(sub.train_labels) == 50

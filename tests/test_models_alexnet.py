@@ -85,7 +85,7 @@ def test_forward_equals_functional_ops_with_lrn():
         return F.relu(F.conv2d(h, m.weight, m.bias, m.stride, m.padding, groups=m.groups))
 
     def lrn(h):
-        return F.local_response_norm(h, size=5, alpha=1e-4, beta=0.75, k=2.0)
+        return F.local_response_norm(h, size=5, alpha=5e-4, beta=0.75, k=2.0)
 
     h = F.max_pool2d(lrn(conv(x, convs[0])), 3, 2)
     h = F.max_pool2d(lrn(conv(h, convs[1])), 3, 2)
@@ -94,6 +94,20 @@ def test_forward_equals_functional_ops_with_lrn():
     h = F.relu(dense[1](h))
     with torch.no_grad():
         torch.testing.assert_close(model(x), dense[2](h))
+
+
+def test_lrn_is_the_papers_formula():
+    """Section 3.3: b_c = a_c / (2 + 1e-4 * sum over the 5 channels around c of a_j^2) ** 0.75,
+    written out channel by channel (fewer neighbours at the edges)."""
+    torch.manual_seed(0)
+    a = 40 * torch.randn(2, 9, 4, 4, dtype=torch.float64)  # large enough for the sum to matter
+    expected = torch.empty_like(a)
+    for c in range(9):
+        window = a[:, max(0, c - 2):c + 3]  # (N, <=5, H, W)
+        expected[:, c] = a[:, c] / (2 + 1e-4 * (window ** 2).sum(dim=1)) ** 0.75
+    torch.testing.assert_close(alexnet.local_response_norm()(a), expected)
+    wrong = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)(a)  # alpha not scaled by n
+    assert (wrong - expected).abs().max() > 1e-2
 
 
 def test_dropout_only_in_training_mode():

@@ -53,3 +53,25 @@ def test_record_training_stores_the_comparison_figures(tmp_data_dir, monkeypatch
     assert entry["seconds_per_epoch"] == 3.0 and entry["examples_per_s"] == 200 and entry["epochs"] == 2
     assert (entry["n_train"], entry["n_test"], entry["input_size"], entry["device"]) == (600, 100, 8, "cpu")
     assert history.mean("test_acc") == (0.61234 + 0.85678) / 2
+
+
+def test_record_training_after_a_validation_run_takes_the_test_accuracy_measured_once(tmp_data_dir, monkeypatch):
+    import pytest
+    from torch import nn
+
+    from course_utils.train import EpochStats, History
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    model = nn.Linear(4, 2)
+    history = History([EpochStats(1, 1.5, 10.0, 0.1, {"train_loss": 1.0, "val_loss": 1.2, "val_acc": 0.7}),
+                       EpochStats(2, 2.5, 10.0, 0.1, {"train_loss": 0.9, "val_loss": 1.1, "val_acc": 0.75})])
+
+    class Sized:
+        num_examples = 10
+
+    with pytest.raises(ValueError, match=r"pass test_acc=evaluate"):
+        results.record_training("08", "lin", model, history, (1, 4), Sized(), Sized(), "linear")
+    results.record_training("08", "lin", model, history, (1, 4), Sized(), Sized(), "linear", test_acc=0.71234)
+    entry = results.load("08")["lin"]
+    assert entry["value"] == 0.7123 and entry["val_acc"] == 0.75
+    assert entry["train_seconds"] == 4.0 and entry["seconds_per_epoch"] == 2.0

@@ -40,6 +40,10 @@ class ImageDataset:
     ``mean`` and ``std`` are per-channel statistics of the training images
     scaled to [0, 1]; subsets keep their parent's statistics so that a model
     sees identically normalised inputs whatever the subset.
+
+    A validation split (``val_images``, ``val_labels``) exists only after
+    :meth:`split_validation` carves it out of the training images: choose
+    between models and settings on it, and look at the test set once.
     """
 
     name: str
@@ -50,9 +54,13 @@ class ImageDataset:
     test_labels: torch.Tensor
     mean: torch.Tensor = field(default=None, repr=False)
     std: torch.Tensor = field(default=None, repr=False)
+    val_images: torch.Tensor = field(default=None, repr=False)
+    val_labels: torch.Tensor = field(default=None, repr=False)
 
     def __post_init__(self):
-        for split in ("train", "test"):
+        if (self.val_images is None) != (self.val_labels is None):
+            raise ValueError("val_images and val_labels go together: give both or neither")
+        for split in ("train", "test") + (("val",) if self.val_images is not None else ()):
             images = getattr(self, f"{split}_images")
             labels = getattr(self, f"{split}_labels")
             if images.dtype != torch.uint8 or images.ndim != 4:
@@ -73,7 +81,8 @@ class ImageDataset:
 
     def __repr__(self):
         c, h, w = self.image_shape
-        return (f"ImageDataset({self.name!r}: {len(self.train_labels):,} train + "
+        val = f"{len(self.val_labels):,} validation + " if self.val_labels is not None else ""
+        return (f"ImageDataset({self.name!r}: {len(self.train_labels):,} train + {val}"
                 f"{len(self.test_labels):,} test images of {c}x{h}x{w}, {self.num_classes} classes)")
 
     def subset(self, n_train, n_test, seed=0):
@@ -82,6 +91,8 @@ class ImageDataset:
         Each class gets ``n // num_classes`` examples and the remainder goes
         to randomly chosen classes, one each, so class counts differ by at
         most one (and are equal when ``n`` is a multiple of the class count).
+        A validation split, if any, is kept as it is: take the subset first,
+        then :meth:`split_validation`.
         """
         gen = torch.Generator().manual_seed(seed)
         train_idx = _stratified(self.train_labels, n_train, self.num_classes, gen, "n_train")
@@ -95,6 +106,38 @@ class ImageDataset:
             test_labels=self.test_labels[test_idx],
             mean=self.mean,
             std=self.std,
+            val_images=self.val_images,
+            val_labels=self.val_labels,
+        )
+
+    def split_validation(self, n_val, seed=0):
+        """Carve a class-stratified validation split of ``n_val`` images out of
+        the training images; the rest stay the training split.
+
+        Returns a new dataset with ``train`` (the remaining images), ``val``
+        and the unchanged ``test`` split; the normalisation statistics stay
+        the parent's. Deterministic for a given ``seed``.
+        """
+        if self.val_images is not None:
+            raise ValueError(f"this dataset already has a validation split of {len(self.val_labels):,} images")
+        if not 0 < n_val < len(self.train_labels):
+            raise ValueError(f"n_val={n_val} must leave images on both sides: the training split has "
+                             f"{len(self.train_labels):,}")
+        gen = torch.Generator().manual_seed(seed)
+        val_idx = _stratified(self.train_labels, n_val, self.num_classes, gen, "n_val")
+        keep = torch.ones(len(self.train_labels), dtype=torch.bool)
+        keep[val_idx] = False
+        return ImageDataset(
+            name=self.name,
+            classes=self.classes,
+            train_images=self.train_images[keep],
+            train_labels=self.train_labels[keep],
+            test_images=self.test_images,
+            test_labels=self.test_labels,
+            mean=self.mean,
+            std=self.std,
+            val_images=self.train_images[val_idx],
+            val_labels=self.train_labels[val_idx],
         )
 
     def train_batches(self, batch_size, device=None, augment=False, resize=None, seed=0, drop_last=False):
@@ -111,6 +154,14 @@ class ImageDataset:
     def test_batches(self, batch_size, device=None, resize=None):
         """Test batches in a fixed order, no augmentation."""
         return Batches(self.test_images, self.test_labels, batch_size, mean=self.mean, std=self.std,
+                       device=device, shuffle=False, resize=resize)
+
+    def val_batches(self, batch_size, device=None, resize=None):
+        """Validation batches in a fixed order, no augmentation (after :meth:`split_validation`)."""
+        if self.val_images is None:
+            raise ValueError("this dataset has no validation split: carve one out of the training images "
+                             "with data.split_validation(n_val) first")
+        return Batches(self.val_images, self.val_labels, batch_size, mean=self.mean, std=self.std,
                        device=device, shuffle=False, resize=resize)
 
 

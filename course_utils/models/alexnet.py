@@ -73,10 +73,11 @@ def feature_size(config):
 def local_response_norm():
     """LRN with the paper's constants (section 3.3): k=2, n=5, alpha=1e-4, beta=0.75.
 
-    PyTorch divides ``alpha`` by ``n`` and the paper does not, so this layer's
-    normalising term is five times weaker than the paper's formula (the
-    common convention in reimplementations)."""
-    return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+    The paper's formula is ``b = a / (k + alpha * sum of a^2 over n channels) ** beta``;
+    PyTorch's ``nn.LocalResponseNorm`` divides its ``alpha`` by ``n``, so the
+    paper's constant is passed as ``alpha = 1e-4 * 5``. (Many reimplementations
+    pass 1e-4 and so normalise five times more weakly than the paper.)"""
+    return nn.LocalResponseNorm(size=5, alpha=1e-4 * 5, beta=0.75, k=2.0)
 
 
 def overlapping_pool():
