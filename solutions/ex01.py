@@ -4,34 +4,25 @@ import torch
 import torch.nn.functional as F
 
 
-def corr2d_multi_in_out(x, kernel):
-    c_out, _, kh, kw = kernel.shape
-    out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-    out = x.new_zeros(c_out, out_h, out_w)
-    for o in range(c_out):
-        for a in range(kh):
-            for b in range(kw):
-                # (C_in, 1, 1) weights times (C_in, H_out, W_out) shifted images, summed over channels
-                out[o] += (kernel[o, :, a, b, None, None] * x[:, a:a + out_h, b:b + out_w]).sum(dim=0)
-    return out
+def separable_corr2d(x, column, row):
+    along_rows = F.conv2d(x[None, None], row.reshape(1, 1, 1, -1))  # (1, 1, H, W - kW + 1)
+    return F.conv2d(along_rows, column.reshape(1, 1, -1, 1))[0, 0]  # (H - kH + 1, W - kW + 1)
 
 
-def conv1x1(x, weight, bias):
-    c_in, h, w = x.shape
-    c_out = weight.shape[0]
-    out = weight.reshape(c_out, c_in) @ x.reshape(c_in, h * w)  # (C_out, C_in) @ (C_in, H*W)
-    return (out + bias[:, None]).reshape(c_out, h, w)  # (C_out, H, W)
+# The discrete Laplacian: weights sum to zero, and symmetric about the centre.
+spot_detector = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 
-def learn_kernel(x, y, kernel_size, steps=300, lr=0.1):
-    kernel = torch.zeros(1, 1, *kernel_size, requires_grad=True)
-    for _ in range(steps):
-        loss = ((F.conv2d(x, kernel) - y) ** 2).mean()
-        loss.backward()
-        with torch.no_grad():
-            kernel -= lr * kernel.grad
-            kernel.grad.zero_()
-    return kernel.detach()[0, 0]
+def fit_conv(x, y, kernel_size):
+    n, c_in = x.shape[:2]
+    c_out = y.shape[1]
+    cols = F.unfold(x, kernel_size)  # (N, C_in*k*k, L)
+    a = cols.transpose(1, 2).reshape(-1, cols.shape[1])  # (N*L, C_in*k*k): one window per row
+    a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], dim=1)  # a column of ones for the bias
+    b = y.flatten(2).transpose(1, 2).reshape(-1, c_out)  # (N*L, C_out)
+    solution = torch.linalg.lstsq(a, b).solution  # (C_in*k*k + 1, C_out)
+    weight = solution[:-1].T.reshape(c_out, c_in, kernel_size, kernel_size)
+    return weight, solution[-1]
 
 
 def conv_matrix(kernel, input_size):

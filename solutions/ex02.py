@@ -19,10 +19,10 @@ def conv2d_stride_padding(x, weight, stride, padding):
 
 def receptive_field(layers):
     r, jump = 1, 1
-    for kernel_size, stride in layers:
-        r += (kernel_size - 1) * jump
+    for kernel_size, stride, dilation in layers:
+        r += dilation * (kernel_size - 1) * jump  # a dilated kernel spans d * (k - 1) + 1 pixels
         jump *= stride
-    return r
+    return r, jump
 
 
 def predict_shapes(height, width):

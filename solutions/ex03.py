@@ -3,24 +3,30 @@
 import torch.nn.functional as F
 
 
-def max_pool2d(x, kernel_size, stride, padding):
-    k, s, p = kernel_size, stride, padding
-    xp = F.pad(x, (p, p, p, p), value=float("-inf"))  # (N, C, H + 2p, W + 2p)
-    out_h, out_w = (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1
-    out = x.new_empty(*x.shape[:2], out_h, out_w)
-    for i in range(out_h):
-        for j in range(out_w):
-            out[:, :, i, j] = xp[:, :, i * s:i * s + k, j * s:j * s + k].amax(dim=(2, 3))
+def max_pool2d_ceil(x, kernel_size, stride):
+    k, s = kernel_size, stride
+
+    def size(n):
+        out = -(-(n - k) // s) + 1  # ceil((n - k) / s) + 1
+        return out - 1 if (out - 1) * s >= n else out  # a window must start inside the input
+
+    h, w = x.shape[2:]
+    out = x.new_empty(*x.shape[:2], size(h), size(w))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = x[:, :, i * s:i * s + k, j * s:j * s + k].amax(dim=(2, 3))  # slices stop at the edge
     return out
 
 
-def avg_pool_backward(grad_output, input_size, kernel_size, stride):
+def lp_pool_backward(x, grad_output, kernel_size, stride):
     k, s = kernel_size, stride
-    n, c, out_h, out_w = grad_output.shape
-    grad_input = grad_output.new_zeros(n, c, *input_size)
-    for i in range(out_h):
-        for j in range(out_w):
-            grad_input[:, :, i * s:i * s + k, j * s:j * s + k] += grad_output[:, :, i, j, None, None] / (k * k)
+    out = F.lp_pool2d(x, 2, k, s)  # (N, C, H_out, W_out): sqrt of each window's sum of squares
+    grad_input = x.new_zeros(x.shape)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            window = x[:, :, i * s:i * s + k, j * s:j * s + k]
+            share = (grad_output[:, :, i, j] / out[:, :, i, j])[:, :, None, None]  # (N, C, 1, 1)
+            grad_input[:, :, i * s:i * s + k, j * s:j * s + k] += share * window  # d sqrt(sum x^2) / dx = x / out
     return grad_input
 
 

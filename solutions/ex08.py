@@ -1,6 +1,6 @@
 """Reference solutions to notebook 08's exercises."""
 
-from torch import nn
+import torch
 
 # (number of 3x3 convolutions, output channels) per block, from the VGG paper's Table 1.
 _CONFIGS = {
@@ -24,17 +24,36 @@ def vgg_params(depth, in_channels, num_classes, input_size, width, hidden_featur
 
 
 def receptive_field(layers):
+    """(kernel_size, stride, dilation) per layer -> the side of the patch one output pixel sees."""
     r, jump = 1, 1
-    for kernel, stride in layers:
-        r += (kernel - 1) * jump
+    for kernel, stride, dilation in layers:
+        r += dilation * (kernel - 1) * jump
         jump *= stride
     return r
 
 
-def vgg_block_bn(num_convs, in_channels, out_channels):
+def _vgg16():
     layers = []
-    for _ in range(num_convs):
-        layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU()]
-        in_channels = out_channels
-    layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))
-    return nn.Sequential(*layers)
+    for num_convs in (2, 2, 3, 3, 3):
+        layers += [(3, 1, 1)] * num_convs + [(2, 2, 1)]
+    return layers
+
+
+receptive_fields = {
+    "vgg16_pool5": receptive_field(_vgg16()),
+    "resnet_stem": receptive_field([(7, 2, 1), (3, 2, 1)] + [(3, 1, 1)] * 4),
+    "context_module": receptive_field([(3, 1, d) for d in (1, 1, 2, 4, 8, 16, 1)]),
+}
+
+
+def two_convs_for(kernel):
+    w1 = torch.zeros(9, 1, 3, 3, dtype=kernel.dtype)
+    w2 = torch.zeros(1, 9, 3, 3, dtype=kernel.dtype)
+    for a in range(3):
+        for b in range(3):
+            w1[3 * a + b, 0, a, b] = 1.0  # middle channel (a, b) copies the pixel at offset (a, b)
+    for s in range(5):
+        for t in range(5):
+            a, b = max(0, s - 2), max(0, t - 2)  # one route per 5x5 tap: offsets (a, b) then (s - a, t - b)
+            w2[0, 3 * a + b, s - a, t - b] = kernel[s, t]
+    return w1, w2

@@ -3,6 +3,7 @@ answers and report stubs as not attempted."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_utils.exercises import ExerciseError, ex01
 from solutions import ex01 as sol
@@ -13,9 +14,9 @@ def stub(*args):
 
 
 CHECKS = [
-    (ex01.check_corr2d_multi_in_out, sol.corr2d_multi_in_out),
-    (ex01.check_conv1x1, sol.conv1x1),
-    (ex01.check_learn_kernel, sol.learn_kernel),
+    (ex01.check_separable_corr2d, sol.separable_corr2d),
+    (ex01.check_spot_detector, sol.spot_detector),
+    (ex01.check_fit_conv, sol.fit_conv),
     (ex01.check_conv_matrix, sol.conv_matrix),
 ]
 
@@ -25,54 +26,57 @@ def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
     assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not attempted" in out
+    assert check.hints[-1] not in out, "a stub must see the nudge, not the recipe"
 
 
-def multi_in_out_flipped(x, kernel):  # true convolution: kernel rotated by 180 degrees
-    return sol.corr2d_multi_in_out(x, kernel.flip(2, 3))
+def test_a_kernel_given_as_a_function_counts_too():
+    assert ex01.check_spot_detector(lambda: sol.spot_detector) is True
 
 
-def multi_in_out_channel_mean(x, kernel):  # averages over input channels instead of summing
-    return sol.corr2d_multi_in_out(x, kernel) / x.shape[0]
+def separable_swapped(x, column, row):  # the kernel outer(row, column): rows and columns mixed up
+    return F.conv2d(x[None, None], (row[:, None] * column[None, :])[None, None])[0, 0]
 
 
-def conv1x1_no_bias(x, weight, bias):
-    return sol.conv1x1(x, weight, torch.zeros_like(bias))
+def separable_flipped(x, column, row):  # true convolution instead of correlation
+    return sol.separable_corr2d(x, column.flip(0), row.flip(0))
 
 
-def conv1x1_transposed_weight(x, weight, bias):  # (C_in, C_out) read as (C_out, C_in)
-    c_in, h, w = x.shape
-    c_out = weight.shape[0]
-    mixed = weight.reshape(c_in, c_out).T @ x.reshape(c_in, h * w)  # a wrong reshape of the weight
-    return (mixed + bias[:, None]).reshape(c_out, h, w)
+def fit_conv_gradient_descent(x, y, kernel_size, steps=30):  # a rough iterative fit is not exact
+    weight = torch.zeros(y.shape[1], x.shape[1], kernel_size, kernel_size, dtype=x.dtype, requires_grad=True)
+    bias = torch.zeros(y.shape[1], dtype=x.dtype, requires_grad=True)
+    opt = torch.optim.SGD([weight, bias], lr=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((F.conv2d(x, weight, bias) - y) ** 2).mean().backward()
+        opt.step()
+    return weight.detach(), bias.detach()
 
 
-def learn_kernel_too_few_steps(x, y, kernel_size):
-    return sol.learn_kernel(x, y, kernel_size, steps=3)
+def fit_conv_without_bias(x, y, kernel_size):
+    weight, bias = sol.fit_conv(x, y, kernel_size)
+    return weight, torch.zeros_like(bias)
 
 
-def learn_kernel_transposed(x, y, kernel_size):
-    k = sol.learn_kernel(x, y, kernel_size)
-    return k.T.reshape(kernel_size)
-
-
-def conv_matrix_flipped(kernel, input_size):  # the matrix of true convolution
-    return sol.conv_matrix(kernel.flip(0, 1), input_size)
-
-
-def conv_matrix_transposed(kernel, input_size):  # maps outputs to inputs instead
-    return sol.conv_matrix(kernel, input_size).T
+def fit_conv_flat_weight(x, y, kernel_size):
+    weight, bias = sol.fit_conv(x, y, kernel_size)
+    return weight.reshape(weight.shape[0], -1), bias
 
 
 @pytest.mark.parametrize("check,wrong,message", [
-    (ex01.check_corr2d_multi_in_out, multi_in_out_flipped, "corr2d_multi_in_out"),
-    (ex01.check_corr2d_multi_in_out, multi_in_out_channel_mean, "tensors differ"),
-    (ex01.check_conv1x1, conv1x1_no_bias, "conv1x1"),
-    (ex01.check_conv1x1, conv1x1_transposed_weight, "conv1x1"),
-    (ex01.check_learn_kernel, learn_kernel_too_few_steps, "kernel learned"),
-    (ex01.check_learn_kernel, learn_kernel_transposed, "kernel learned"),
-    (ex01.check_conv_matrix, conv_matrix_flipped, "conv_matrix"),
-    (ex01.check_conv_matrix, conv_matrix_transposed, "shape mismatch"),
+    (ex01.check_separable_corr2d, separable_swapped, "separable_corr2d|valid positions"),
+    (ex01.check_separable_corr2d, separable_flipped, "separable_corr2d"),
+    (ex01.check_spot_detector, torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]), "ramp"),  # Sobel: an edge
+    (ex01.check_spot_detector, torch.full((3, 3), 1 / 9), "ramp"),  # a blur
+    (ex01.check_spot_detector, torch.tensor([[0.0, 0, 0], [1, -2, 1], [0, 0, 0]]), "rotated"),  # rows only
+    (ex01.check_spot_detector, torch.zeros(3, 3), "does not see spots"),
+    (ex01.check_spot_detector, torch.zeros(5, 5), "3x3"),
+    (ex01.check_fit_conv, fit_conv_gradient_descent, "weight found"),
+    (ex01.check_fit_conv, fit_conv_without_bias, "bias found"),
+    (ex01.check_fit_conv, fit_conv_flat_weight, "should have shape"),
+    (ex01.check_conv_matrix, lambda k, size: sol.conv_matrix(k.flip(0, 1), size), "conv_matrix"),
+    (ex01.check_conv_matrix, lambda k, size: sol.conv_matrix(k, size).T, "shape mismatch"),
 ])
 def test_wrong_answers_rejected(check, wrong, message):
     with pytest.raises(ExerciseError, match=message):
@@ -81,4 +85,9 @@ def test_wrong_answers_rejected(check, wrong, message):
 
 def test_crash_is_reported_as_exercise_error():
     with pytest.raises(ExerciseError, match="raised"):
-        ex01.check_conv1x1(lambda x, w, b: x @ w)
+        ex01.check_separable_corr2d(lambda x, c, r: x @ c)
+
+
+def test_hint_levels(capsys):
+    ex01.hint("fit_conv", level=2)
+    assert "torch.linalg.lstsq" in capsys.readouterr().out

@@ -22,7 +22,8 @@ def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
     assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not attempted" in out and check.hints[-1] not in out
 
 
 def conv_pads_one_side(x, weight, stride, padding):
@@ -34,15 +35,23 @@ def conv_ignores_stride(x, weight, stride, padding):
 
 
 def rf_ignores_stride(layers):
-    return 1 + sum(k - 1 for k, _ in layers)
+    return 1 + sum(d * (k - 1) for k, _, d in layers), 1
 
 
 def rf_stride_too_early(layers):
     r, jump = 1, 1
-    for k, s in layers:
+    for k, s, d in layers:
         jump *= s
-        r += (k - 1) * jump
-    return r
+        r += d * (k - 1) * jump
+    return r, jump
+
+
+def rf_ignores_dilation(layers):
+    return sol.receptive_field([(k, s, 1) for k, s, _ in layers])
+
+
+def rf_without_jump(layers):
+    return sol.receptive_field(layers)[0]
 
 
 def shapes_ceil(height, width):  # rounds the output size up
@@ -79,6 +88,8 @@ def cost_macs_on_input(c_in, c_out, k, h, w, s, p):
     (ex02.check_conv2d_stride_padding, conv_ignores_stride, "stride"),
     (ex02.check_receptive_field, rf_ignores_stride, "gradient"),
     (ex02.check_receptive_field, rf_stride_too_early, "gradient"),
+    (ex02.check_receptive_field, rf_ignores_dilation, "gradient"),
+    (ex02.check_receptive_field, rf_without_jump, "a pair"),
     (ex02.check_predict_shapes, shapes_ceil, "predicted"),
     (ex02.check_predict_shapes, shapes_pool_changes_channels, "predicted"),
     (ex02.check_conv_cost, cost_without_bias, "expected"),

@@ -3,6 +3,7 @@ and report stubs as not attempted."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_utils.exercises import ExerciseError, ex04
@@ -14,62 +15,98 @@ def stub(*args):
 
 
 @pytest.mark.parametrize("check,answer", [
-    (ex04.check_stable_log_softmax, sol.stable_log_softmax),
-    (ex04.check_nll_from_indices, sol.nll_from_indices),
-    (ex04.check_cross_entropy_grad, sol.cross_entropy_grad),
-    (ex04.check_gap_head, sol.make_gap_head),
-])
+    (ex04.check_smoothed_cross_entropy, sol.smoothed_cross_entropy),
+    (ex04.check_smoothed_cross_entropy_grad, sol.smoothed_cross_entropy_grad),
+    (ex04.check_bce_with_logits, sol.bce_with_logits),
+    (ex04.check_concat_pool_head, sol.make_concat_pool_head),
+], ids=lambda v: getattr(v, "__name__", ""))
 def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
     assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not attempted" in out and check.hints[-1] not in out
 
 
-def naive_log_softmax(z):
-    return (z.exp() / z.exp().sum(dim=1, keepdim=True)).log()
+def smoothing_off_classes_only(logits, targets, eps):
+    """A common misreading: spread e over the K - 1 wrong classes only."""
+    k = logits.shape[1]
+    q = (1 - eps) * F.one_hot(targets, k).double() + eps / max(k - 1, 1) * (1 - F.one_hot(targets, k).double())
+    return -(q * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def one_hot_sum(log_probs, targets):
-    return -(log_probs * nn.functional.one_hot(targets, log_probs.shape[1])).sum()  # sum, not mean
+def smoothing_with_naive_softmax(logits, targets, eps):
+    q = sol.smoothed_target(targets, logits.shape[1], eps).to(logits.dtype)
+    p = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+    return -(q * p.log()).sum(dim=1).mean()
 
 
-def grad_without_mean(logits, targets):
-    return sol.cross_entropy_grad(logits, targets) * len(targets)
+def smoothing_summed(logits, targets, eps):
+    return sol.smoothed_cross_entropy(logits, targets, eps) * len(targets)
+
+
+def grad_with_one_hot(logits, targets, eps):  # ignores the smoothing
+    return sol.smoothed_cross_entropy_grad(logits, targets, 0.0)
+
+
+def naive_bce(z, y):
+    p = torch.sigmoid(z)
+    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+
+
+def bce_sign_flipped(z, y):
+    return sol.bce_with_logits(-z, y)
+
+
+def gap_only_head(in_channels, num_classes):
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes))
+
+
+def double_mean_head(in_channels, num_classes):  # right size, but the max is missing
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2 * in_channels, num_classes)
+
+        def forward(self, x):
+            m = x.mean(dim=(2, 3))
+            return self.fc(torch.cat([m, m], 1))
+
+    return Head()
 
 
 def flatten_head(in_channels, num_classes):
     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 49, num_classes))
 
 
-def max_head(in_channels, num_classes):
-    return nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes))
-
-
-def position_head(in_channels, num_classes):
-    """Right size, but weighs the top-left pixel: not an average."""
+def max_then_mean_head(in_channels, num_classes):  # the other order is fine too
     class Head(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc = nn.Linear(in_channels, num_classes)
+            self.fc = nn.Linear(2 * in_channels, num_classes)
 
         def forward(self, x):
-            return self.fc(x[:, :, 0, 0] + x.mean(dim=(2, 3)))
+            return self.fc(torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], 1))
 
     return Head()
 
 
+def test_either_order_of_the_two_summaries_is_accepted():
+    assert ex04.check_concat_pool_head(max_then_mean_head) is True
+
+
 @pytest.mark.parametrize("check,wrong,match", [
-    (ex04.check_stable_log_softmax, naive_log_softmax, "overflow"),
-    (ex04.check_stable_log_softmax, lambda z: torch.log_softmax(z, dim=0), "ordinary logits"),
-    (ex04.check_nll_from_indices, one_hot_sum, "mean"),
-    (ex04.check_cross_entropy_grad, grad_without_mean, "gradient"),
-    (ex04.check_gap_head, flatten_head, "parameters"),
-    (ex04.check_gap_head, position_head, "shuffling"),
-    (ex04.check_gap_head, max_head, "mean"),
-    (ex04.check_gap_head, lambda c, k: "not a module", "nn.Module"),
+    (ex04.check_smoothed_cross_entropy, smoothing_off_classes_only, "smoothing=0.1"),
+    (ex04.check_smoothed_cross_entropy, smoothing_with_naive_softmax, "inf or nan"),
+    (ex04.check_smoothed_cross_entropy, smoothing_summed, "the loss for"),
+    (ex04.check_smoothed_cross_entropy_grad, grad_with_one_hot, "smoothing=0.1"),
+    (ex04.check_bce_with_logits, naive_bce, "inf or nan"),
+    (ex04.check_bce_with_logits, bce_sign_flipped, "ordinary logits"),
+    (ex04.check_concat_pool_head, gap_only_head, "330 parameters"),
+    (ex04.check_concat_pool_head, flatten_head, "330 parameters"),
+    (ex04.check_concat_pool_head, double_mean_head, "mean and maximum"),
+    (ex04.check_concat_pool_head, lambda c, k: "not a module", "nn.Module"),
 ])
 def test_wrong_answers_rejected(check, wrong, match):
     with pytest.raises(ExerciseError, match=match):
         check(wrong)
-

@@ -4,6 +4,7 @@ and report stubs as not attempted."""
 import numpy as np
 import pytest
 
+from course_utils import numpy_nn
 from course_utils.checks import numerical_gradient
 from course_utils.exercises import ExerciseError, ex05
 from solutions import ex05 as sol
@@ -13,56 +14,103 @@ def stub(*args):
     raise NotImplementedError
 
 
+class StubConv2d(numpy_nn.Conv2d):
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+
 @pytest.mark.parametrize("check,answer", [
     (ex05.check_linear_backward, sol.linear_backward),
-    (ex05.check_avg_pool_backward, sol.avg_pool_backward),
     (ex05.check_which_gradient_is_wrong, sol.which_gradient_is_wrong),
-    (ex05.check_fixed_conv_backward, sol.fixed_conv_backward),
-])
+    (ex05.check_conv2d_backward, sol.Conv2dWithMyBackward),
+], ids=lambda v: getattr(v, "__name__", ""))
 def test_solution_accepted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("check", [ex05.check_linear_backward, ex05.check_avg_pool_backward,
-                                   ex05.check_fixed_conv_backward])
-def test_stub_not_attempted(check, capsys):
-    assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+@pytest.mark.parametrize("check,answer", [
+    (ex05.check_linear_backward, stub),
+    (ex05.check_which_gradient_is_wrong, None),
+    (ex05.check_conv2d_backward, StubConv2d),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_stub_not_attempted_and_only_the_nudge_shown(check, answer, capsys):
+    assert check(answer) is False
+    out = capsys.readouterr().out
+    assert "not attempted" in out and check.hints[-1] not in out
 
 
-def test_unanswered_question_not_attempted(capsys):
-    assert ex05.check_which_gradient_is_wrong(None) is False
-    assert "not attempted" in capsys.readouterr().out
+def test_the_nudge_of_the_bug_hunt_does_not_name_the_culprit():
+    assert "grad_input" not in ex05.check_which_gradient_is_wrong.hints[0].replace("'grad_weight'", "")
+    for check in (ex05.check_conv2d_backward, ex05.check_linear_backward):
+        assert "rotat" not in check.hints[0], "a nudge that mentions the rotation gives the bug hunt away"
 
 
-def linear_backward_no_transpose(x, weight, grad_output):
+def test_the_reference_layer_is_restored_after_checking():
+    original = numpy_nn.Conv2d.backward
+    ex05.check_conv2d_backward(sol.Conv2dWithMyBackward)
+    with pytest.raises(ExerciseError):
+        ex05.check_conv2d_backward(DelegatesToReference)
+    assert numpy_nn.Conv2d.backward is original
+
+
+def linear_backward_mean_bias(x, weight, grad_output):
     gi, gw, gb = sol.linear_backward(x, weight, grad_output)
     return gi, gw, grad_output.mean(axis=0)  # mean instead of sum
 
 
-def avg_pool_no_share(grad_output, input_shape, kernel_size, stride):
-    return sol.avg_pool_backward(grad_output, input_shape, kernel_size, stride) * kernel_size ** 2
+class DelegatesToReference(numpy_nn.Conv2d):
+    def backward(self, grad_output):
+        return super().backward(grad_output)
 
 
-def avg_pool_overwrites(grad_output, input_shape, kernel_size, stride):
-    """Assigns instead of adding: right for disjoint windows, wrong for overlapping ones."""
-    k, s = kernel_size, stride
-    grad = np.zeros(input_shape)
-    for i in range(grad_output.shape[2]):
-        for j in range(grad_output.shape[3]):
-            grad[:, :, i * s:i * s + k, j * s:j * s + k] = grad_output[:, :, i, j, None, None] / k ** 2
-    return grad
+class NoRotation(sol.Conv2dWithMyBackward):
+    """The planted bug of the bug hunt: the input gradient with the kernel unrotated."""
+
+    def backward(self, grad_output):
+        super().backward(grad_output)  # sets grad_weight and grad_bias correctly
+        saved = self.weight
+        self.weight = np.ascontiguousarray(saved[:, :, ::-1, ::-1])
+        try:
+            return sol.Conv2dWithMyBackward.backward(self, grad_output)
+        finally:
+            self.weight = saved
+
+
+class IgnoresStride(sol.Conv2dWithMyBackward):
+    def backward(self, grad_output):
+        stride, self.stride = self.stride, (1, 1)
+        try:
+            _, _, ho, wo = grad_output.shape
+            return super().backward(grad_output)
+        finally:
+            self.stride = stride
+
+
+class KeepsPadding(sol.Conv2dWithMyBackward):
+    def backward(self, grad_output):
+        grad = super().backward(grad_output)
+        (ph, pw) = self.padding
+        return np.pad(grad, ((0, 0), (0, 0), (ph, ph), (pw, pw)))[:, :, :grad.shape[2], :grad.shape[3]]
+
+
+class ForgetsToReturn(sol.Conv2dWithMyBackward):
+    def backward(self, grad_output):
+        super().backward(grad_output)
 
 
 @pytest.mark.parametrize("check,wrong,match", [
-    (ex05.check_linear_backward, linear_backward_no_transpose, "grad_bias"),
+    (ex05.check_linear_backward, linear_backward_mean_bias, "grad_bias"),
     (ex05.check_linear_backward, lambda x, w, g: (g @ w, g.T @ x), "tuple"),
-    (ex05.check_avg_pool_backward, avg_pool_no_share, "grad_input"),
-    (ex05.check_avg_pool_backward, avg_pool_overwrites, "kernel_size=3, stride=1"),
-    (ex05.check_fixed_conv_backward, ex05.buggy_conv_backward, "grad_input"),
     (ex05.check_which_gradient_is_wrong, "grad_weight", "agrees"),
     (ex05.check_which_gradient_is_wrong, "the kernel", "one of"),
+    (ex05.check_conv2d_backward, DelegatesToReference, "calls numpy_nn.Conv2d.backward"),
+    (ex05.check_conv2d_backward, NoRotation, "self.grad_weight|returned dL/dx"),
+    (ex05.check_conv2d_backward, IgnoresStride, "stride=2"),
+    (ex05.check_conv2d_backward, KeepsPadding, "padding=1"),
+    (ex05.check_conv2d_backward, ForgetsToReturn, "returned None"),
+    (ex05.check_conv2d_backward, numpy_nn.Conv2d, "does not define its own backward"),
+    (ex05.check_conv2d_backward, sol.linear_backward, "subclass of numpy_nn.Conv2d"),
 ])
 def test_wrong_answers_rejected(check, wrong, match):
     with pytest.raises(ExerciseError, match=match):

@@ -22,7 +22,9 @@ def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
     assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not attempted" in out and check.hints[-1] not in out, "a stub sees the nudge, not the recipe"
+    assert len(check.hints) >= 2
 
 
 def params_always_400_features(in_channels, num_classes, input_size, padding):

@@ -2,7 +2,7 @@
 and report stubs as not attempted."""
 
 import pytest
-from torch import nn
+import torch
 
 from course_utils.exercises import ExerciseError, ex08
 from solutions import ex08 as sol
@@ -14,78 +14,69 @@ def stub(*args):
 
 @pytest.mark.parametrize("check,answer", [
     (ex08.check_vgg_params, sol.vgg_params),
-    (ex08.check_receptive_field, sol.receptive_field),
-    (ex08.check_vgg_block_bn, sol.vgg_block_bn),
-])
+    (ex08.check_receptive_fields, sol.receptive_fields),
+    (ex08.check_two_3x3_as_5x5, sol.two_convs_for),
+], ids=lambda v: getattr(v, "__name__", ""))
 def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
-    assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+    assert check(stub if callable(answer) else None) is False
+    out = capsys.readouterr().out
+    assert "not attempted" in out and check.hints[-1] not in out
 
 
-def params_floor_division(depth, in_channels, num_classes, input_size, width, hidden_features):
-    """Right except that it rounds the pooled side down (28 px -> 0, not 1)."""
-    total = sol.vgg_params(depth, in_channels, num_classes, input_size, width, hidden_features)
-    side_ceil, side_floor = input_size, input_size
+def test_a_dict_of_none_is_not_attempted(capsys):
+    assert ex08.check_receptive_fields(dict.fromkeys(ex08.NETWORKS)) is False
+
+
+def test_the_known_answers():
+    # VGG-16's pool5 units see 212x212 pixels; the context module of Yu & Koltun (2016) 67x67.
+    assert sol.receptive_fields == {"vgg16_pool5": 212, "resnet_stem": 43, "context_module": 67}
+
+
+def vgg_params_floor(depth, c, k, size, width, hidden):  # rounds the pooled side down
+    total = sol.vgg_params(depth, c, k, size, width, hidden)
+    side_up, side_down = size, size
     for _ in range(5):
-        side_ceil, side_floor = (side_ceil + 1) // 2, side_floor // 2
-    c = max(1, round(512 * width))
-    return total + c * hidden_features * (side_floor ** 2 - side_ceil ** 2)
+        side_up, side_down = (side_up + 1) // 2, side_down // 2
+    last = max(1, round(512 * width))
+    return total + last * (side_down ** 2 - side_up ** 2) * hidden
 
 
-def params_without_biases(depth, in_channels, num_classes, input_size, width, hidden_features):
-    total = sol.vgg_params(depth, in_channels, num_classes, input_size, width, hidden_features)
-    convs = sum(n for n, _ in sol._CONFIGS[depth])
-    return total - convs  # a planted bug: forgets part of the biases
+def vgg_params_no_bias(depth, c, k, size, width, hidden):  # forgets the convolutions' biases
+    biases = sum(max(1, round(channels * width)) * n for n, channels in sol._CONFIGS[depth])
+    return sol.vgg_params(depth, c, k, size, width, hidden) - biases
 
 
-def receptive_field_ignores_stride(layers):
-    return 1 + sum(k - 1 for k, _ in layers)
+def fields_ignoring_dilation():
+    return {name: sol.receptive_field([(k, s, 1) for k, s, _ in layers]) for name, layers in ex08.NETWORKS.items()}
 
 
-def receptive_field_multiplies_first(layers):
-    r, jump = 1, 1
-    for kernel, stride in layers:
-        jump *= stride  # too early: the layer's own stride does not widen its own kernel
-        r += (kernel - 1) * jump
-    return r
+def fields_ignoring_pools():
+    return {name: sol.receptive_field([layer for layer in layers if layer[:2] != (2, 2)])
+            for name, layers in ex08.NETWORKS.items()}
 
 
-def block_without_bn(num_convs, in_channels, out_channels):
-    layers = []
-    for _ in range(num_convs):
-        layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
-        in_channels = out_channels
-    return nn.Sequential(*layers, nn.MaxPool2d(2, ceil_mode=True))
+def two_convs_transposed_kernel(kernel):
+    return sol.two_convs_for(kernel.T)
 
 
-def block_relu_before_bn(num_convs, in_channels, out_channels):
-    layers = []
-    for _ in range(num_convs):
-        layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(out_channels)]
-        in_channels = out_channels
-    return nn.Sequential(*layers, nn.MaxPool2d(2, ceil_mode=True))
+def two_convs_wrong_shapes(kernel):
+    w1, w2 = sol.two_convs_for(kernel)
+    return w1, w2[0]
 
 
-def block_floor_pool(num_convs, in_channels, out_channels):
-    return nn.Sequential(*list(sol.vgg_block_bn(num_convs, in_channels, out_channels))[:-1], nn.MaxPool2d(2))
-
-
-@pytest.mark.parametrize("check,wrong,message", [
-    (ex08.check_vgg_params, params_floor_division, "input_size=28"),
-    (ex08.check_vgg_params, params_without_biases, "off by"),
-    (ex08.check_receptive_field, receptive_field_ignores_stride, "receptive_field"),
-    (ex08.check_receptive_field, receptive_field_multiplies_first, "receptive_field"),
-    (ex08.check_vgg_block_bn, block_without_bn, "conv \\+ batch-norm"),
-    (ex08.check_vgg_block_bn, block_relu_before_bn, "different outputs"),
-    (ex08.check_vgg_block_bn, block_floor_pool, "rounding up"),
+@pytest.mark.parametrize("check,wrong,match", [
+    (ex08.check_vgg_params, vgg_params_floor, "off by"),
+    (ex08.check_vgg_params, vgg_params_no_bias, "off by"),
+    (ex08.check_receptive_fields, fields_ignoring_dilation(), "context_module"),
+    (ex08.check_receptive_fields, fields_ignoring_pools(), "vgg16_pool5"),
+    (ex08.check_receptive_fields, {"vgg16_pool5": 212}, "no answer for"),
+    (ex08.check_receptive_fields, [212, 43, 67], "dict"),
+    (ex08.check_two_3x3_as_5x5, two_convs_transposed_kernel, "vs one 5x5"),
+    (ex08.check_two_3x3_as_5x5, two_convs_wrong_shapes, "w2 should have shape"),
+    (ex08.check_two_3x3_as_5x5, lambda k: (torch.zeros(4, 1, 5, 5), torch.zeros(1, 4, 3, 3)), "w1 should"),
 ])
-def test_wrong_answers_rejected(check, wrong, message):
-    with pytest.raises(ExerciseError, match=message):
+def test_wrong_answers_rejected(check, wrong, match):
+    with pytest.raises(ExerciseError, match=match):
         check(wrong)
-
-
-def test_answer_of_wrong_type_rejected():
-    with pytest.raises(ExerciseError, match="integer"):
-        ex08.check_vgg_params(lambda *args: "many")

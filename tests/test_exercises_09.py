@@ -23,7 +23,9 @@ def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
     assert check(answer) is True
     assert "correct" in capsys.readouterr().out
     assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not attempted" in out and check.hints[-1] not in out, "a stub sees the nudge, not the recipe"
+    assert len(check.hints) >= 2
 
 
 def macs_without_reductions(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj):

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from course_utils.exercises import ExerciseError, NotAttempted, checker, expect
+from course_utils.exercises import ExerciseError, NotAttempted, checker, expect, hint_function
 
 
 def _call(fn, *args):
@@ -15,48 +15,106 @@ def _call(fn, *args):
     return out
 
 
-@checker(hint="Loop over the output channels: output channel o is corr2d_multi_in(x, kernel[o]), i.e. the sum "
-              "over input channels c of the 2-D cross-correlation of x[c] with kernel[o, c]. Stack the results.")
-def check_corr2d_multi_in_out(corr2d_multi_in_out):
-    """``corr2d_multi_in_out(x, kernel)``: ``(C_in, H, W)``, ``(C_out, C_in, kH, kW)`` -> ``(C_out, H', W')``."""
+@checker(hint=(
+    "Sobel x is a column (1, 2, 1) times a row (-1, 0, 1). Correlating with such an outer-product kernel "
+    "can be done in two passes of a 1-D kernel: one along the rows, one along the columns.",
+    "Correlate every row of x with `row` (as a kernel of shape (1, kW)), then every column of that result "
+    "with `column` (shape (kH, 1)); e.g. F.conv2d(x[None, None], row.reshape(1, 1, 1, -1)) and then "
+    "F.conv2d(..., column.reshape(1, 1, -1, 1)), or the same with slices and sums.",
+))
+def check_separable_corr2d(separable_corr2d):
+    """``separable_corr2d(x, column, row)`` == correlation of ``x`` ``(H, W)`` with ``outer(column, row)``."""
     gen = torch.Generator().manual_seed(1)
-    for c_in, c_out, h, w, kh, kw in [(1, 1, 5, 5, 2, 2), (3, 2, 6, 7, 3, 2), (2, 4, 5, 8, 1, 3), (4, 3, 7, 6, 3, 3)]:
-        x = torch.randn(c_in, h, w, generator=gen, dtype=torch.float64)
-        k = torch.randn(c_out, c_in, kh, kw, generator=gen, dtype=torch.float64)
-        expect(_call(corr2d_multi_in_out, x, k), F.conv2d(x[None], k)[0],
-               f"corr2d_multi_in_out(x of shape {tuple(x.shape)}, kernel of shape {tuple(k.shape)})")
+    for h, w, kh, kw in [(6, 7, 3, 3), (5, 9, 2, 4), (8, 5, 5, 1), (4, 4, 1, 3)]:
+        x = torch.randn(h, w, generator=gen, dtype=torch.float64)
+        column = torch.randn(kh, generator=gen, dtype=torch.float64)
+        row = torch.randn(kw, generator=gen, dtype=torch.float64)
+        kernel = column[:, None] * row[None, :]  # (kH, kW): rank one
+        expected = F.conv2d(x[None, None], kernel[None, None])[0, 0]
+        got = _call(separable_corr2d, x.clone(), column.clone(), row.clone())
+        if tuple(got.shape) != tuple(expected.shape):
+            raise ExerciseError(f"x of shape {(h, w)} with a {kh}x{kw} kernel should give {tuple(expected.shape)} "
+                                f"(valid positions only), got {tuple(got.shape)}")
+        expect(got, expected, f"separable_corr2d on x {(h, w)} with column of {kh} and row of {kw}")
 
 
-@checker(hint="A 1x1 convolution mixes channels pixel by pixel: reshape x to (C_in, H*W), the weight to "
-              "(C_out, C_in), multiply, add the bias to every pixel and reshape back to (C_out, H, W).")
-def check_conv1x1(conv1x1):
-    """``conv1x1(x, weight, bias)``: ``(C_in, H, W)``, ``(C_out, C_in, 1, 1)``, ``(C_out,)`` -> ``(C_out, H, W)``."""
-    gen = torch.Generator().manual_seed(2)
-    for c_in, c_out, h, w in [(3, 2, 4, 5), (1, 4, 3, 3), (6, 6, 2, 7)]:
-        x = torch.randn(c_in, h, w, generator=gen, dtype=torch.float64)
-        weight = torch.randn(c_out, c_in, 1, 1, generator=gen, dtype=torch.float64)
-        bias = torch.randn(c_out, generator=gen, dtype=torch.float64)
-        expect(_call(conv1x1, x, weight, bias), F.conv2d(x[None], weight, bias)[0],
-               f"conv1x1 with in_channels={c_in}, out_channels={c_out} on a {h}x{w} image")
+def _ramp(h, w, a, b, c):
+    """The image a * i + b * j + c (a linear ramp, flat when a = b = 0)."""
+    i = torch.arange(h, dtype=torch.float64)[:, None]
+    j = torch.arange(w, dtype=torch.float64)[None, :]
+    return a * i + b * j + c
 
 
-@checker(hint="Start from a zero kernel with requires_grad=True; each step: prediction = F.conv2d(x, kernel), "
-              "loss = ((prediction - y) ** 2).mean(), loss.backward(), then kernel -= lr * kernel.grad under "
-              "torch.no_grad() and reset the gradient. A learning rate around 0.1 and a few hundred steps do.")
-def check_learn_kernel(learn_kernel):
-    """``learn_kernel(x, y, kernel_size)`` returns the ``(kH, kW)`` kernel with ``F.conv2d(x, k) == y``."""
+@checker(hint=(
+    "Write the kernel's response to a ramp a*i + b*j + c as a sum over its nine weights: which three sums "
+    "of the weights must vanish for every a, b and c? The rotation condition says the kernel looks the same "
+    "turned by 90 degrees.",
+    "Zero on every ramp needs sum(k) = 0, sum over (u, v) of u * k[u, v] = 0 and of v * k[u, v] = 0; a kernel "
+    "symmetric about its centre with a negative centre weight balancing the others has all three, e.g. "
+    "[[0, 1, 0], [1, -4, 1], [0, 1, 0]] (the discrete Laplacian) or [[1, 1, 1], [1, -8, 1], [1, 1, 1]].",
+))
+def check_spot_detector(kernel):
+    """A 3x3 kernel that is blind to shading (zero on every linear ramp), treats rows and columns alike
+    (unchanged by a 90-degree rotation) and answers a single bright pixel."""
+    kernel = kernel() if callable(kernel) else kernel
+    if kernel is None:
+        raise NotAttempted()
+    kernel = torch.as_tensor(kernel, dtype=torch.float64)
+    if tuple(kernel.shape) != (3, 3):
+        raise ExerciseError(f"the kernel should be 3x3, got shape {tuple(kernel.shape)}")
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(5):
+        a, b, c = (10 * torch.randn(3, generator=gen, dtype=torch.float64)).tolist()
+        response = F.conv2d(_ramp(9, 11, a, b, c)[None, None], kernel[None, None])[0, 0]
+        if response.abs().max() > 1e-6 * (abs(a) + abs(b) + abs(c) + 1):
+            raise ExerciseError(f"on the ramp {a:.2f}*i + {b:.2f}*j + {c:.2f} the output should be 0 everywhere "
+                                f"(gradual shading is not a spot), got values up to {response.abs().max():.3g}")
+    if not torch.allclose(torch.rot90(kernel), kernel, atol=1e-9):
+        raise ExerciseError("rotated by 90 degrees the kernel changes, so it treats rows and columns differently")
+    dot = torch.zeros(7, 7, dtype=torch.float64)
+    dot[3, 3] = 1.0
+    at_dot = F.conv2d(dot[None, None], kernel[None, None])[0, 0, 2, 2]
+    if abs(at_dot) < 1e-6:
+        raise ExerciseError("the output at a single bright pixel is 0: the kernel does not see spots")
+
+
+@checker(hint=(
+    "The outputs are linear in the weights and the bias. Written with im2col (F.unfold), every output pixel "
+    "is one window column times one row of the flattened weight, plus the bias: a system of linear "
+    "equations you can solve in one step, without gradient descent.",
+    "cols = F.unfold(x, kernel_size) has shape (N, C_in*k*k, L); make A = cols.transpose(1, 2).reshape(-1, "
+    "C_in*k*k) with a column of ones appended (for the bias), B = y.flatten(2).transpose(1, 2).reshape(-1, "
+    "C_out); solution = torch.linalg.lstsq(A, B).solution; the weight is solution[:-1].T reshaped to "
+    "(C_out, C_in, k, k) and the bias solution[-1].",
+))
+def check_fit_conv(fit_conv):
+    """``fit_conv(x, y, kernel_size)`` -> ``(weight, bias)`` with ``F.conv2d(x, weight, bias) == y``."""
     gen = torch.Generator().manual_seed(3)
-    for kernel_size in [(1, 2), (3, 3)]:
-        hidden = torch.randn(1, 1, *kernel_size, generator=gen)
-        x = torch.randn(8, 1, 12, 12, generator=gen)
-        y = F.conv2d(x, hidden)
-        learned = _call(learn_kernel, x, y, kernel_size)
-        learned = learned.detach().reshape(-1).reshape(kernel_size) if learned.numel() == hidden.numel() else learned
-        expect(learned, hidden[0, 0], f"the kernel learned for a hidden {kernel_size} kernel", rtol=0, atol=2e-2)
+    for n, c_in, c_out, k, side in [(2, 1, 1, 3, 8), (3, 3, 4, 3, 9), (2, 2, 5, 2, 7), (1, 4, 2, 5, 16)]:
+        weight = torch.randn(c_out, c_in, k, k, generator=gen, dtype=torch.float64)
+        bias = torch.randn(c_out, generator=gen, dtype=torch.float64)
+        x = torch.randn(n, c_in, side, side, generator=gen, dtype=torch.float64)
+        y = F.conv2d(x, weight, bias)
+        result = fit_conv(x.clone(), y.clone(), k)
+        if result is None:
+            raise NotAttempted()
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise ExerciseError(f"fit_conv should return (weight, bias), got {type(result).__name__}")
+        what = f"for {c_in} -> {c_out} channels and a {k}x{k} kernel"
+        found_weight, found_bias = (torch.as_tensor(r).detach().double() for r in result)
+        if tuple(found_weight.shape) != tuple(weight.shape):
+            raise ExerciseError(f"the weight {what} should have shape {tuple(weight.shape)} (C_out, C_in, k, k), "
+                                f"got {tuple(found_weight.shape)}")
+        expect(found_weight, weight, f"the weight found {what}", rtol=1e-4, atol=1e-6)
+        expect(found_bias.reshape(-1), bias, f"the bias found {what}", rtol=1e-4, atol=1e-6)
 
 
-@checker(hint="Row r = i * W_out + j of the matrix is output pixel (i, j): it holds kernel[a, b] in column "
-              "(i + a) * W + (j + b) for every kernel offset (a, b), and zeros elsewhere.")
+@checker(hint=(
+    "Row r of the matrix is output pixel r (in row-major order): which input pixels does it touch, and with "
+    "which kernel weights?",
+    "Row r = i * W_out + j of the matrix is output pixel (i, j): it holds kernel[a, b] in column "
+    "(i + a) * W + (j + b) for every kernel offset (a, b), and zeros elsewhere.",
+))
 def check_conv_matrix(conv_matrix):
     """``conv_matrix(kernel, input_size)``: ``(kH, kW)`` kernel, ``(H, W)`` -> ``(H_out*W_out, H*W)`` matrix ``T``
     with ``T @ x.flatten() == corr2d(x, kernel).flatten()``."""
@@ -69,3 +127,6 @@ def check_conv_matrix(conv_matrix):
             lambda flat, h=h, w=w, kernel=kernel: F.conv2d(flat.reshape(1, 1, h, w), kernel[None, None]).reshape(-1),
             torch.zeros(h * w, dtype=torch.float64))
         expect(matrix, jacobian, f"conv_matrix(kernel of shape {(kh, kw)}, input_size={(h, w)})")
+
+
+hint = hint_function(__name__)

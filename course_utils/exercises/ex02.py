@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises import ExerciseError, NotAttempted, checker, expect
+from course_utils.exercises import ExerciseError, NotAttempted, checker, expect, hint_function
 
 
 def _random_configs(n, seed):
@@ -17,9 +17,12 @@ def _random_configs(n, seed):
         yield rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 3), size, size + rng.randint(0, 3), k, s, p
 
 
-@checker(hint="Pad x with zeros (F.pad(x, (p, p, p, p)) or by copying into a larger zero tensor), then for each "
-              "output position (i, j) take the window starting at (i * stride, j * stride) and contract it with "
-              "the weight: torch.einsum('nchw,ochw->no', window, weight). Output side: (n + 2p - k) // s + 1.")
+@checker(hint=(
+    "Where does the window of output (i, j) start in the padded input? Compute only those windows.",
+    "Pad x with zeros (F.pad(x, (p, p, p, p))), then for each output position (i, j) take the window starting "
+    "at (i * stride, j * stride) and contract it with the weight: torch.einsum('nchw,ochw->no', window, "
+    "weight). Output side: (n + 2p - k) // s + 1.",
+))
 def check_conv2d_stride_padding(conv2d):
     """``conv2d(x, weight, stride, padding)``: ``(N, C_in, H, W)``, ``(C_out, C_in, k, k)`` -> like ``F.conv2d``."""
     gen = torch.Generator().manual_seed(0)
@@ -33,37 +36,46 @@ def check_conv2d_stride_padding(conv2d):
                f"conv2d on x {tuple(x.shape)} with kernel_size={k}, stride={s}, padding={p}")
 
 
-def _empirical_receptive_field(layers):
-    """Rows of a zero input whose gradient, for the centre output pixel, is not zero."""
-    need = 1
-    for k, s in reversed(layers):
-        need = (need - 1) * s + k
-    size = need + 8
-    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+def _measured_field_and_jump(layers):
+    """Receptive field and jump of a stack of ``(kernel_size, stride, dilation)`` convolutions, measured:
+    the extent of the input gradient of one output pixel, and how far that extent moves for the next pixel."""
+    need = 2
+    for k, s, d in reversed(layers):
+        need = (need - 1) * s + d * (k - 1) + 1
+    x = torch.zeros(1, 1, need + 8, 1, dtype=torch.float64, requires_grad=True)  # one column is enough
     out = x
-    for k, s in layers:
-        out = F.conv2d(out, torch.ones(1, 1, k, k, dtype=torch.float64), stride=s)
-    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
-    rows = (x.grad[0, 0].abs().sum(dim=1) > 0).nonzero()
-    return int(rows.max() - rows.min() + 1)
+    for k, s, d in layers:
+        out = F.conv2d(out, torch.ones(1, 1, k, 1, dtype=torch.float64), stride=(s, 1), dilation=(d, 1))
+    rows = []
+    for i in (0, 1):  # two neighbouring output pixels
+        (grad,) = torch.autograd.grad(out[0, 0, i, 0], x, retain_graph=True)
+        rows.append((grad[0, 0, :, 0] != 0).nonzero().flatten())
+    return int(rows[0].max() - rows[0].min() + 1), int(rows[1].min() - rows[0].min())
 
 
-@checker(hint="Keep r (start 1) and the jump (start 1): each layer adds (kernel_size - 1) * jump to r, "
-              "and only then multiplies the jump by its own stride.")
+@checker(hint=(
+    "Notebook 02's recurrence with two changes: a dilated kernel spans more pixels than it has taps, and "
+    "the jump (input pixels between neighbouring outputs) is an answer too.",
+    "Keep r (start 1) and the jump (start 1): each layer adds (d * (k - 1) + 1 - 1) * jump to r, i.e. "
+    "d * (k - 1) * jump, and only then multiplies the jump by its stride. Return (r, jump).",
+))
 def check_receptive_field(receptive_field):
-    """``receptive_field(layers)`` for a list of ``(kernel_size, stride)`` pairs -> int."""
-    cases = [[(3, 1)], [(3, 1)] * 2, [(5, 1), (3, 1)], [(3, 2), (3, 1)], [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)],
-             [(7, 2), (3, 2), (3, 1), (3, 1)], [(1, 1), (4, 3), (2, 1)]]
+    """``receptive_field(layers)`` for ``(kernel_size, stride, dilation)`` triples -> ``(field, jump)``."""
+    cases = [[(3, 1, 1)], [(3, 1, 1)] * 2, [(3, 1, 2)], [(3, 2, 1), (3, 1, 1)], [(3, 1, 1), (3, 1, 2), (3, 1, 4)],
+             [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1)], [(1, 1, 1), (4, 3, 1), (2, 1, 3)]]
     rng = random.Random(1)
-    cases += [[(rng.randint(1, 5), rng.randint(1, 3)) for _ in range(rng.randint(1, 4))] for _ in range(8)]
+    cases += [[(rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 3)) for _ in range(rng.randint(1, 4))]
+              for _ in range(8)]
     for layers in cases:
         got = receptive_field(list(layers))
         if got is None:
             raise NotAttempted()
-        expected = _empirical_receptive_field(layers)
-        if got != expected:
-            raise ExerciseError(f"receptive_field({layers}) should be {expected} (measured from the gradient of "
-                                f"one output pixel), got {got}")
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise ExerciseError(f"receptive_field should return a pair (field, jump), got {got!r}")
+        expected = _measured_field_and_jump(layers)
+        if tuple(int(v) for v in got) != expected:
+            raise ExerciseError(f"receptive_field({layers}) should be (field, jump) = {expected} (measured from "
+                                f"the gradients of two neighbouring output pixels), got {tuple(got)}")
 
 
 def network(in_channels=3):
@@ -77,8 +89,12 @@ def network(in_channels=3):
     )
 
 
-@checker(hint="Use floor((n + 2p - k) / s) + 1 on each side, layer by layer; the channels are the "
-              "out_channels of each conv, and max pooling keeps the channels (its stride is its kernel size).")
+@checker(hint=(
+    "One formula does every layer, convolutions and the pool alike; go layer by layer, height and width "
+    "separately.",
+    "Use floor((n + 2p - k) / s) + 1 on each side, layer by layer; the channels are the out_channels of each "
+    "conv, and max pooling keeps the channels (its stride defaults to its kernel size).",
+))
 def check_predict_shapes(predict_shapes):
     """``predict_shapes(height, width)`` -> the ``(C, H, W)`` after each of the five layers of ``network()``."""
     model = network()
@@ -97,8 +113,12 @@ def check_predict_shapes(predict_shapes):
                 f"for a 3x{h}x{w} input the shapes after each layer are {expected}, you predicted {got}")
 
 
-@checker(hint="Parameters: (k * k * in_channels + 1) * out_channels. Multiply-adds: each of the "
-              "H_out * W_out * out_channels outputs needs k * k * in_channels of them.")
+@checker(hint=(
+    "Count the weights of one filter and how many filters there are; then count the outputs and the "
+    "multiply-adds one output needs. The output size comes from the formula of this notebook.",
+    "Parameters: (k * k * in_channels + 1) * out_channels. Multiply-adds: each of the H_out * W_out * "
+    "out_channels outputs needs k * k * in_channels of them.",
+))
 def check_conv_cost(conv_cost):
     """``conv_cost(in_channels, out_channels, kernel_size, height, width, stride, padding)`` -> ``(params, macs)``."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -115,3 +135,6 @@ def check_conv_cost(conv_cost):
         if tuple(int(v) for v in got) != expected:
             raise ExerciseError(f"Conv2d({c_in}, {c_out}, {k}, stride={s}, padding={p}) on {h}x{w}: expected "
                                 f"(params, macs) = {expected}, got {tuple(got)}")
+
+
+hint = hint_function(__name__)

@@ -4,73 +4,121 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises import ExerciseError, checker, expect
+from course_utils.exercises import ExerciseError, NotAttempted, checker, expect, hint_function
 
 # Logits that overflow exp() in float32 (exp(89) is already inf) and float64.
 _HUGE = torch.tensor([[1000.0, 0.0, -1000.0], [800.0, 801.0, 799.0], [-900.0, -905.0, -1000.0]])
 
 
-@checker(hint="Subtract each row's maximum before exp(): log_softmax(z) = z - m - log(sum(exp(z - m))).")
-def check_stable_log_softmax(log_softmax):
-    """``log_softmax(z)`` for a ``(N, C)`` tensor, row-wise, without overflow."""
+def _finite(out, what):
+    if out is None:
+        raise NotAttempted()
+    if not torch.isfinite(torch.as_tensor(out)).all():
+        raise ExerciseError(f"{what} gave inf or nan: somewhere exp() overflowed or log() met a zero. "
+                            "Work in log space (log_softmax, logsumexp) rather than with probabilities")
+    return out
+
+
+@checker(hint=(
+    "Label smoothing replaces the one-hot target by a softer distribution q: most of the mass on the true "
+    "class, a little on every class. The loss is still the cross-entropy -sum_k q_k log p_k, averaged over "
+    "the batch; build q, and take log p from a stable log-softmax.",
+    "With K classes and smoothing e, q = (1 - e) * onehot(y) + e / K (the uniform part includes the true "
+    "class, as in PyTorch). Loss = -(q * F.log_softmax(logits, dim=1)).sum(dim=1).mean().",
+))
+def check_smoothed_cross_entropy(smoothed_cross_entropy):
+    """``smoothed_cross_entropy(logits, targets, smoothing)`` == ``F.cross_entropy(..., label_smoothing=)``."""
     gen = torch.Generator().manual_seed(4)
-    z = torch.randn(5, 7, generator=gen) * 3
-    expect(log_softmax(z.clone()), F.log_softmax(z, dim=1), "log_softmax on ordinary logits")
-    out = log_softmax(_HUGE.clone())
-    if out is not None and not torch.isfinite(torch.as_tensor(out)).all():
-        raise ExerciseError(
-            "log_softmax on logits like [1000, 0, -1000] gave inf or nan: exp(1000) overflows. "
-            "Shift every row by its maximum first (log-sum-exp trick)")
-    expect(out, F.log_softmax(_HUGE, dim=1), "log_softmax on huge logits")
+    for n, k, eps in [(5, 4, 0.1), (8, 10, 0.0), (3, 3, 0.5), (6, 7, 1.0)]:
+        logits = torch.randn(n, k, generator=gen, dtype=torch.float64) * 3
+        targets = torch.randint(0, k, (n,), generator=gen)
+        expect(smoothed_cross_entropy(logits.clone(), targets, eps),
+               F.cross_entropy(logits, targets, label_smoothing=eps),
+               f"the loss for {n} examples of {k} classes with smoothing={eps}")
+    targets = torch.tensor([0, 1, 2])
+    out = _finite(smoothed_cross_entropy(_HUGE.clone(), targets, 0.1), "the loss of logits like [1000, 0, -1000]")
+    expect(out, F.cross_entropy(_HUGE, targets, label_smoothing=0.1), "the loss of huge logits")
 
 
-@checker(hint="Pick each row's log-probability at its target with log_probs[torch.arange(N), targets], "
-              "negate and average: no one-hot needed.")
-def check_nll_from_indices(nll):
-    """``nll(log_probs, targets)``: mean negative log-likelihood of integer targets."""
-    gen = torch.Generator().manual_seed(5)
-    log_probs = F.log_softmax(torch.randn(6, 4, generator=gen), dim=1)
-    targets = torch.tensor([0, 3, 1, 1, 2, 3])
-    expect(nll(log_probs, targets), F.nll_loss(log_probs, targets), "nll(log_probs, targets) (a mean over the batch)")
-    log_probs = F.log_softmax(torch.randn(1, 10, generator=gen), dim=1)
-    expect(nll(log_probs, torch.tensor([7])), F.nll_loss(log_probs, torch.tensor([7])), "nll on a batch of one")
-
-
-@checker(hint="dL/dz = (softmax(z) - onehot(y)) / N for the batch-mean cross-entropy.")
-def check_cross_entropy_grad(grad_fn):
-    """``grad_fn(logits, targets)`` returns dL/dlogits of ``F.cross_entropy`` (mean)."""
+@checker(hint=(
+    "The closed form of the notebook, (softmax(z) - onehot(y)) / N, came from differentiating "
+    "-sum_k t_k log p_k with a one-hot t. Redo that derivation with the smoothed target q: what changes?",
+    "Only the target: dL/dz = (softmax(z) - q) / N with q = (1 - e) * onehot(y) + e / K.",
+))
+def check_smoothed_cross_entropy_grad(grad_fn):
+    """``grad_fn(logits, targets, smoothing)``: dL/dlogits of the label-smoothed cross-entropy (mean)."""
     gen = torch.Generator().manual_seed(6)
-    for n, c in [(4, 3), (9, 10)]:
-        logits = torch.randn(n, c, generator=gen, dtype=torch.float64)
-        targets = torch.randint(0, c, (n,), generator=gen)
+    for n, k, eps in [(4, 3, 0.1), (9, 10, 0.2), (2, 5, 0.0)]:
+        logits = torch.randn(n, k, generator=gen, dtype=torch.float64)
+        targets = torch.randint(0, k, (n,), generator=gen)
         z = logits.clone().requires_grad_(True)
-        F.cross_entropy(z, targets).backward()
-        expect(grad_fn(logits.clone(), targets), z.grad, f"gradient for {n} examples of {c} classes")
+        F.cross_entropy(z, targets, label_smoothing=eps).backward()
+        expect(grad_fn(logits.clone(), targets, eps), z.grad,
+               f"the gradient for {n} examples of {k} classes with smoothing={eps}")
 
 
-@checker(hint="nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes)).")
-def check_gap_head(make_head):
-    """``make_head(in_channels, num_classes)`` returns a global-average-pooling head."""
+@checker(hint=(
+    "Binary cross-entropy on a logit z is -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]. Both logs can "
+    "be written with log(1 + exp(something)); make sure that something is never large and positive, as "
+    "the log-sum-exp trick did for softmax.",
+    "log sigmoid(z) = -log(1 + exp(-z)) and log(1 - sigmoid(z)) = -z - log(1 + exp(-z)), so the loss is "
+    "max(z, 0) - z * y + log(1 + exp(-|z|)) (torch.log1p(torch.exp(-z.abs()))), averaged over all elements.",
+))
+def check_bce_with_logits(bce_with_logits):
+    """``bce_with_logits(z, y)``: mean binary cross-entropy from logits, stable for any z."""
+    gen = torch.Generator().manual_seed(7)
+    z = torch.randn(6, 5, generator=gen, dtype=torch.float64) * 4
+    hard = torch.randint(0, 2, (6, 5), generator=gen).double()
+    soft = torch.rand(6, 5, generator=gen, dtype=torch.float64)
+    for y, what in ((hard, "the loss on ordinary logits"), (soft, "the loss on ordinary logits with soft targets")):
+        expect(bce_with_logits(z.clone(), y), F.binary_cross_entropy_with_logits(z, y), what)
+    z = torch.tensor([1000.0, -1000.0, 800.0, -50.0, 0.0])
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5])
+    out = _finite(bce_with_logits(z.clone(), y), "the loss of logits like 1000 and -1000")
+    expect(out, F.binary_cross_entropy_with_logits(z, y), "the loss of huge logits", rtol=1e-5, atol=1e-4)
+
+
+def _linear_layers(head):
+    return [m for m in head.modules() if isinstance(m, nn.Linear)]
+
+
+@checker(hint=(
+    "Global average pooling forgets how strongly a feature fired at its best spot. Keep both summaries of "
+    "each channel, its mean and its maximum, side by side, and let one dense layer read all of them.",
+    "nn.Sequential of a module that returns torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1) "
+    "(shape (N, 2C)) and nn.Linear(2 * in_channels, num_classes); nn.AdaptiveAvgPool2d(1) and "
+    "nn.AdaptiveMaxPool2d(1) followed by flattening give the two halves too.",
+))
+def check_concat_pool_head(make_head):
+    """``make_head(in_channels, num_classes)``: global average and max pooling, concatenated, then one dense layer."""
     torch.manual_seed(0)
     head = make_head(16, 10)
+    if head is None:
+        raise NotAttempted()
     if not isinstance(head, nn.Module):
         raise ExerciseError(f"make_head should return an nn.Module, got {type(head).__name__}")
     params = sum(p.numel() for p in head.parameters())
-    if params != 16 * 10 + 10:
-        raise ExerciseError(
-            f"a GAP head from 16 channels to 10 classes has 16*10 + 10 = 170 parameters, yours has {params}")
+    if params != 2 * 16 * 10 + 10:
+        raise ExerciseError(f"from 16 channels (a mean and a max each) to 10 classes the head has 32*10 + 10 = "
+                            f"330 parameters, yours has {params}")
+    linears = _linear_layers(head)
+    if len(linears) != 1:
+        raise ExerciseError(f"the head should have exactly one nn.Linear, found {len(linears)}")
+    fc = linears[0]
     head.eval()
     for h, w in [(7, 7), (4, 9), (1, 1)]:
         x = torch.randn(3, 16, h, w)
-        out = head(x)
-        if tuple(out.shape) != (3, 10):
-            raise ExerciseError(f"input (3, 16, {h}, {w}) should give logits (3, 10), got {tuple(out.shape)}")
-        # Averaging forgets where a feature was: shuffling the pixels changes nothing.
-        perm = torch.randperm(h * w)
-        shuffled = x.flatten(2)[:, :, perm].reshape(x.shape)  # (3, 16, h, w)
-        expect(head(shuffled), out, "the head's output after shuffling the pixels (an average ignores position)",
-               rtol=1e-4, atol=1e-5)
-        # Replacing every pixel by its channel's mean keeps the average, so the output.
-        flat_mean = x.mean(dim=(2, 3), keepdim=True).expand_as(x)  # (3, 16, h, w)
-        expect(head(flat_mean), out, "the head's output when each channel is replaced by its mean "
-               "(only the average may matter)", rtol=1e-4, atol=1e-5)
+        with torch.no_grad():
+            out = head(x)
+            if tuple(out.shape) != (3, 10):
+                raise ExerciseError(f"input (3, 16, {h}, {w}) should give logits (3, 10), got {tuple(out.shape)}")
+            mean, top = x.mean(dim=(2, 3)), x.amax(dim=(2, 3))  # (3, 16) each
+            orders = {"[mean, max]": torch.cat([mean, top], 1), "[max, mean]": torch.cat([top, mean], 1)}
+            matches = [name for name, features in orders.items()
+                       if torch.allclose(out, fc(features), rtol=1e-4, atol=1e-5)]
+        if not matches:
+            raise ExerciseError(f"on a (3, 16, {h}, {w}) input the output is not the dense layer applied to each "
+                                "channel's mean and maximum, concatenated")
+
+
+hint = hint_function(__name__)

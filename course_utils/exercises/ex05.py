@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_utils.exercises import ExerciseError, checker, expect
+from course_utils import numpy_nn
+from course_utils.exercises import ExerciseError, checker, expect, hint_function
 
 _GRAD_NAMES = ("grad_input", "grad_weight", "grad_bias")
 
@@ -26,7 +27,11 @@ def _as_triple(result, what):
     return result
 
 
-@checker(hint="With y = x W^T + b and g = dL/dy: dL/dx = g W, dL/dW = g^T x, dL/db = g summed over the batch.")
+@checker(hint=(
+    "Write one output y[n, i] as a sum and ask, for each of x[n, j], W[i, j] and b[i]: in which outputs does "
+    "it appear, and with which factor? Then check the shapes.",
+    "With y = x W^T + b and g = dL/dy: dL/dx = g W, dL/dW = g^T x, dL/db = g summed over the batch.",
+))
 def check_linear_backward(linear_backward):
     """``linear_backward(x, weight, grad_output)`` -> ``(grad_input, grad_weight, grad_bias)``."""
     rng = np.random.default_rng(50)
@@ -40,20 +45,6 @@ def check_linear_backward(linear_backward):
             return expect(None, None, "")
         for name, mine, ref in zip(_GRAD_NAMES, result, (xt.grad, wt.grad, bt.grad)):
             expect(mine, ref, f"{name} for x of shape {x.shape} and weight {w.shape}")
-
-
-@checker(hint="Each output pixel is the mean of k*k inputs, so each of them receives grad / (k*k); "
-              "with overlapping windows (stride < kernel) the contributions add up.")
-def check_avg_pool_backward(avg_pool_backward):
-    """``avg_pool_backward(grad_output, input_shape, kernel_size, stride)`` -> ``grad_input``."""
-    rng = np.random.default_rng(51)
-    for shape, k, s in [((2, 3, 4, 4), 2, 2), ((1, 2, 7, 5), 2, 2), ((2, 1, 6, 6), 3, 1), ((1, 1, 7, 7), 3, 2)]:
-        xt = _t(rng.standard_normal(shape), True)
-        out = F.avg_pool2d(xt, k, s)
-        g = rng.standard_normal(tuple(out.shape))
-        out.backward(_t(g))
-        expect(avg_pool_backward(g.copy(), shape, k, s), xt.grad,
-               f"grad_input for input {shape}, kernel_size={k}, stride={s}")
 
 
 def buggy_conv_backward(x, weight, grad_output, padding=0):
@@ -92,8 +83,14 @@ def buggy_conv_backward(x, weight, grad_output, padding=0):
     return grad_input, grad_weight, grad_bias
 
 
-@checker(hint="Compare each of the three gradients with numerical_gradient (or autograd) on small random "
-              "inputs; answer with the name of the one that disagrees, e.g. 'grad_weight'.")
+@checker(hint=(
+    "Don't read the code first: let a judge find the bug. Compare each of the three gradients with "
+    "numerical_gradient of the loss on small random inputs; answer with the name of the one that disagrees, "
+    "e.g. 'grad_weight'.",
+    "suspects[k] against numerical_gradient(loss, x), numerical_gradient(loss, conv.weight) and "
+    "numerical_gradient(loss, conv.bias) for k = 0, 1, 2: relative_error(a, b) is about 1e-9 for a right "
+    "gradient and near 1 for the wrong one.",
+))
 def check_which_gradient_is_wrong(name):
     """Name the gradient that ``buggy_conv_backward`` gets wrong."""
     if not isinstance(name, str) or name not in _GRAD_NAMES:
@@ -102,19 +99,57 @@ def check_which_gradient_is_wrong(name):
         raise ExerciseError(f"{name} agrees with the finite differences: check the other gradients")
 
 
-@checker(hint="The input gradient is a full convolution: correlate the padded upstream gradient with the "
-              "kernel rotated by 180 degrees, weight[:, :, ::-1, ::-1].")
-def check_fixed_conv_backward(conv_backward):
-    """``conv_backward(x, weight, grad_output, padding)`` with the bug fixed."""
-    rng = np.random.default_rng(52)
-    for (n, c, h, w, f, k, p) in [(2, 3, 6, 6, 4, 3, 1), (1, 2, 5, 7, 3, 3, 0), (2, 1, 5, 5, 2, 2, 0)]:
-        x, wt_np = rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k))
-        xt, wt, bt = _t(x, True), _t(wt_np, True), _t(np.zeros(f), True)
-        out = F.conv2d(xt, wt, bt, padding=p)
-        g = rng.standard_normal(tuple(out.shape))
-        out.backward(_t(g))
-        result = _as_triple(conv_backward(x.copy(), wt_np.copy(), g.copy(), p), "conv_backward")
-        if result is None:
-            return expect(None, None, "")
-        for name, mine, ref in zip(_GRAD_NAMES, result, (xt.grad, wt.grad, bt.grad)):
-            expect(mine, ref, f"{name} for x {x.shape}, weight {wt_np.shape}, padding={p}")
+class _ReferenceCalled(Exception):
+    pass
+
+
+def _refuse(self, grad_output):
+    raise _ReferenceCalled()
+
+
+@checker(hint=(
+    "Your backward has three jobs: the bias gradient, the weight gradient and the input gradient. The "
+    "notebook derived all three for stride 1 and no padding; the forward pass kept self._x_padded, so "
+    "padding is the easy part. For a stride, ask where the gradient of output (i, j) came from.",
+    "grad_bias = g.sum over (N, H, W). Space g out by the stride (numpy_nn.dilate(g, self.stride)) so that "
+    "the stride-1 formulas apply: grad_weight[f, c, u, v] = sum over n, i, j of x_pad[n, c, i + u, j + v] * "
+    "g[n, f, i, j] (keep the first kH x kW of the correlation); dL/dx_pad = the full correlation of g "
+    "(padded by k - 1) with the rotated kernel weight[:, :, ::-1, ::-1] (in and out channels swapped), "
+    "zero-padded to x_pad's size at the bottom and right; cut the padding off to get dL/dx.",
+))
+def check_conv2d_backward(conv_class):
+    """``conv_class``: a subclass of ``numpy_nn.Conv2d`` whose ``backward`` is the learner's."""
+    if not (isinstance(conv_class, type) and issubclass(conv_class, numpy_nn.Conv2d)):
+        raise ExerciseError(f"pass the class itself, a subclass of numpy_nn.Conv2d; got {conv_class!r}")
+    if conv_class.backward is numpy_nn.Conv2d.backward:
+        raise ExerciseError("the class does not define its own backward: write it in the class body")
+    rng = np.random.default_rng(53)
+    reference_backward = numpy_nn.Conv2d.backward
+    numpy_nn.Conv2d.backward = _refuse  # the learner's backward must not delegate to the reference
+    try:
+        for (n, c, h, w, f, k, stride, pad) in [(2, 3, 6, 6, 4, 3, 1, 0), (1, 2, 5, 7, 3, 3, 1, 1),
+                                               (2, 2, 7, 7, 3, 3, 2, 1), (1, 1, 8, 9, 2, 2, 3, 0),
+                                               (2, 3, 9, 8, 2, 5, 2, 2)]:
+            layer = conv_class(c, f, k, stride=stride, padding=pad, dtype=np.float64, rng=rng)
+            layer.bias[...] = rng.standard_normal(f)
+            x = rng.standard_normal((n, c, h, w))
+            out = layer.forward(x.copy())
+            g = rng.standard_normal(out.shape)
+            grad_input = layer.backward(g.copy())
+            if grad_input is None:
+                raise ExerciseError("backward returned None: return dL/dx (and set self.grad_weight and "
+                                    "self.grad_bias)")
+            xt, wt, bt = _t(x, True), _t(layer.weight, True), _t(layer.bias, True)
+            F.conv2d(xt, wt, bt, stride=stride, padding=pad).backward(_t(g))
+            what = f"x {x.shape}, weight {layer.weight.shape}, stride={stride}, padding={pad}"
+            expect(layer.grad_bias, bt.grad, f"self.grad_bias for {what}")
+            expect(layer.grad_weight, wt.grad, f"self.grad_weight for {what}")
+            expect(grad_input, xt.grad, f"the returned dL/dx for {what}")
+    except _ReferenceCalled:
+        raise ExerciseError("your backward calls numpy_nn.Conv2d.backward (e.g. through super()): write it "
+                            "yourself") from None
+    finally:
+        numpy_nn.Conv2d.backward = reference_backward
+
+
+hint = hint_function(__name__)

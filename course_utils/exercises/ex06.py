@@ -5,12 +5,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.accounting import count_params
-from course_utils.exercises import ExerciseError, as_int, checker, expect
+from course_utils.exercises import ExerciseError, as_int, checker, expect, hint_function
 from course_utils.models import lenet
 
 
-@checker(hint="Follow the side through conv (n + 2p - 5 + 1), pool (halve, rounding down), conv (n - 4), "
-              "pool; then (25 * C_in + 1) * C_out per conv and in * out + out per dense layer.")
+@checker(hint=(
+    "Only the first dense layer depends on the input size: follow the side of the map through the four "
+    "layers before it.",
+    "Follow the side through conv (n + 2p - 5 + 1), pool (halve, rounding down), conv (n - 4), pool; then "
+    "(25 * C_in + 1) * C_out per conv and in * out + out per dense layer (16 * side * side -> 120 -> 84 -> "
+    "num_classes).",
+))
 def check_lenet_params(lenet_params):
     """``lenet_params(in_channels, num_classes, input_size, padding)``: LeNet-5's parameter count."""
     for c, k, size, padding in [(1, 10, 28, 2), (1, 10, 32, 0), (3, 100, 32, 2), (3, 10, 64, 0), (2, 5, 17, 1)]:
@@ -29,8 +34,12 @@ def _subsample_oracle(x, coefficient, bias):
     return torch.sigmoid(sums * coefficient[None, :, None, None] + bias[None, :, None, None])
 
 
-@checker(hint="Sum each non-overlapping 2x2 window (e.g. 4 * F.avg_pool2d(x, 2)), multiply channel c by "
-              "coefficient[c], add bias[c], apply torch.sigmoid.")
+@checker(hint=(
+    "Four steps: a sum over each 2x2 window (stride 2), a multiplication and an addition per channel, a "
+    "sigmoid. Mind the broadcasting of the (C,) vectors against (N, C, H, W).",
+    "Sum each non-overlapping 2x2 window (e.g. 4 * F.avg_pool2d(x, 2)), multiply channel c by "
+    "coefficient[c] (coefficient.reshape(1, -1, 1, 1)), add bias[c], apply torch.sigmoid.",
+))
 def check_subsample(subsample):
     """``subsample(x, coefficient, bias)``: the 1998 paper's trainable subsampling layer (S2, S4)."""
     gen = torch.Generator().manual_seed(6)
@@ -49,9 +58,14 @@ def check_subsample(subsample):
         expect(out, expected, f"subsample(x) for x of shape {tuple(x.shape)}", rtol=1e-4, atol=1e-6)
 
 
-@checker(hint="nn.Sequential of: Conv2d(1, 6, 5, padding=2), BatchNorm2d, ReLU, MaxPool2d(2); "
-              "Conv2d(6, 16, 5), BatchNorm2d, ReLU, MaxPool2d(2); Flatten; Linear(400, 120), "
-              "BatchNorm1d, ReLU; Linear(120, 84), BatchNorm1d, ReLU; Linear(84, 10).")
+@checker(hint=(
+    "Start from the LeNet of this notebook with ReLU and max pooling, and put a batch norm after every layer "
+    "with weights except the last, before its activation. A batch norm after a convolution normalises "
+    "channels (2d), after a dense layer features (1d).",
+    "In order: the two conv blocks as conv -> BatchNorm2d(channels) -> ReLU -> MaxPool2d(2) (convs 1->6 with "
+    "padding 2 and 6->16, 5x5); nn.Flatten(); the hidden dense layers 400->120 and 120->84 each as Linear -> "
+    "BatchNorm1d(features) -> ReLU; the last Linear(84, 10) alone.",
+))
 def check_lenet_bn(make_lenet_bn):
     """``make_lenet_bn()``: LeNet-5 with ReLU, max pooling and batch norm, as an ``nn.Module``."""
     model = make_lenet_bn()
@@ -88,3 +102,6 @@ def check_lenet_bn(make_lenet_bn):
             raise ExerciseError(
                 f"same weights, different outputs in {mode} mode: check the order conv -> batch norm -> "
                 "ReLU -> max-pool, and the ReLU after each hidden dense layer's batch norm")
+
+
+hint = hint_function(__name__)

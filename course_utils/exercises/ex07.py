@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises import ExerciseError, checker, expect
+from course_utils.exercises import ExerciseError, checker, expect, hint_function
 from course_utils.models import alexnet
 
 
@@ -21,8 +21,12 @@ def _reference_sides(input_size, stem):
     return sides
 
 
-@checker(hint="Every layer maps n to floor((n + 2p - k) / s) + 1: the stem (k, s, p) as given, the pools "
-              "k=3, s=2, p=0, conv2 k=5, p=2 and conv3-5 k=3, p=1, all with stride 1.")
+@checker(hint=(
+    "One formula for all eight layers, notebook 02's; only the first convolution's numbers are arguments, "
+    "the others are AlexNet's own (look them up in the class above).",
+    "Every layer maps n to floor((n + 2p - k) / s) + 1: the stem (k, s, p) as given, the pools k=3, s=2, p=0, "
+    "conv2 k=5, p=2 and conv3-5 k=3, p=1, all with stride 1.",
+))
 def check_feature_sides(feature_sides):
     """``feature_sides(input_size, kernel_size, stride, padding)`` -> the eight sides."""
     for size, stem in [(224, (11, 4, 2)), (227, (11, 4, 0)), (28, (3, 1, 1)), (32, (3, 1, 1)), (96, (11, 4, 2)),
@@ -41,8 +45,12 @@ def check_feature_sides(feature_sides):
                 f"conv4, conv5, pool3), got {got}")
 
 
-@checker(hint="Split x's channels into `groups` equal chunks (x.chunk(groups, dim=1)) and the weight's "
-              "output channels likewise; convolve chunk i with weight chunk i; torch.cat along dim 1.")
+@checker(hint=(
+    "Each GPU held a slice of the input channels and the filters that read only that slice. Which slice of "
+    "the weight (which dimension) belongs to which slice of x?",
+    "Split x's channels into `groups` equal chunks (x.chunk(groups, dim=1)) and the weight's output channels "
+    "(dim 0) and the bias likewise; F.conv2d chunk i with weight chunk i; torch.cat the results along dim 1.",
+))
 def check_grouped_conv2d(grouped_conv2d):
     """``grouped_conv2d(x, weight, bias, groups, padding)`` without ``F.conv2d``'s ``groups`` argument."""
     gen = torch.Generator().manual_seed(7)
@@ -62,9 +70,13 @@ def check_grouped_conv2d(grouped_conv2d):
         expect(out, expected, f"grouped_conv2d with groups={groups}", rtol=1e-4, atol=1e-4)
 
 
-@checker(hint="For channel c, add up a_j^2 over the channels j within size // 2 of c (fewer at the edges), "
-              "then b_c = a_c / (k + alpha / size * that sum) ** beta. PyTorch divides alpha by size; the "
-              "2012 paper does not (its alpha is PyTorch's alpha / size).")
+@checker(hint=(
+    "For each channel, a sum of squares over a window of neighbouring channels at the same pixel; mind the "
+    "edges of the channel axis and how PyTorch's alpha relates to the paper's.",
+    "For channel c, add up a_j^2 over the channels j from c - size // 2 to c + (size - 1) // 2 that exist, "
+    "then b_c = a_c / (k + alpha / size * that sum) ** beta. PyTorch divides alpha by size; the 2012 paper "
+    "does not (its alpha is PyTorch's alpha / size).",
+))
 def check_local_response_norm(local_response_norm):
     """``local_response_norm(x, size, alpha, beta, k)``, matching ``F.local_response_norm``."""
     gen = torch.Generator().manual_seed(12)
@@ -79,8 +91,12 @@ def check_local_response_norm(local_response_norm):
                rtol=1e-4, atol=1e-6)
 
 
-@checker(hint="Training: keep each element with probability 1 - p (torch.rand_like(x) >= p) and divide "
-              "the kept ones by 1 - p, so the expected value is unchanged. Evaluation: return x as it is.")
+@checker(hint=(
+    "A fresh random mask every call in training, nothing in evaluation; and the expected value of each "
+    "element must not change.",
+    "Training: keep each element with probability 1 - p (torch.rand_like(x) >= p) and divide the kept ones "
+    "by 1 - p, so the expected value is unchanged. Evaluation: return x as it is.",
+))
 def check_dropout(dropout):
     """``dropout(x, p, training)``: inverted dropout as in ``nn.Dropout``."""
     torch.manual_seed(0)
@@ -104,3 +120,6 @@ def check_dropout(dropout):
         if abs(ratio - 1) > 0.02:
             raise ExerciseError(f"the mean should stay about the same (inverted dropout), it changed by "
                                 f"a factor {ratio:.3f}")
+
+
+hint = hint_function(__name__)

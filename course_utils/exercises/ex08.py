@@ -4,12 +4,17 @@ import torch
 from torch import nn
 
 from course_utils.accounting import count_params
-from course_utils.exercises import ExerciseError, as_int, checker
+from course_utils.exercises import ExerciseError, NotAttempted, as_int, checker, expect, hint_function
 from course_utils.models import vgg
 
 
-@checker(hint="Each 3x3 conv has (9 * C_in + 1) * C_out parameters; after five blocks the side is "
-              "input_size halved five times (rounding up); the dense layers have in * out + out each.")
+@checker(hint=(
+    "Walk the five blocks, keeping the current number of channels and the current side; only the first "
+    "dense layer needs the side.",
+    "Each 3x3 conv has (9 * C_in + 1) * C_out parameters, with C_out = max(1, round(channels * width)); "
+    "after each block the side is halved, rounding up ((side + 1) // 2); the three dense layers (C * side * "
+    "side -> hidden -> hidden -> num_classes) have in * out + out each.",
+))
 def check_vgg_params(vgg_params):
     """``vgg_params(depth, in_channels, num_classes, input_size, width, hidden_features)``."""
     cases = [
@@ -30,80 +35,99 @@ def check_vgg_params(vgg_params):
                 f"(off by {got - expected:+,})")
 
 
-def _empirical_receptive_field(layers):
-    """Side of the input patch that one output pixel depends on, from a gradient.
+def _measured_receptive_field(layers):
+    """Side of the input patch one output pixel depends on, from a gradient.
 
-    Convolutions with all-ones kernels (and no padding): every input pixel in
-    the receptive field gets a strictly positive gradient, every other zero.
+    ``layers`` are ``(kernel_size, stride, dilation)``; a pooling window has
+    the receptive field of a convolution of its size and stride. Convolutions
+    with all-ones kernels (and no padding): every input pixel in the receptive
+    field gets a strictly positive gradient, every other zero.
     """
     need = 1
-    for kernel, stride in reversed(layers):
-        need = (need - 1) * stride + kernel
-    size = need + 4 * max((s for _, s in layers), default=1) + 4
-    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+    for kernel, stride, dilation in reversed(layers):
+        need = (need - 1) * stride + dilation * (kernel - 1) + 1
+    x = torch.zeros(1, 1, need + 4, 1, dtype=torch.float64, requires_grad=True)  # one column is enough
     out = x
-    for kernel, stride in layers:
-        weight = torch.ones(1, 1, kernel, kernel, dtype=torch.float64)
-        out = nn.functional.conv2d(out, weight, stride=stride)
-    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
-    rows = (x.grad[0, 0].abs().sum(dim=1) > 0).nonzero()
+    for kernel, stride, dilation in layers:
+        weight = torch.ones(1, 1, kernel, 1, dtype=torch.float64)
+        out = nn.functional.conv2d(out, weight, stride=(stride, 1), dilation=(dilation, 1))
+    out[0, 0, 0, 0].backward()
+    rows = (x.grad[0, 0, :, 0] != 0).nonzero()
     return int(rows.max() - rows.min() + 1)
 
 
-@checker(hint="r starts at 1 and the jump (distance in input pixels between neighbouring outputs) at 1; "
-              "each layer adds (kernel - 1) * jump to r, then multiplies the jump by its stride.")
-def check_receptive_field(receptive_field):
-    """``receptive_field(layers)`` for a list of ``(kernel_size, stride)`` pairs."""
-    cases = [
-        [(3, 1)],
-        [(3, 1), (3, 1)],
-        [(3, 1)] * 3,
-        [(7, 1)],
-        [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2)],  # two VGG blocks
-        [(11, 4), (3, 2), (5, 1), (3, 2)],  # AlexNet's start
-        [(1, 1), (5, 2), (1, 1)],
-    ]
-    for layers in cases:
-        expected = _empirical_receptive_field(layers)
-        got = as_int(receptive_field(list(layers)), "receptive_field(layers)")
+def _vgg16_to_pool5():
+    layers = []
+    for num_convs, _ in vgg.CONFIGS[16]:
+        layers += [(3, 1, 1)] * num_convs + [(2, 2, 1)]
+    return layers
+
+
+# The networks of the receptive-field question, as (kernel_size, stride, dilation) per layer.
+NETWORKS = {
+    "vgg16_pool5": _vgg16_to_pool5(),  # VGG-16 up to its fifth max-pool
+    "resnet_stem": [(7, 2, 1), (3, 2, 1)] + [(3, 1, 1)] * 4,  # 7x7/2 conv, 3x3/2 pool, four 3x3 convs
+    "context_module": [(3, 1, d) for d in (1, 1, 2, 4, 8, 16, 1)],  # Yu & Koltun (2016)
+}
+
+
+@checker(hint=(
+    "Notebook 02's recurrence answers all three: a pooling window counts like a convolution of its size and "
+    "stride, and a dilated kernel spans more pixels than it has taps.",
+    "r = 1, jump = 1; per layer r += d * (k - 1) * jump, then jump *= stride. VGG-16: 2, 2, 3, 3, 3 convs of "
+    "(3, 1, 1), each block followed by a (2, 2, 1) pool; the ResNet stem: (7, 2, 1), (3, 2, 1), then four "
+    "(3, 1, 1); the context module: (3, 1, d) for d = 1, 1, 2, 4, 8, 16, 1.",
+))
+def check_receptive_fields(answers):
+    """``answers``: a dict with the receptive field (an int) of each network in ``NETWORKS``."""
+    if answers is None:
+        raise NotAttempted()
+    if not isinstance(answers, dict):
+        raise ExerciseError(f"answer with a dict {{name: receptive field}} for {sorted(NETWORKS)}, got "
+                            f"{type(answers).__name__}")
+    if all(answers.get(name) is None for name in NETWORKS):
+        raise NotAttempted()
+    missing = sorted(set(NETWORKS) - set(answers))
+    if missing:
+        raise ExerciseError(f"no answer for {missing}")
+    for name, layers in NETWORKS.items():
+        expected = _measured_receptive_field(layers)
+        got = as_int(answers[name], f"the receptive field of {name}")
         if got != expected:
-            raise ExerciseError(
-                f"receptive_field({layers}) should be {expected} (measured from the gradient of one "
-                f"output pixel), got {got}")
+            raise ExerciseError(f"{name}: one output pixel sees {got}x{got} input pixels, you say; the gradient "
+                                "measurement disagrees")
 
 
-@checker(hint="Like vgg_block, with nn.BatchNorm2d(out_channels) between each nn.Conv2d and its nn.ReLU.")
-def check_vgg_block_bn(make_block):
-    """``make_block(num_convs, in_channels, out_channels)``: a VGG block with batch norm."""
-    torch.manual_seed(0)
-    for num_convs, c_in, c_out, side in [(2, 3, 8, 10), (3, 4, 6, 7), (1, 2, 5, 8)]:
-        block = make_block(num_convs, c_in, c_out)
-        if block is None:
-            raise NotImplementedError
-        if not isinstance(block, nn.Module):
-            raise ExerciseError(f"make_block should return an nn.Module, got {type(block).__name__}")
-        reference = vgg.vgg_block(num_convs, c_in, c_out, batch_norm=True)
-        kinds = [type(m) for m in block.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
-        if kinds != [nn.Conv2d, nn.BatchNorm2d] * num_convs:
-            raise ExerciseError(
-                f"make_block({num_convs}, {c_in}, {c_out}) should have {num_convs} conv + batch-norm "
-                f"pairs in that order, found {[k.__name__ for k in kinds]}")
-        if count_params(block) != count_params(reference):
-            raise ExerciseError(
-                f"make_block({num_convs}, {c_in}, {c_out}) has {count_params(block):,} parameters, "
-                f"expected {count_params(reference):,} (3x3 convs with bias, batch norm's scale and shift)")
-        # Same weights, in the same order -> same output (training mode: batch statistics).
-        with torch.no_grad():
-            for p, q in zip(block.parameters(), reference.parameters()):
-                p.copy_(torch.randn_like(p))
-                q.copy_(p)
-        x = torch.randn(4, c_in, side, side)
-        out, expected = block(x), reference(x)
-        if tuple(out.shape) != tuple(expected.shape):
-            raise ExerciseError(
-                f"input {tuple(x.shape)} should give {tuple(expected.shape)} (3x3 convs with padding 1 "
-                f"keep the size, the 2x2 pool halves it, rounding up), got {tuple(out.shape)}")
-        if not torch.allclose(out, expected, rtol=1e-4, atol=1e-5):
-            raise ExerciseError(
-                "right shapes and parameter count but different outputs: is there a ReLU after each "
-                "batch norm, and a 2x2 max-pool with stride 2 (ceil_mode=True) at the end?")
+@checker(hint=(
+    "Without a ReLU in between, two convolutions are one. Make each middle channel of the first layer copy "
+    "a single pixel of its 3x3 window (a kernel with one 1 in it), then let the second layer weigh those "
+    "copies: which tap of the 5x5 kernel does each (middle channel, second-layer tap) pair reach?",
+    "Use 9 middle channels m = (a, b), one per position of a 3x3 window: w1[m, 0] is 1 at (a, b) and 0 "
+    "elsewhere. Then the stack computes sum over (a, b, u, v) of w2[0, m, u, v] * x[i + a + u, j + b + v]; "
+    "for each tap (s, t) of the 5x5 kernel pick a = max(0, s - 2), u = s - a (likewise b, v for t) and set "
+    "w2[0, (a, b), u, v] = kernel[s, t], all other entries 0.",
+))
+def check_two_3x3_as_5x5(two_convs_for):
+    """``two_convs_for(kernel)`` -> ``(w1, w2)``: ``(M, 1, 3, 3)`` and ``(1, M, 3, 3)`` weights whose stack
+    (valid convolutions, no bias, no activation) equals one convolution with the ``(5, 5)`` ``kernel``."""
+    gen = torch.Generator().manual_seed(8)
+    for _ in range(3):
+        kernel = torch.randn(5, 5, generator=gen, dtype=torch.float64)
+        result = two_convs_for(kernel.clone())
+        if result is None:
+            raise NotAttempted()
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise ExerciseError(f"two_convs_for should return (w1, w2), got {type(result).__name__}")
+        w1, w2 = (torch.as_tensor(w).detach().double() for w in result)
+        if w1.ndim != 4 or tuple(w1.shape[1:]) != (1, 3, 3):
+            raise ExerciseError(f"w1 should have shape (M, 1, 3, 3), got {tuple(w1.shape)}")
+        if tuple(w2.shape) != (1, w1.shape[0], 3, 3):
+            raise ExerciseError(f"w2 should have shape (1, M, 3, 3) with the same M = {w1.shape[0]}, got "
+                                f"{tuple(w2.shape)}")
+        x = torch.randn(2, 1, 11, 12, generator=gen, dtype=torch.float64)
+        expect(nn.functional.conv2d(nn.functional.conv2d(x, w1), w2),
+               nn.functional.conv2d(x, kernel[None, None]),
+               f"two 3x3 convolutions with {w1.shape[0]} middle channels vs one 5x5", rtol=1e-6, atol=1e-8)
+
+
+hint = hint_function(__name__)

@@ -5,12 +5,16 @@ import torch.nn.functional as F
 from torchvision.models.mobilenetv2 import InvertedResidual
 
 from course_utils.accounting import count_macs, count_params
-from course_utils.exercises import ExerciseError, as_int, checker, expect
+from course_utils.exercises import ExerciseError, as_int, checker, expect, hint_function
 from course_utils.models import googlenet
 
 
-@checker(hint="Add up H*W*k*k*C_in*C_out for the six convolutions: 1x1; 1x1 then 3x3; 1x1 then 5x5; "
-              "the 1x1 after the pool. The pool itself multiplies nothing; padding keeps H x W.")
+@checker(hint=(
+    "Six convolutions in four branches, every one of them on a side x side map (the padding sees to that); "
+    "the pool multiplies nothing.",
+    "Add up H*W*k*k*C_in*C_out for the six convolutions: 1x1 (in -> ch1x1); 1x1 (in -> ch3x3_reduce) then "
+    "3x3 (-> ch3x3); 1x1 (in -> ch5x5_reduce) then 5x5 (-> ch5x5); the 1x1 after the pool (in -> pool_proj).",
+))
 def check_inception_macs(inception_macs):
     """``inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj)``."""
     cases = [
@@ -37,8 +41,12 @@ def _depthwise_separable_oracle(x, depthwise_weight, pointwise_weight):
     return torch.einsum("oi,nihw->nohw", pointwise_weight[:, :, 0, 0], filtered)  # (N, C_out, H, W)
 
 
-@checker(hint="F.conv2d(x, depthwise_weight, padding=k // 2, groups=C_in) filters each channel on "
-              "its own; then F.conv2d(..., pointwise_weight) mixes the channels.")
+@checker(hint=(
+    "Two calls: the first filters each channel on its own (which argument of F.conv2d does that?), the "
+    "second mixes the channels at every pixel.",
+    "F.conv2d(x, depthwise_weight, padding=k // 2, groups=C_in) filters each channel on its own; then "
+    "F.conv2d(that, pointwise_weight) mixes the channels.",
+))
 def check_depthwise_separable(depthwise_separable):
     """``depthwise_separable(x, depthwise_weight, pointwise_weight)`` (no bias, no activation)."""
     gen = torch.Generator().manual_seed(9)
@@ -51,8 +59,12 @@ def check_depthwise_separable(depthwise_separable):
                rtol=1e-4, atol=1e-4)
 
 
-@checker(hint="Output pixel = sum over the middle channel m, row a and column b of "
-              "column_weight[o, m, a, 0] * row_weight[m, i, 0, b] * input: torch.einsum does it in one line.")
+@checker(hint=(
+    "Follow one input pixel to one output pixel: through which middle channel, which tap of the row kernel "
+    "and which tap of the column kernel? Each route multiplies two weights, and the routes add up.",
+    "kernel[o, i, a, b] = sum over the middle channel m of column_weight[o, m, a, 0] * row_weight[m, i, 0, b]: "
+    "one torch.einsum('oma,mib->oiab', ...) over the squeezed weights.",
+))
 def check_compose_factorised(compose):
     """``compose(row_weight, column_weight)``: the n x n kernel of a 1 x n conv followed by an n x 1 conv."""
     gen = torch.Generator().manual_seed(10)
@@ -71,8 +83,13 @@ def check_compose_factorised(compose):
                f"one {n}x{n} conv with your kernel vs 1x{n} then {n}x1", rtol=1e-4, atol=1e-4)
 
 
-@checker(hint="hidden = in_channels * expand_ratio. Weights: C_in*hidden (expand, only if the ratio "
-              "is not 1) + 9*hidden (depthwise) + hidden*C_out (project); each batch norm adds 2 per channel.")
+@checker(hint=(
+    "Three convolutions (expand 1x1, depthwise 3x3, project 1x1), each with a batch norm and no bias; the "
+    "expansion is left out when the ratio is 1. Count each.",
+    "hidden = in_channels * expand_ratio. Weights: C_in*hidden (expand, only if the ratio is not 1) + "
+    "9*hidden (depthwise: one 3x3 filter per channel) + hidden*C_out (project); each batch norm adds 2 per "
+    "channel it normalises.",
+))
 def check_inverted_residual_params(inverted_residual_params):
     """``inverted_residual_params(in_channels, out_channels, expand_ratio)``, batch norms included."""
     for c_in, c_out, t in [(16, 24, 6), (32, 32, 6), (32, 16, 1), (24, 40, 4)]:
@@ -82,3 +99,6 @@ def check_inverted_residual_params(inverted_residual_params):
             raise ExerciseError(
                 f"InvertedResidual({c_in} -> {c_out}, expand_ratio={t}) has {expected:,} parameters "
                 f"(torchvision's count), got {got:,}")
+
+
+hint = hint_function(__name__)
