@@ -81,9 +81,13 @@ def show_images(images, labels=None, classes=None, predictions=None, ncols=8, si
     return fig
 
 
-def plot_history(history, title=None):
+def plot_history(history, title=None, color="tab:blue"):
     """One panel per metric of a ``course_utils.train.History`` (loss,
-    accuracy, ...), a curve per set (train, and the evaluated set if any)."""
+    accuracy, ...), a curve per set (train, and the evaluated set if any).
+
+    The curves of one run share one ``color``: training solid, the evaluated
+    set dashed (a third set dotted), so that runs compared in one figure
+    differ by colour and sets by line style."""
     plt = _plt()
     epochs = history.column("epoch")
     names = history.metric_names()  # e.g. train_loss, train_acc, test_loss, test_acc
@@ -95,7 +99,7 @@ def plot_history(history, title=None):
         for s, style in zip(sets, ("o-", "s--", "^:", "d-.")):
             if f"{s}_{panel}" in names:
                 values = [e.metrics.get(f"{s}_{panel}", math.nan) for e in history]
-                ax.plot(epochs, [100 * v for v in values] if percent else values, style, label=s)
+                ax.plot(epochs, [100 * v for v in values] if percent else values, style, color=color, label=s)
         label = {"loss": "loss", "acc": "accuracy"}.get(panel, panel.replace("_", " "))
         ax.set(xlabel="epoch", ylabel=label + (" (%)" if percent else ""), title=label)
         ax.grid(alpha=0.3)
@@ -175,25 +179,33 @@ def confusion_matrix(labels, predictions, num_classes):
         num_classes, num_classes)  # (true, predicted)
 
 
-def plot_confusion_matrix(labels, predictions, classes, normalize=True, title=None):
-    """Heat-map of the confusion matrix; rows are true classes."""
+def plot_confusion_matrix(labels, predictions, classes, normalize=True, title=None, size=7.5):
+    """Heat-map of the confusion matrix; rows are true classes.
+
+    Made to be read from the back of a lecture hall: each cell holds a whole
+    number (the percentage of its row when ``normalize``, else the count) in
+    a large font, zeros are left blank, and the figure is ``size`` inches wide.
+    """
     plt = _plt()
     k = len(classes)
     cm = confusion_matrix(labels, predictions, k).double()
-    shown = cm / cm.sum(dim=1, keepdim=True).clamp_min(1) if normalize else cm
-    fig, ax = plt.subplots(figsize=(0.55 * k + 2.5, 0.55 * k + 1.8))
-    im = ax.imshow(shown.numpy(), cmap="Blues")
-    ax.set_xticks(range(k), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(k), classes, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true")
+    shown = 100 * cm / cm.sum(dim=1, keepdim=True).clamp_min(1) if normalize else cm
+    fig, ax = plt.subplots(figsize=(size, 0.9 * size))
+    im = ax.imshow(shown.numpy(), cmap="Blues", vmin=0)
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=11)
+    ax.set_yticks(range(k), classes, fontsize=11)
+    ax.set_xlabel("predicted", fontsize=12)
+    ax.set_ylabel("true", fontsize=12)
+    top = max(shown.max().item(), 1e-12)
     for i in range(k):
         for j in range(k):
             v = shown[i, j].item()
-            text = f"{v:.2f}" if normalize else f"{int(v)}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=6,
-                    color="white" if v > 0.6 * shown.max().item() else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"))
+            text = f"{v:.0f}" if round(v) else ""  # blank where nothing (or under 0.5%) lands
+            ax.text(j, i, text, ha="center", va="center", fontsize=12 if k <= 10 else 9,
+                    fontweight="bold" if i == j else "normal", color="white" if v > 0.55 * top else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="% of the true class" if normalize else "images")
+    ax.set_title(title or ("confusion matrix (% of each true class)" if normalize else "confusion matrix"),
+                 fontsize=13)
     fig.tight_layout()
     return fig
 

@@ -28,9 +28,9 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## What this course covers
 #
-# Thirteen notebooks, each building one idea from scratch and then checking it
+# Thirteen topics, each building one idea from scratch and then checking it
 # against PyTorch with an assertion, so a wrong implementation cannot pass
-# silently.
+# silently. AlexNet takes two lectures, so it has two notebooks.
 #
 # | # | notebook | the idea |
 # | --- | --- | --- |
@@ -40,7 +40,8 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # | 04 | fully-connected layers, log-softmax and NLL | dense heads, a numerically stable loss, a first CNN |
 # | 05 | manual backpropagation | a whole CNN in NumPy with hand-written gradients |
 # | 06 | LeNet | the first convolutional network, original and modern |
-# | 07 | AlexNet | depth, ReLU, dropout, GPUs |
+# | 07 | AlexNet, part 1 | depth and width, where the parameters are, why GPUs |
+# | 07 | AlexNet, part 2 | ReLU, dropout, augmentation, LRN, each tested |
 # | 08 | VGG | blocks of 3x3 convolutions |
 # | 09 | Inception | 1x1 bottlenecks, parallel branches, efficient blocks |
 # | 10 | ResNet | residual learning and batch normalisation |
@@ -231,7 +232,10 @@ show_images(torch.cat([x_plain, x_aug]), torch.cat([y_plain, y_aug]), fmnist.cla
 # - **Training** through `course_utils.train.fit`: a short loop you can read,
 #   with a progress bar, learning curves, and checkpoints that let a long run
 #   continue after a closed tab.
+# - **Three sets kept apart**: train on the training split, choose on a
+#   validation split, measure the test set once (notebook 04 explains why).
 # - **Exercises** at the end with checkers: an exercise you have not attempted
-#   prints a hint; a wrong answer says what is wrong.
+#   prints a first hint, a nudge; `exNN.hint("name")` gives the next one, and
+#   a wrong answer says what is wrong and gives the next hint too.
 #
 # Next: [01 Convolution](01_convolution.ipynb).

@@ -15,7 +15,7 @@
 # operation to several input and output channels and to 1x1 kernels; rewrite it
 # as one matrix product (im2col) and time the three ways of computing it.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
@@ -184,7 +184,7 @@ assert Y.shape == (3, 4) and torch.all(Y == -6)
 # `(C_out, C_in, kH, kW)`; `[None, None]` adds the two leading axes. We compare
 # on many random image and kernel sizes, not one hand-picked case.
 
-# %%
+# %% tags=["no-slide"]
 rng = random.Random(0)
 n_cases = profile.pick(smoke=10, standard=40, full=100)
 for _ in range(n_cases):
@@ -446,7 +446,7 @@ def conv2d_im2col(x, weight):
 
 print(im2col(torch.arange(16.0).reshape(1, 1, 4, 4), (2, 2))[0])
 
-# %%
+# %% tags=["no-slide"]
 for _ in range(n_cases):
     kh, kw, c_in, c_out = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 5)
     x = torch.randn(rng.randint(1, 3), c_in, kh + rng.randint(0, 9), kw + rng.randint(0, 9))
@@ -459,7 +459,7 @@ print(f"im2col convolution equals F.conv2d on {n_cases} random batches, channels
 # `course_utils.conv.conv2d_im2col` is the same idea with stride, padding and
 # dilation (notebook 02) and a bias. It accepts exactly `F.conv2d`'s arguments:
 
-# %%
+# %% tags=["no-slide"]
 for _ in range(n_cases):
     k, s, p, d = rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2), rng.randint(1, 2)
     side = max(d * (k - 1) + 1 - 2 * p, 1) + rng.randint(0, 10)
@@ -538,50 +538,72 @@ results.record("01", "loops_vs_conv2d_slowdown", timings["loops"][-1] / timings[
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Each exercise gives a stub; replace `raise NotImplementedError` with your
+# code and run the cell. A checker compares your answer with PyTorch. An
+# exercise you have not attempted prints a first hint (a nudge);
+# `ex01.hint("name")` shows the next one, and a wrong answer says what differs
+# and gives the next hint too. The last hint of each is a recipe: try without
+# it first.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. Several input and output channels
+# ### 1. Two thin passes instead of one square kernel
 #
-# Write `corr2d_multi_in_out(x, kernel)` for `x` of shape `(C_in, H, W)` and
-# `kernel` of shape `(C_out, C_in, kH, kW)`, returning `(C_out, H', W')`, using
-# only slicing, multiplication and sums (no `F.conv2d`).
+# Sobel x is the outer product of a column `(1, 2, 1)` (smooth vertically)
+# and a row `(-1, 0, 1)` (differentiate horizontally):
+# `sobel_x == column[:, None] * row[None, :]`. Such a *separable* kernel can be
+# applied as two 1-D passes. Write `separable_corr2d(x, column, row)` for an
+# `(H, W)` image that gives the same result as correlating with the
+# `(kH, kW)` outer product, using only 1-D kernels. How many multiply-adds
+# per output pixel does it save for a 7x7 kernel? (Notebook 09 meets the same
+# idea as *factorised* convolutions.)
 
 # %%
-def corr2d_multi_in_out(x, kernel):
+def separable_corr2d(x, column, row):
     raise NotImplementedError  # your code here
 
 
-ex01.check_corr2d_multi_in_out(corr2d_multi_in_out);
+ex01.check_separable_corr2d(separable_corr2d);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 2. A 1x1 convolution without a convolution
+# ### 2. Design a spot detector
 #
-# Write `conv1x1(x, weight, bias)` for `x` `(C_in, H, W)`, `weight`
-# `(C_out, C_in, 1, 1)` and `bias` `(C_out,)` with one matrix product.
+# The edge filters above were designed by hand. Design one more: a 3x3
+# `spot_detector` that
+#
+# - gives exactly zero on any *ramp* `a * i + b * j + c` (flat regions and
+#   gradual shading are not spots),
+# - treats rows and columns alike (rotating it by 90 degrees changes nothing),
+# - responds to a single bright pixel.
+#
+# Then apply it to the photograph with `corr2d_vectorised(gray, ...)` and look:
+# what lights up?
 
 # %%
-def conv1x1(x, weight, bias):
-    raise NotImplementedError  # your code here
+spot_detector = None  # your 3x3 tensor here
 
-
-ex01.check_conv1x1(conv1x1);
+ex01.check_spot_detector(spot_detector);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 3. Learn a kernel
+# ### 3. A conv layer in one step
 #
-# Write `learn_kernel(x, y, kernel_size)`: given inputs `x` `(N, 1, H, W)` and
-# targets `y = F.conv2d(x, hidden)` for an unknown kernel of `kernel_size`,
-# return the `(kH, kW)` kernel you find by gradient descent on the squared
-# error. The checker hides random kernels and wants them back to 0.02.
+# Gradient descent found the Sobel kernel above in a few hundred steps. But a
+# convolution is *linear in its weights*: given inputs `x` `(N, C_in, H, W)`
+# and outputs `y = F.conv2d(x, weight, bias)` of an unknown layer, the weight
+# and bias solve a system of linear equations. Write
+# `fit_conv(x, y, kernel_size)` returning `(weight, bias)` of shape
+# `(C_out, C_in, k, k)` and `(C_out,)`, found without any iterations (im2col
+# builds the system). The checker hides layers with several channels and
+# wants them back exactly.
 
 # %%
-def learn_kernel(x, y, kernel_size):
+def fit_conv(x, y, kernel_size):
     raise NotImplementedError  # your code here
 
 
-ex01.check_learn_kernel(learn_kernel);
+ex01.check_fit_conv(fit_conv);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

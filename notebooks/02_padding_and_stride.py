@@ -11,7 +11,7 @@
 # into the input one output pixel can see (its receptive field), and checks each
 # formula against PyTorch on many random configurations.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
@@ -322,7 +322,7 @@ print("3x3, 2x2 pool (stride 2), 3x3:", receptive_field([(3, 1), (2, 2), (3, 1)]
 # of the non-zero gradient. All-ones kernels make every path add up, so no
 # gradient cancels by accident.
 
-# %%
+# %% tags=["no-slide"]
 def measured_receptive_field(layers):  # layers: (kernel_size, stride, dilation)
     need = 1  # the input side one output pixel needs, grown backwards through the stack
     for k, s, d in reversed(layers):
@@ -397,6 +397,10 @@ print(f"formula: {r}x{r}; gradient extent: {len(rows)}x{len(cols)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell.
+# An exercise not attempted yet prints a first hint; `ex02.hint("name")`
+# gives the next one (the last is a recipe), and so does a wrong answer.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Convolution with stride and padding
@@ -415,12 +419,15 @@ ex02.check_conv2d_stride_padding(conv2d);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 2. Receptive field of a stack
+# ### 2. Receptive field and jump, with dilation
 #
-# Write `receptive_field(layers)` for a list of `(kernel_size, stride)` pairs
-# without looking at the cell above. Then predict: what does one output pixel
-# of AlexNet's first five layers (`[(11, 4), (3, 2), (5, 1), (3, 2), (3, 1)]`)
-# see?
+# Extend the recurrence to dilated layers: write `receptive_field(layers)` for
+# a list of `(kernel_size, stride, dilation)` triples that returns
+# `(field, jump)`: the side of the input patch one output pixel sees, and how
+# many input pixels apart two neighbouring output pixels are. Then predict:
+# three 3x3 convolutions with dilations 1, 2 and 4 see how far? And one pixel
+# after AlexNet's first five layers (`[(11, 4, 1), (3, 2, 1), (5, 1, 1),
+# (3, 2, 1), (3, 1, 1)]`)?
 
 # %%
 def receptive_field(layers):

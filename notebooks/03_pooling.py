@@ -10,7 +10,7 @@
 # pattern is. This notebook writes both kinds from scratch, forward and
 # backward, and checks them against PyTorch and autograd.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
@@ -88,7 +88,7 @@ assert pool2d(X, 2, mode="avg")[0, 0].tolist() == [[3.25, 1.0], [1.0, 6.5]]
 # vectorised versions in `course_utils.conv` (built on notebook 01's im2col)
 # must agree too.
 
-# %%
+# %% tags=["no-slide"]
 rng = random.Random(0)
 n_cases = profile.pick(smoke=20, standard=150, full=500)
 for _ in range(n_cases):
@@ -289,7 +289,7 @@ assert_close(grad_avg, grad_out.repeat_interleave(2, 2).repeat_interleave(2, 3) 
 # autograd computes for `F.max_pool2d` and `F.avg_pool2d`. The same check
 # covers the package's versions, which also handle padding.
 
-# %%
+# %% tags=["no-slide"]
 def autograd_input_grad(pool, x, seed):  # (upstream gradient, dL/dx by autograd)
     x = x.clone().requires_grad_(True)
     out = pool(x)
@@ -321,7 +321,7 @@ print(f"pooling gradients equal autograd's on {n_cases} random configurations")
 # be checked numerically too (max pooling is not differentiable where two
 # inputs tie, but random inputs never tie).
 
-# %%
+# %% tags=["no-slide"]
 x = torch.randn(1, 2, 6, 5, dtype=torch.float64)
 print("avg pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.avg_pool2d(t, 3, 2, 1), x):.1e}")
 print("max pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.max_pool2d(t, 2, 1), x):.1e}")
@@ -356,36 +356,45 @@ except AssertionError as err:
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell.
+# An exercise not attempted yet prints a first hint; `ex03.hint("name")`
+# gives the next one (the last is a recipe), and so does a wrong answer.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. Max pooling with padding
+# ### 1. Max pooling with `ceil_mode`
 #
-# Write `max_pool2d(x, kernel_size, stride, padding)` for `(N, C, H, W)`
-# inputs. The checker uses mostly negative inputs: what goes wrong if you pad
-# with zeros?
+# `F.max_pool2d(x, 2)` on a 7x7 map gives 3x3 and never looks at the last row
+# and column. With `ceil_mode=True` (VGG and GoogLeNet in notebooks 08-09 use
+# it) the output size rounds *up* instead, so the last window hangs over the
+# edge and takes the maximum of the part inside. Write
+# `max_pool2d_ceil(x, kernel_size, stride)` (no padding) that matches
+# `F.max_pool2d(x, kernel_size, stride, ceil_mode=True)`. One of the checker's
+# cases has a stride larger than the window: find PyTorch's extra rule.
 
 # %%
-def max_pool2d(x, kernel_size, stride, padding):
+def max_pool2d_ceil(x, kernel_size, stride):
     raise NotImplementedError  # your code here
 
 
-ex03.check_max_pool2d(max_pool2d);
+ex03.check_max_pool2d_ceil(max_pool2d_ceil);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 2. Average pooling, backward
+# ### 2. The backward pass of another pooling
 #
-# Write `avg_pool_backward(grad_output, input_size, kernel_size, stride)`
-# without looking above: the gradient with respect to the input of
-# `F.avg_pool2d(x, kernel_size, stride)`. Some of the checker's windows
-# overlap.
+# Max and average are not the only choices: **L2 pooling** keeps the root of
+# the sum of squares of each window, `sqrt(sum x^2)`, PyTorch's
+# `F.lp_pool2d(x, 2, kernel_size, stride)`. Derive its backward pass with the
+# chain rule and write `lp_pool_backward(x, grad_output, kernel_size, stride)`
+# returning `dL/dx`. Some of the checker's windows overlap.
 
 # %%
-def avg_pool_backward(grad_output, input_size, kernel_size, stride):
+def lp_pool_backward(x, grad_output, kernel_size, stride):
     raise NotImplementedError  # your code here
 
 
-ex03.check_avg_pool_backward(avg_pool_backward);
+ex03.check_lp_pool_backward(lp_pool_backward);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

@@ -16,7 +16,7 @@
 # notebook derives them and then uses them, so you can compare your own version
 # with the reference.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
@@ -30,6 +30,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import scipy.signal
 import torch
 import torch.nn.functional as F
 
@@ -126,7 +127,7 @@ grad_z = loss_fn.backward()
 print("loss:", round(loss, 4), "  dL/dz:", grad_z.round(3))
 assert_close(grad_z, [[-0.335, 0.245, 0.090]], atol=5e-4, msg="the paper example")
 
-# %%
+# %% tags=["no-slide"]
 for n, k in [(1, 3), (8, 10), (5, 4)]:
     z, y = rng.standard_normal((n, k)) * 3, rng.integers(0, k, n)
     loss_fn = numpy_nn.SoftmaxCrossEntropy()
@@ -171,7 +172,7 @@ assert_close(linear.grad_weight, [[1, 2], [-1, -2]], msg="paper example dL/dW")
 assert_close(linear.grad_bias, [1, -1], msg="paper example dL/db")
 assert_close(grad_x, [[2, -3]], msg="paper example dL/dx")
 
-# %%
+# %% tags=["no-slide"]
 for n, fin, fout in [(1, 3, 2), (4, 7, 5), (6, 20, 10)]:
     linear = numpy_nn.Linear(fin, fout, dtype=np.float64, rng=rng)
     linear.bias[...] = rng.standard_normal(fout)
@@ -256,7 +257,7 @@ print("dL/dx =\n", grad_x[0, 0])
 assert_close(grad_x[0, 0], [[0, 0, 0, 0], [10, 0, 0, 20], [0, 0, 40, 0], [30, 0, 0, 0]],
              msg="each gradient goes to its window's maximum")
 
-# %%
+# %% tags=["no-slide"]
 for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2, 6, 5), 3, 1, 0)]:
     pool = numpy_nn.MaxPool2d(k, stride=s, padding=p)
     x = rng.standard_normal(shape)
@@ -333,7 +334,7 @@ print("numpy_nn.Conv2d agrees with the paper example: dL/dW =", conv.grad_weight
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### `dL/dX`: a full convolution with the kernel rotated by 180 degrees
+# ### `dL/dX`: the padded gradient, correlated with the rotated kernel
 #
 # Input pixel `x[a, b]` is used by every output `y[i, j]` whose window covers
 # it, with weight `w[a - i, b - j]`. Two ways to organise the same sum:
@@ -343,11 +344,14 @@ print("numpy_nn.Conv2d agrees with the paper example: dL/dW =", conv.grad_weight
 # - **Gather** (think about one input pixel):
 #   $\dfrac{\partial L}{\partial x_{a,b}} = \sum_{i,j} g_{i,j}\; w_{a-i,\,b-j}$
 #   (terms whose kernel index falls outside the kernel are zero). The index `a - i` runs
-#   *backwards* through the kernel: this is a true convolution, i.e. a
-#   correlation with the kernel **rotated by 180 degrees**. And because the
+#   *backwards* through the kernel: this sum is a true convolution of `g` with
+#   `w` (notebook 01's flipped-kernel operation), which is the same thing as
+#   a **cross-correlation** of `g` with the kernel **rotated by 180 degrees**.
+#   The code does the second: rotate once, then correlate (rotating *and*
+#   calling it a convolution would flip the kernel twice). And because the
 #   border pixels are covered by fewer windows, we first pad `g` with `k - 1`
-#   zeros on every side (a "full" convolution), so that every input position
-#   gets a complete window.
+#   zeros on every side (a "full" correlation, every position where the two
+#   overlap at all), so that every input position gets a complete window.
 #
 # The picture shows the gather view for our example: the padded `g`, the
 # rotated kernel, and the result.
@@ -381,6 +385,8 @@ for i in range(g.shape[0]):
 
 show_matrices({"w": w, "rot180(w)": w_rot, "g padded by k-1": g_padded, "dL/dx = corr(g_pad, rot w)": grad_x_gather},
               title="the input gradient, gather view")
+true_convolution = scipy.signal.convolve2d(g, w, mode="full")  # the textbook convolution: it flips w itself
+assert_close(grad_x_gather, true_convolution, msg="correlating with rot180(w) = truly convolving with w")
 plt.show()
 assert_close(grad_x_gather, grad_x_scatter, msg="gather (rotated kernel) and scatter views must agree")
 assert_close(grad_x_layer[0, 0], grad_x_gather, msg="numpy_nn.Conv2d's dL/dx vs the full convolution")
@@ -467,7 +473,7 @@ print("g with stride 2, dilated:\n", numpy_nn.dilate(g_small, 2)[0, 0])
 # Random shapes with odd sizes, several channels, strides that do not divide
 # the input and padding, against both judges.
 
-# %%
+# %% tags=["no-slide"]
 conv_cases = [  # (N, C_in, H, W), C_out, kernel_size, stride, padding
     ((2, 3, 7, 7), 4, 3, 1, 0),
     ((1, 2, 8, 9), 3, 3, 2, 1),
@@ -571,14 +577,16 @@ for n, c, size, width in [(4, 1, 12, 3), (3, 2, 8, 2)]:
 #
 # Same network in float32 (the speed PyTorch trains at), minibatch SGD with
 # momentum (`numpy_nn.SGD`, the update rule of `torch.optim.SGD`), on a
-# class-balanced subset of Fashion-MNIST; accuracy is measured on held-out test
-# images the network never trains on. The training loop is all here.
+# class-balanced subset of Fashion-MNIST. As in notebook 04, a validation split
+# carved out of the training images is measured after every epoch, and the
+# test images once, at the end. The training loop is all here.
 
 # %%
-n_train, n_test = profile.pick(smoke=(1000, 500), standard=(10000, 2000), full=(60000, 10000))
+n_train, n_val, n_test = profile.pick(smoke=(1000, 500, 500), standard=(10000, 2000, 2000),
+                                      full=(55000, 5000, 10000))
 epochs = profile.pick(smoke=1, standard=5, full=10)
 fmnist = load_dataset("fashion_mnist")
-data = fmnist.subset(n_train, n_test, seed=0)
+data = fmnist.subset(n_train + n_val, n_test, seed=0).split_validation(n_val)
 mean = data.mean.numpy().reshape(1, -1, 1, 1)  # (1, C, 1, 1): broadcasts over (N, C, H, W)
 std = data.std.numpy().reshape(1, -1, 1, 1)  # (1, C, 1, 1)
 
@@ -589,8 +597,10 @@ def to_numpy(images):
 
 
 x_train, y_train = to_numpy(data.train_images), data.train_labels.numpy()
+x_val, y_val = to_numpy(data.val_images), data.val_labels.numpy()
 x_test, y_test = to_numpy(data.test_images), data.test_labels.numpy()
-print(f"train {x_train.shape}, held-out test {x_test.shape}, classes per split: {np.bincount(y_train).tolist()}")
+print(f"train {x_train.shape}, validation {x_val.shape}, test {x_test.shape}; "
+      f"training images per class: {np.bincount(y_train).tolist()}")
 
 
 # %%
@@ -605,6 +615,29 @@ def evaluate_numpy(net, x, y, batch_size=500):
 
 
 net = numpy_cnn(rng=np.random.default_rng(0))
+start_loss = numpy_nn.SoftmaxCrossEntropy().forward(net.forward(x_train[:1000]), y_train[:1000])
+spread = net.forward(x_train[:1000]).std(axis=1).mean()  # how far apart the ten logits of an image are
+print(f"initial loss {start_loss:.2f} on 1,000 training images (ln 10 = {np.log(10):.2f}); "
+      f"the logits of an image spread over {spread:.1f} (standard deviation)")
+assert start_loss > np.log(10) + 0.3, "with these initial weights the loss starts well above ln 10"
+
+# %% [markdown]
+# Notebook 04's first sanity check fails: a network that knows nothing should
+# start near `ln 10 = 2.30`, and ours starts much higher. Nothing is broken;
+# the initial weights make the first predictions confidently random. The He
+# initialisation of the convolutions keeps the activations' scale through the
+# ReLUs, so the 784 features reaching the linear layer are of order 1 and,
+# after the ReLUs, all positive; the linear layer (weights of variance
+# `1 / in_features`) adds them up into logits that differ by one or two
+# units. Confident wrong guesses cost more than `ln 10`, and the first SGD
+# steps are spent undoing them. The usual remedy is to start the *last* layer
+# small, so that all ten logits start about equal:
+
+# %%
+net.params()[-2][...] *= 0.1  # the linear layer's weight (params: conv1 W, b, conv2 W, b, linear W, b)
+start_loss = numpy_nn.SoftmaxCrossEntropy().forward(net.forward(x_train[:1000]), y_train[:1000])
+print(f"with the last layer's initial weights scaled by 0.1: initial loss {start_loss:.3f}")
+assert abs(start_loss - np.log(10)) < 0.05, "equal logits give a loss of ln 10"
 optimizer = numpy_nn.SGD(net, lr=0.01, momentum=0.9)
 loss_fn = numpy_nn.SoftmaxCrossEntropy()
 batch_size = 64
@@ -622,11 +655,12 @@ for epoch in range(1, epochs + 1):
         step_losses.append(loss)
         total, correct, seen = total + loss * len(idx), correct + (logits.argmax(1) == y_train[idx]).sum(), seen + len(idx)
     seconds = time.perf_counter() - start
-    test_loss, test_acc = evaluate_numpy(net, x_test, y_test)
+    val_loss, val_acc = evaluate_numpy(net, x_val, y_val)
     history.append(EpochStats(epoch, seconds, examples_per_s=seen / seconds, lr=optimizer.lr,
                               metrics={"train_loss": total / seen, "train_acc": correct / seen,
-                                       "test_loss": test_loss, "test_acc": test_acc}))
-    print(f"epoch {epoch}: train loss {total / seen:.4f}  held-out accuracy {test_acc:.2%}  ({seconds:.1f} s)")
+                                       "val_loss": val_loss, "val_acc": val_acc}))
+    print(f"epoch {epoch}: train loss {total / seen:.4f}  validation accuracy {val_acc:.2%}  ({seconds:.1f} s, "
+          f"{seen / seconds:,.0f} examples/s)")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -641,15 +675,19 @@ plt.show()
 plot_history(history, title="NumPy CNN on a Fashion-MNIST subset")
 plt.show()
 
+# %% [markdown]
+# Training is done; the test images, once:
+
 # %%
-final_acc = history[-1].test_acc
+_, final_acc = evaluate_numpy(net, x_test, y_test)
 bar = profile.pick(smoke=0.40, standard=0.75, full=0.85)
-print(f"held-out accuracy: {final_acc:.2%} on {len(y_test):,} images (chance 10%, this profile's bar {bar:.0%})")
+print(f"validation accuracy {history[-1].val_acc:.2%} on {len(y_val):,} images; test accuracy {final_acc:.2%} on "
+      f"{len(y_test):,} (chance 10%, this profile's bar {bar:.0%})")
 assert final_acc >= bar, f"the NumPy CNN reached only {final_acc:.2%}, below {bar:.0%}"
 assert np.mean(step_losses[-10:]) < np.mean(step_losses[:10]), "the training loss should fall"
 _ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), params=int(net.num_params()),
-                   train_images=n_train, test_images=n_test, epochs=epochs,
-                   seconds=round(sum(history.column("seconds")), 1))
+                   train_images=n_train, val_acc=round(float(history[-1].val_acc), 4), test_images=n_test,
+                   epochs=epochs, seconds=round(sum(history.column("seconds")), 1))
 
 # %% [markdown]
 # A network whose every gradient we wrote by hand learns to tell clothes apart.
@@ -667,7 +705,8 @@ _ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), param
 # - ReLU: multiply by the mask of positive inputs. Max-pool: route to the
 #   remembered arg-max. Flatten: reshape back.
 # - Convolution: `dL/dW` = correlation of the input with `g`; `dL/dX` = full
-#   convolution of `g` (padded by `k - 1`) with the 180-degree rotated kernel;
+#   cross-correlation of `g` (padded by `k - 1`) with the 180-degree rotated
+#   kernel, i.e. the full true convolution of `g` with the kernel itself;
 #   stride by dilating `g`, padding by cropping.
 # - Finite differences and autograd agree with every hand-written gradient to
 #   below `1e-6` relative error in float64.
@@ -676,7 +715,9 @@ _ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), param
 # ## Exercises
 #
 # Replace each `raise NotImplementedError` with your code (NumPy only) and run
-# the cell; the checker compares your answer with PyTorch autograd.
+# the cell; the checker compares your answer with PyTorch autograd. An
+# exercise not attempted yet prints a first hint; `ex05.hint("name")` gives the
+# next one (the last is a recipe), and so does a wrong answer.
 
 # %%
 from course_utils.exercises import ex05
@@ -686,7 +727,8 @@ from course_utils.exercises import ex05
 # ### Exercise 1: the linear layer's backward pass
 #
 # Write `linear_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
-# `(grad_input, grad_weight, grad_bias)`. Derive it on paper first.
+# `(grad_input, grad_weight, grad_bias)`. Derive it on paper first, without
+# looking back at the slide.
 
 # %%
 def linear_backward(x, weight, grad_output):
@@ -697,28 +739,13 @@ ex05.check_linear_backward(linear_backward);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Exercise 2: average-pooling backward
-#
-# `F.avg_pool2d(x, kernel_size, stride)` averages each window (no padding).
-# Write `avg_pool_backward(grad_output, input_shape, kernel_size, stride)`
-# returning `dL/dx`. Mind overlapping windows (`stride < kernel_size`).
-
-# %%
-def avg_pool_backward(grad_output, input_shape, kernel_size, stride):
-    raise NotImplementedError
-
-
-ex05.check_avg_pool_backward(avg_pool_backward);
-
-# %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Exercise 3: find the bug
+# ### Exercise 2: find the bug
 #
 # `ex05.buggy_conv_backward(x, weight, grad_output, padding)` returns
 # `(grad_input, grad_weight, grad_bias)` for a stride-1 convolution, and one of
-# the three is wrong. Read its source with `ex05.buggy_conv_backward??` if you
-# like, but find the culprit **with the gradient checker**: compare each
-# gradient with `numerical_gradient` of the loss below. Then name it, and write
-# a fixed version.
+# the three is wrong. Find the culprit **with a judge**, not by reading the
+# code: compare each gradient with `numerical_gradient` of the loss below.
+# Then name it.
 
 # %%
 x = rng.standard_normal((1, 2, 5, 5))
@@ -737,9 +764,21 @@ which_gradient_is_wrong = None  # "grad_input", "grad_weight" or "grad_bias"
 ex05.check_which_gradient_is_wrong(which_gradient_is_wrong);
 
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 3: a convolution layer's backward pass, from a stub
+#
+# Write the `backward` of a convolution layer with **any stride and
+# padding**, in NumPy: fill in the class below (it inherits `forward`,
+# which keeps the padded input in `self._x_padded`, and the parameters from
+# `numpy_nn.Conv2d`). `backward(grad_output)` must set `self.grad_weight` and
+# `self.grad_bias` and return `dL/dx`. The checker runs it with strides 1 to 3
+# and paddings 0 to 2 against autograd, and refuses a `backward` that calls the
+# reference's.
+
 # %%
-def fixed_conv_backward(x, weight, grad_output, padding=0):
-    raise NotImplementedError
+class MyConv2d(numpy_nn.Conv2d):
+    def backward(self, grad_output):
+        raise NotImplementedError  # your code here
 
 
-ex05.check_fixed_conv_backward(fixed_conv_backward);
+ex05.check_conv2d_backward(MyConv2d);

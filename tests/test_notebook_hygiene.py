@@ -67,15 +67,46 @@ def test_badge_setup_and_slides(notebook):
     assert setup["metadata"].get("slideshow", {}).get("slide_type") == "skip", f"{path.name}: the set-up cell shows"
 
 
+def checkers_called(path):
+    nb = json.loads(path.read_text())
+    text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    number = path.name[:2]
+    return text, set(re.findall(rf"ex{number}\.(check_\w+)\(", text))
+
+
 def test_exercises_with_checkers(notebook):
-    path, nb = notebook
+    """Every notebook ends with exercises and their checkers. A topic split over two notebooks
+    (07_alexnet and 07_alexnet_experiments, two lectures) shares one exercise module: each part has
+    at least 2 exercises, the two together at least 3, none checked twice."""
+    path, _ = notebook
     if path.name.startswith("00_"):
         return  # the start page has no exercises
-    text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    text, checks = checkers_called(path)
     assert re.search(r"^#+ .*Exercises", text, re.M), f"{path.name}: no Exercises section"
     number = path.name[:2]
-    checks = set(re.findall(rf"ex{number}\.(check_\w+)\(", text))
-    assert len(checks) >= 3, f"{path.name}: expected at least 3 exercise checkers from ex{number}, found {checks}"
+    parts = [p for p in NOTEBOOKS if p.name[:2] == number]
+    assert len(checks) >= (3 if len(parts) == 1 else 2), (
+        f"{path.name}: expected at least {3 if len(parts) == 1 else 2} exercise checkers from ex{number}, "
+        f"found {checks}")
+    if len(parts) > 1:
+        per_part = [checkers_called(p)[1] for p in parts]
+        together = set().union(*per_part)
+        assert len(together) >= 3, f"the notebooks {number} together should have at least 3 exercises"
+        assert sum(map(len, per_part)) == len(together), f"the notebooks {number} check the same exercise twice"
+
+
+def test_a_split_topic_is_numbered_once_and_its_parts_say_so():
+    """Two notebooks with one number are the two parts of one topic, and their titles say which part."""
+    by_number = {}
+    for path in NOTEBOOKS:
+        by_number.setdefault(path.name[:2], []).append(path)
+    for number, paths in by_number.items():
+        if len(paths) == 1:
+            continue
+        assert len(paths) == 2, f"notebooks {number}: at most two parts, found {[p.name for p in paths]}"
+        for k, path in enumerate(sorted(paths), 1):
+            title = "".join(json.loads(path.read_text())["cells"][0]["source"]).split("\n", 1)[0]
+            assert f"(part {k} of 2)" in title, f"{path.name}: the title should say '(part {k} of 2)', got {title!r}"
 
 
 def test_output_checked_cells_do_not_hide_their_result_with_a_semicolon(notebook):

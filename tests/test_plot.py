@@ -24,6 +24,9 @@ def test_plot_history_has_train_and_test_curves():
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 2 and list(acc_ax.lines[1].get_ydata()) == pytest.approx([50, 60, 70])
     assert [line.get_label() for line in loss_ax.lines] == ["train", "test"]
+    train_line, test_line = loss_ax.lines
+    assert train_line.get_color() == test_line.get_color(), "one run, one colour"
+    assert train_line.get_linestyle() == "-" and test_line.get_linestyle() == "--"
 
 
 def test_plot_history_shows_only_the_sets_and_metrics_recorded():
@@ -56,6 +59,18 @@ def test_confusion_matrix_counts_pairs():
     assert torch.equal(cm, expected)
     fig = plot.plot_confusion_matrix(labels, preds, ["a", "b", "c"])
     assert fig.axes[0].images[0].get_array().shape == (3, 3)
+
+
+def test_confusion_matrix_is_readable_from_afar():
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    preds = torch.tensor([0, 1, 1, 2, 0, 2])
+    ax = plot.plot_confusion_matrix(labels, preds, ["a", "b", "c"]).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    # row percentages as whole numbers, zeros blank: row a is 50/50, b 100, c 33/67
+    assert texts == ["50", "50", "", "", "100", "", "33", "", "67"]
+    assert min(t.get_fontsize() for t in ax.texts) >= 10
+    counts = plot.plot_confusion_matrix(labels, preds, ["a", "b", "c"], normalize=False).axes[0]
+    assert [t.get_text() for t in counts.texts] == ["1", "1", "", "", "1", "", "1", "", "2"]
 
 
 def test_show_attention_one_panel_per_head():
