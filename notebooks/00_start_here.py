@@ -5,7 +5,7 @@
 #
 # Welcome. This notebook tells you what the course covers, how to run it, and checks that your machine is ready: the libraries, the device, the run profile and the datasets.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:

@@ -17,7 +17,7 @@
 # `F.cross_entropy` (loss *and* gradient); make the naive softmax overflow; train
 # a CNN and look at what it gets wrong.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:

@@ -400,8 +400,9 @@ print("dL/dx =\n", grad_x_gather)
 # `x[1, 1]` is in all four windows: `g[0,0] w[1,1] + g[0,1] w[1,0] + g[1,0]
 # w[0,1] + g[1,1] w[0,0] = 0 + 0 + 1 + 2 = 3`.
 #
-# Without the rotation the result would be wrong for any kernel that is not
-# symmetric, a classic bug (one of the exercises hunts it).
+# The rotation matters: for a kernel that is not symmetric, correlating with
+# `w` itself gives an array of the right shape and the wrong numbers, which
+# only a judge (finite differences, autograd) notices.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Batches and channels

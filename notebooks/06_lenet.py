@@ -196,7 +196,7 @@ assert count_params(c5) == count_params(f5) == (5 * 5 * 16 + 1) * 120 == 48_120
 assert c5(s4).shape == (4, 120, 1, 1), "each 5x5 filter fits once on a 5x5 map"
 assert_close(c5(s4).flatten(1), f5(s4.flatten(1)), rtol=1e-5, atol=1e-5, msg="C5 as a convolution vs as a dense layer")
 print(f"C5 as Conv2d(16, 120, 5): output {tuple(c5(s4).shape)}, the same numbers as Linear(400, 120); "
-      f"on a 32x32 S4 map of 8x8 it would give {tuple(c5(torch.zeros(1, 16, 8, 8)).shape)}")
+      f"on the 8x8 S4 maps of a 44x44 input it would give {tuple(c5(torch.zeros(1, 16, 8, 8)).shape)}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The same network as the reference and as d2l

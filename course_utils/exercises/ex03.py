@@ -19,8 +19,8 @@ def _call(fn, *args):
 
 @checker(hint=(
     "With ceil_mode the output size rounds up instead of down, so the last window may hang over the edge: "
-    "it takes the maximum of the part that lies inside. PyTorch adds one more rule: a window must start "
-    "inside the input.",
+    "it takes the maximum of the part that lies inside. Compare your output sizes with PyTorch's on the case "
+    "with stride 3 and kernel 1.",
     "out = ceil((n - k) / s) + 1, minus one if the last window would start at or beyond n, i.e. if "
     "(out - 1) * s >= n. Output (i, j) is the max of x[:, :, i*s : i*s + k, j*s : j*s + k] (slicing stops at "
     "the edge by itself).",
