@@ -62,7 +62,7 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # %%
 settings = profile.pick(
     smoke=dict(n_exp=1_000, n_val=500, exp_epochs=1, grid_epochs=1, n_small=500, small_epochs=2, seeds=(0,)),
-    standard=dict(n_exp=6_000, n_val=2_000, exp_epochs=3, grid_epochs=2, n_small=1_000, small_epochs=40,
+    standard=dict(n_exp=6_000, n_val=2_000, exp_epochs=3, grid_epochs=1, n_small=1_000, small_epochs=30,
                   seeds=(0, 1, 2)),
     full=dict(n_exp=6_000, n_val=2_000, exp_epochs=3, grid_epochs=2, n_small=1_000, small_epochs=40,
               seeds=(0, 1, 2)),
@@ -179,8 +179,8 @@ for seed in SEEDS:
 # ### Learning rates
 #
 # A learning rate that suits one network can be too large for another, and a fair race gives each its
-# own. A short run (two epochs, seed 0) for each activation at three learning rates; each then trains
-# at the one with the best validation accuracy:
+# own. A short run (one epoch in the standard profile, seed 0) for each activation at three learning
+# rates; each then trains at the one with the best validation accuracy:
 
 # %%
 def train_activation(activation, seed, lr, epochs, log_every=10):
@@ -391,8 +391,8 @@ if PROFILE != "smoke":
 # %% [markdown]
 # Augmentation does what the paper used it for: the network can no longer memorise its thousand
 # images, so the gap between training and validation accuracy shrinks and the validation loss falls. A
-# harder training set also needs more epochs to fit, and 40 short epochs are a small budget (AlexNet
-# trained for 90 epochs over 1.2 million images, each epoch showing new crops).
+# harder training set also needs more epochs to fit, and a few dozen short epochs are a small budget
+# (AlexNet trained for 90 epochs over 1.2 million images, each epoch showing new crops).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Overlapping pooling
@@ -584,6 +584,6 @@ ex07.check_dropout(dropout);
 # ### 5. (Open) ReLU's learning rate
 #
 # In the race above ReLU got its best of three learning rates. Extend the grid downwards (0.002, 0.001)
-# and upwards (0.05) for ReLU and tanh, and plot the validation accuracy after two epochs against the
+# and upwards (0.05) for ReLU and tanh, and plot the validation accuracy after the short run against the
 # learning rate. Which activation tolerates the wider range? Then add batch norm (notebook 04) after
 # every convolution: how do the curves change?
