@@ -260,9 +260,22 @@ if PROFILE != "smoke":
             norms = runs[activation, seed]["norms"]
             assert min(n[0] for n in norms) > 1e-3, f"{activation}: conv1 keeps getting gradient while training"
         assert max(n[0] for n in runs["sigmoid", seed]["norms"]) < 1e-3, "sigmoid: conv1's gradient stays tiny"
+        assert runs["tanh", seed]["epoch_losses"][-1] < runs["relu", seed]["epoch_losses"][-1], (
+            f"seed {seed}: in this short run the tanh network should be ahead of the ReLU one (see below)")
 
 # %% [markdown]
-# RELU_CONCLUSION
+# What holds on every seed is the failure ReLU was the answer to: eight sigmoid layers do not learn at
+# all in this budget, at any of the three learning rates, and their first layer's gradient stays tiny
+# throughout training, while ReLU and tanh, each initialised for its activation, both learn.
+#
+# The paper's other claim, that ReLU learns several times faster than tanh, does **not** reproduce here:
+# on every seed the tanh network is ahead after this short run. ReLU's best learning rate was the
+# smallest of the three (a larger one makes this eight-layer network without normalisation unstable;
+# exercise 5 tries smaller ones), so it may simply need more steps. The paper's Figure 1 is a four-layer
+# network on CIFAR-10 and does not say how it was initialised; Glorot's initialisation (2010) keeps tanh
+# units out of saturation at the start, which removes much of the handicap a tanh network had with
+# small random weights. The lasting reason for ReLU is depth: with it, He initialisation and later batch
+# norm, networks of dozens of layers train (notebook 10).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Experiment: what dropout does
@@ -271,16 +284,16 @@ if PROFILE != "smoke":
 # probability `p` during training and scales the survivors by `1 / (1 - p)`, so no unit can rely on
 # particular others; at test time nothing is dropped. AlexNet used `p = 0.5` in its first two dense
 # layers; the paper reports that without it the network overfit substantially. Overfitting needs a
-# small training set, so we train on a thousand images for many epochs, with and without dropout,
-# three seeds each, and compare the gap between training and validation accuracy and the validation
-# loss:
+# small training set, so we train on a thousand images for many epochs in batches of 32 (enough steps
+# to fit them closely), with and without dropout, three seeds each, and compare the gap between
+# training and validation accuracy and the validation loss:
 
 # %%
 def train_small(seed, dropout=0.5, augment=False):
     """The small AlexNet on the 1,000-image training set: AdamW, one-cycle, many epochs."""
     seed_everything(seed)
     net = small_alexnet(dropout=dropout)
-    batches = small_data.train_batches(batch_size, device=DEVICE, seed=seed, augment=augment)
+    batches = small_data.train_batches(32, device=DEVICE, seed=seed, augment=augment)  # 32 steps an epoch
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=settings["small_epochs"] * len(batches))
     return fit(net, batches, small_val, epochs=settings["small_epochs"], optimizer=opt, scheduler=sched,
@@ -392,14 +405,14 @@ print("validation loss with minus without augmentation, seed by seed: " + ", ".j
 if PROFILE != "smoke":
     for seed in SEEDS:
         assert gap(augmented_runs[seed]) < gap(dropout_runs[0.5, seed]), f"seed {seed}: augmentation should shrink the gap"
-    assert statistics.fmean(loss_change) < 0, "on average over the seeds augmentation should lower the validation loss"
 
 # %% [markdown]
 # Augmentation does what the paper used it for: the network can no longer memorise its thousand
-# images, so the gap between training and validation accuracy shrinks for every seed, and the validation
-# loss falls on average over the seeds. A harder training set also needs more epochs to fit, and a few
-# dozen short epochs are a small budget (AlexNet trained for 90 epochs over 1.2 million images, each
-# epoch showing new crops).
+# images, so the gap between training and validation accuracy shrinks on every seed. It does not buy
+# better validation figures within this budget, though (compare the validation loss and accuracy
+# above): the network now also fits its *training* images less well. A harder training set needs
+# more epochs, and the epochs here, over a thousand images, are a small budget (AlexNet trained for 90 epochs
+# over 1.2 million images, each epoch showing new crops).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Overlapping pooling
@@ -543,12 +556,28 @@ print(f"one training step, fastest of 9: without LRN {1000 * fastest[False]:.1f}
 assert fastest[True] > fastest[False], "LRN's extra passes over the first two layers' maps cost time"
 
 # %% [markdown]
-# LRN_CONCLUSION
+# At the paper's input scale LRN does normalise, and it still does not help noticeably here: the
+# assertion checks that on average over the seeds it gains less than one point of validation accuracy
+# (the differences are printed above, seed by seed), while every training step costs more. Later work
+# found the same at full scale: VGG (notebook 08) measured no gain from LRN on ImageNet (29.7% top-1
+# error with it, 29.6% without), and batch normalisation (notebook 04), which normalises each channel
+# over the batch and learns a scale and a shift, took its place.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# SUMMARY_TEXT
+# - **Activations.** Eight sigmoid layers pass almost no gradient back to the first layer and do not
+#   learn; ReLU (He initialisation) and tanh (Glorot initialisation) both learn. In our short run tanh
+#   is ahead of ReLU, unlike the paper's Figure 1; ReLU's lasting advantage is in deep networks.
+# - **Dropout** shrinks the gap between training and validation accuracy on every seed and lowers the
+#   validation loss on average; **augmentation** (shifts and mirror images) shrinks the gap further,
+#   but in a short run it costs training fit as well, and the validation figures do not improve.
+# - **Overlapping pooling** (3x3 windows, stride 2) looks at every pixel; 2x2 windows with stride 2
+#   skip the last row and column of an odd-sized map.
+# - **LRN** with the paper's constants is a constant rescale (x0.5946) at unit input scale; at the
+#   paper's pixel scale it normalises, costs time, and does not help here.
+#
+# Every comparison ran over three seeds on a validation split; the test set was not used.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
