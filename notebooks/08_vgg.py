@@ -427,10 +427,10 @@ results.record_training("08", "vgg_test_acc", model, history, input_shape, train
 
 
 # %% [markdown]
-# On two CPU cores the standard profile reaches about 92% test accuracy on the full 10,000-image test set
-# in five epochs of about 20 seconds each (the figures above are from the saved run). Notebook 09's
-# comparison table sets it beside LeNet, AlexNet and GoogLeNet, all trained for the same five epochs. The lesson of VGG is less its accuracy
-# than its *design rule*: choose a block, then choose how many.
+# The test accuracy and seconds per epoch above are those of the saved standard run on two CPU cores.
+# Notebook 09's comparison table sets them beside LeNet, AlexNet and GoogLeNet, all trained for the same
+# five epochs. The lesson of VGG is less its accuracy than its *design rule*: choose a block, then
+# choose how many.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
