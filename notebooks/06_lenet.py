@@ -449,7 +449,7 @@ results.record_training("06", "lenet_test_acc", models[chosen], histories[chosen
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Why does batch norm cost so much here?
 #
-# In the table the batch-norm LeNet needs about twice as long per epoch as the plain ReLU one, for 452
+# In the table the batch-norm LeNet needs far longer per epoch than the plain ReLU one, for 452
 # more parameters and hardly more arithmetic. LeNet's convolutions are tiny (0.4 million multiply-adds
 # per image), so a training step spends much of its time not multiplying but *moving* activations:
 # every element-wise layer reads and writes whole feature maps, in the forward and in the backward pass.
@@ -596,9 +596,10 @@ print(f"the garments cover {garment.float().mean():.0%} of the pixels and get {i
 assert inside > garment.float().mean(), "the saliency should concentrate on the garment"
 
 # %% [markdown]
-# The gradient concentrates on the garment and its outline: collars, sleeves, the gap between
-# trouser legs, a heel. It is a local, first-order answer ("which small change matters now"), noisy
-# from pixel to pixel, not an explanation of the decision; smoother variants average it over noisy
+# The maps are noisy, and the garments get only a little more of the gradient than their share of the
+# pixels (the numbers above). The hottest spots are few and telling: the gap between the trouser legs
+# (background pixels, which a dress would fill) and the heel of the boot. A saliency map is a local,
+# first-order answer ("which small change matters now"), not an explanation of the decision; smoother variants average it over noisy
 # copies of the image (SmoothGrad) or along a path from a blank image (integrated gradients).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
