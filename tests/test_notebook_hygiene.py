@@ -119,3 +119,31 @@ def test_output_checked_cells_do_not_hide_their_result_with_a_semicolon(notebook
         if cell["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in source:
             assert not source.rstrip().endswith(";"), (
                 f"{path.name} cell {i}: an output-checked cell ends with ';'; assign the result instead")
+
+
+def test_figures_are_saved(notebook):
+    """A cell that shows a figure is saved with its image: a run under a non-interactive matplotlib
+    backend (MPLBACKEND=Agg in the environment) executes every cell and silently drops the figures."""
+    path, nb = notebook
+    for i, cell in enumerate(code_cells(nb)):
+        if "plt.show()" in as_text(cell["source"]):
+            images = [o for o in cell["outputs"] if "image/png" in o.get("data", {})]
+            assert images, (f"{path.name}: code cell {i + 1} calls plt.show() but is saved without an image; "
+                            "run the notebook without MPLBACKEND=Agg in the environment")
+
+
+def test_saved_outputs_show_no_hint_beyond_the_nudge(notebook):
+    """No saved output gives an exercise away: a stub's checker prints only its first hint (the nudge);
+    the later tiers (the recipe last) appear only when the learner asks or answers wrongly."""
+    import importlib
+
+    path, nb = notebook
+    try:
+        module = importlib.import_module(f"course_utils.exercises.ex{path.name[:2]}")
+    except ModuleNotFoundError:
+        return
+    later = [t for f in vars(module).values() if callable(f) and hasattr(f, "hints") for t in f.hints[1:]]
+    saved = "".join(as_text(o.get("text", "")) + as_text(o.get("data", {}).get("text/plain", ""))
+                    for c in code_cells(nb) for o in c["outputs"])
+    for tier in later:
+        assert tier[:60] not in saved, f"{path.name}: a saved output shows a hint beyond the nudge: {tier[:60]!r}"
