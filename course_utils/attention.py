@@ -207,11 +207,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     """
     _check_qkv(query, key, value)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = query @ key.transpose(-2, -1) * scale  # (..., T, D) @ (..., D, S) -> (..., T, S)
+    # Scaling the (T, D) queries rather than the (T, S) scores saves one (T, S) tensor.
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., T, D) @ (..., D, S) -> (..., T, S)
     if is_causal:
         causal = causal_mask(query.shape[-2], key.shape[-2], device=query.device)  # (T, S)
         scores = scores.masked_fill(~causal, float("-inf"))
-    weights = masked_softmax(scores, attn_mask)  # (..., T, S)
+    if attn_mask is None and not is_causal:
+        weights = torch.softmax(scores, dim=-1)  # (..., T, S): no key can be forbidden
+    else:
+        weights = masked_softmax(scores, attn_mask)  # (..., T, S)
     attended = F.dropout(weights, dropout_p) if dropout_p > 0 else weights
     return attended @ value, weights  # (..., T, S) @ (..., S, D_v) -> (..., T, D_v)
 
