@@ -18,6 +18,7 @@ allocations and frees that PyTorch's profiler records. Run:
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -64,6 +65,20 @@ def seconds(fn, q, k, v):
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def c_stderr_silenced():
+    """Hide what C++ code writes to stderr (PyTorch's profiler logs its start and stop there)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def peak_memory(fn, q, k, v):
     """Peak bytes allocated by one forward and backward pass, beyond what existed before."""
     if q.device.type == "cuda":
@@ -73,7 +88,7 @@ def peak_memory(fn, q, k, v):
         forward_backward(fn, q, k, v)
         torch.cuda.synchronize(q.device)
         return torch.cuda.max_memory_allocated(q.device) - before
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with c_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         forward_backward(fn, q, k, v)
     events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
     current = peak = 0
