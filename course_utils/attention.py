@@ -494,7 +494,8 @@ class MultiheadAttention(nn.Module):
                 ``(T, S)``, ``(B, T, S)`` or ``(B, H, T, S)``.
             is_causal: query ``i`` may not see keys after it.
             need_weights: also return the attention weights (computed by
-                the course's from-scratch function).
+                the course's from-scratch function; before dropout, unlike
+                ``nn.MultiheadAttention``, which returns them after).
             average_attn_weights: average the weights over the heads
                 (``(B, T, S)``) instead of ``(B, H, T, S)``.
             cache: a :class:`KVCache` for incremental decoding.
