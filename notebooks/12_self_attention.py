@@ -622,10 +622,13 @@ for n in (64, 128, 256, 512, 1024, 2048, 4096):
 # Time tells the same story, up to overheads. Both layers run on one
 # sequence (float32, no gradient); the time is the fastest of a few repeats,
 # the least disturbed by other programs on the machine. On a CPU the
-# measurements (and, later, the small training runs) use **one thread**: on a
-# machine shared with other programs, two threads that must wait for each
-# other at every matrix product turn any disturbance into long stalls, and
-# these operations are too small to gain much from a second thread anyway.
+# measurements (and, later, the small training runs) use **one thread**: two
+# threads must wait for each other at every operation, and on a busy machine
+# (this notebook was run on two cores shared with other jobs) any
+# disturbance of one stalls both. Training this notebook's small models took
+# about 20 times longer with two threads than with one there. One thread
+# also gives steadier timings; the comparison between the layers, not the
+# absolute speed, is the point.
 
 # %%
 @contextmanager
