@@ -22,7 +22,7 @@
 # attention model whose attention you can read; measure that the flexible
 # model needs more data than the convolution; and time the fused kernel.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
@@ -918,7 +918,7 @@ print(f"ConvTagger: {count_params(ConvTagger()):,} parameters; AttentionTagger: 
 # set and initialisation each time); the test set is 2,000 other sequences.
 
 # %%
-sizes = profile.pick(smoke=[100, 1000], standard=[100, 300, 1000], full=[100, 300, 1000, 3000])
+sizes = profile.pick(smoke=[100, 1000], standard=[100, 1000], full=[100, 300, 1000, 3000])
 steps = profile.pick(smoke=30, standard=1000, full=3000)
 seeds = range(profile.pick(smoke=2, standard=3, full=5))
 hunger_test = SequenceBatches(x_hunger_test, y_hunger_test, batch_size=1000, device=DEVICE)
@@ -988,11 +988,11 @@ plt.show()
 # With 100 training sequences the convolution's built-in assumption
 # (locality, the same rule everywhere) is worth more than attention's
 # freedom: it learns the local rules at once and reaches its window's limit,
-# while attention memorises its training set and generalises poorly. Around
-# 300 sequences is the crossover, where the outcome depends on the seed (the
-# spread is wide). With 1,000 sequences attention has learned where to look
-# (the neighbours, and the first token) and solves the whole task, which the
-# convolution never can with its window. A deeper or wider convolution could reach the first
+# while attention memorises its training set and generalises poorly. With
+# 1,000 sequences attention has learned where to look (the neighbours, and
+# the first token) and solves the whole task, which the convolution never
+# can with its window. In between lies a crossover; the full profile adds
+# 300 and 3,000 sequences to the table. A deeper or wider convolution could reach the first
 # token too; the point is which assumptions each model brings, and what they
 # cost or save in data.
 
