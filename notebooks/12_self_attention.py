@@ -1095,8 +1095,8 @@ _ = results.record("12", "attention_memory_ratio", round(last["from scratch MiB"
 # The memory is the robust result: the from-scratch version needs the two
 # `T x T` matrices per head (doubling `T` quadruples them), the fused kernel
 # only the output and a few numbers per row. On this CPU the fused kernel is
-# also faster, by a factor that varies from run to run on a shared machine;
-# on a GPU the gap is larger. The course's `MultiheadAttention` therefore
+# also faster for the longer sequences (for the shortest the two are close),
+# by a factor that varies from run to run on a shared machine. The course's `MultiheadAttention` therefore
 # calls the fused kernel when the weights are not needed (`need_weights=False`,
 # proven equal by the tests) and the from-scratch function when they are.
 
