@@ -32,8 +32,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils import text_data as text  # noqa: E402
 from course_utils.attention import SinusoidalPositionalEncoding  # noqa: E402
+from course_utils.data import text  # noqa: E402
 from course_utils.decoding import FullPrefix, greedy_search  # noqa: E402
 from course_utils.device import seed_everything  # noqa: E402
 from course_utils.models import transformer as tr  # noqa: E402

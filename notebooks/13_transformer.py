@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import results
-from course_utils import text_data as text
+from course_utils.data import text
 from course_utils.accounting import count_params
 from course_utils.checkpoint import checkpoint_path
 from course_utils.checks import assert_close

@@ -12,8 +12,7 @@ import zipfile
 import pytest
 import torch
 
-from course_utils import text_data as text
-from course_utils.data import DatasetUnavailableError
+from course_utils.data import DatasetUnavailableError, text
 
 PAIRS = [("Go.", "Va !"), ("Go.", "Marche."), ("I lost.", "J'ai perdu."), ("He's calm.", "Il est calme."),
          ("I'm home.", "Je suis chez moi."), ("Stop!", "Arrête-toi !")]

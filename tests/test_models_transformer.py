@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.attention import sinusoidal_positional_encoding
+from course_utils.data.text import SourceTarget
 from course_utils.models import transformer as tr
-from course_utils.text_data import SourceTarget
 
 D, H, FF = 16, 4, 24
 

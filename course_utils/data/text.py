@@ -1,4 +1,4 @@
-"""English-French sentence pairs for notebook 13: loading, tokens, vocabularies, splits and batches.
+"""English-French sentence pairs for notebook 13: loading, tokens, vocabularies, splits, batches and BLEU.
 
 - :func:`load_sentence_pairs` reads the Tatoeba English-French pairs
   (``english<TAB>french`` per line) from, in order: the file named by
@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from sacrebleu.metrics import BLEU
 
-from course_utils.data import DatasetUnavailableError
+from course_utils.data.images import DatasetUnavailableError
 from course_utils.paths import data_dir
 
 ENV_VAR = "COURSE_FRA_ENG"
@@ -58,7 +59,7 @@ SPECIALS = (PAD, BOS, EOS, UNK)  # ids 0, 1, 2, 3 in every vocabulary
 
 
 def _repo_root():
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]  # course_utils/data/text.py -> the repository
 
 
 def shared_archive_path():
@@ -509,8 +510,6 @@ def corpus_bleu(hypotheses, references):
     comparable with other systems' case-insensitive BLEU on the same references.
     Returns sacrebleu's ``BLEUScore`` (``.score``, ``.precisions``, ``.bp``).
     """
-    from sacrebleu.metrics import BLEU
-
     if len(hypotheses) != len(references):
         raise ValueError(f"one list of references per hypothesis: got {len(hypotheses)} hypotheses and "
                          f"{len(references)} reference lists")
