@@ -683,6 +683,7 @@ teacher_total = torch.zeros(40)
 teacher_whole = 0
 with torch.no_grad(), eval_mode(model):
     for xb, yb in test_batches:
+        yb = yb.cpu()
         hits = model(xb.to(DEVICE)).argmax(-1).cpu() == yb  # (B, T)
         real = yb != PAD
         teacher_correct[:yb.shape[1]] += (hits & real).sum(0)

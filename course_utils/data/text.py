@@ -40,6 +40,7 @@ import torch
 from sacrebleu.metrics import BLEU
 
 from course_utils.data.images import DatasetUnavailableError
+from course_utils.device import get_device
 from course_utils.paths import data_dir
 
 ENV_VAR = "COURSE_FRA_ENG"
@@ -366,6 +367,8 @@ class TranslationBatches:
         src: ``(N, S_max)`` source ids, padded.
         tgt: ``(N, T_max + 1)`` target ids with ``<bos>`` and ``<eos>``, padded.
         batch_size: sentences per batch.
+        device: where the data lives and batches are made (default: the best
+            available, ``course_utils.device.get_device()``).
     """
 
     def __init__(self, src, tgt, batch_size, *, shuffle=False, seed=0, pad_id=0, device=None):
@@ -374,7 +377,7 @@ class TranslationBatches:
                              f"and {tuple(tgt.shape)}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = torch.device(device) if device is not None else get_device()
         self.src, self.labels = src.to(self.device), tgt.to(self.device)  # labels: the targets, for fit's fingerprint
         self.batch_size, self.shuffle, self.seed, self.pad_id = int(batch_size), shuffle, seed, pad_id
         self.src_lengths = (src != pad_id).sum(dim=1).cpu()
