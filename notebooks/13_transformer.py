@@ -462,7 +462,7 @@ train_seconds = time.perf_counter() - start
 tokens_per_s = train_batches.num_target_tokens / history.mean("seconds")
 print(history.table())
 print(f"{train_seconds:.0f} s in this cell; {history.mean('seconds'):.0f} s per epoch, "
-      f"{tokens_per_s:,.0f} target tokens/s")
+      f"{tokens_per_s:,.0f} target tokens/s on {DEVICE} ({torch.get_num_threads()} threads)")
 plot_history(history);
 
 # %% [markdown]
@@ -619,13 +619,14 @@ for i in shown:
 #
 # Dive into Deep Learning's Transformer chapter (Zhang et al., *Dive into Deep Learning*, section
 # 11.7, "The Transformer Architecture") ends by translating four sentences and scoring each with its
-# own BLEU (n-grams up to 2, one reference). Its PyTorch run prints a perfect translation of all
-# four, BLEU 1.000 each. That model trains on the first **512** pairs of its file (the default of
-# d2l's `MTFraEng`), and the file starts with its shortest sentences: these four come from that
-# start, so d2l's "test" sentences are, or sit among, its training sentences. Ours trains on about
-# 70,000 pairs and keeps its test sentences apart. In our split three of the four are training
-# sentences too (lines 1, 38 and 283 of the file); "he's calm." is not in this release of the file
-# at all, so for our model it is new.
+# own BLEU (n-grams up to 2, one reference). Its PyTorch notebook (as published in d2l's Colab
+# notebooks) prints "va !", "j'ai perdu ." and "je suis chez moi ." with BLEU 1.000, and
+# "<unk> ." for "he's calm .", BLEU 0.000. That model trains for 30 epochs on the first **512**
+# pairs of its file (the default of d2l's `MTFraEng`), and the file starts with its shortest
+# sentences: in this release "go.", "i lost." and "i'm home." are lines 1, 38 and 283, so a model
+# trained like d2l's has seen them, with these very references. "He's calm." is not in this release
+# at all. Ours trains on about 70,000 pairs and keeps its test sentences apart; in our split the
+# same three are training sentences and "he's calm ." is new to our model too.
 
 # %%
 def d2l_style(sentence):
@@ -651,7 +652,7 @@ def d2l_bleu(prediction, label, k=2):
 
 d2l_sentences = ["go .", "i lost .", "he's calm .", "i'm home ."]
 d2l_references = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
-d2l_printed = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]  # all at BLEU 1.000
+d2l_printed = [("va !", 1.0), ("j'ai perdu .", 1.0), ("<unk> .", 0.0), ("je suis chez moi .", 1.0)]
 ours_greedy, ours_beam = translate(d2l_sentences), translate(d2l_sentences, beam_size=4)
 train_sources = split_sources[0]
 in_training = [tuple(text.tokenize(en)) in train_sources for en in d2l_sentences]
@@ -663,7 +664,7 @@ for en, ref, theirs, g, b, seen in zip(d2l_sentences, d2l_references, d2l_printe
                                       in_training):
     seen = "yes" if seen else "no"
     g_text, b_text = d2l_style(text.detokenize(g, "fr")), d2l_style(text.detokenize(b, "fr"))  # d2l's tokens
-    print(f"{en:12} {seen:17} {theirs + ' (1.000)':25} {g_text + f' ({d2l_bleu(g_text, ref):.3f})':28} "
+    print(f"{en:12} {seen:17} {theirs[0] + f' ({theirs[1]:.3f})':25} {g_text + f' ({d2l_bleu(g_text, ref):.3f})':28} "
           f"{b_text} ({d2l_bleu(b_text, ref):.3f})")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
