@@ -111,6 +111,7 @@ def test_decoder_layer_equals_pytorch(norm_first):
     assert not torch.allclose(ref(y, memory, memory_key_padding_mask=~key_mask), expected)
 
 
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")  # PyTorch's note about its fast path
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_decoder_stacks_equal_nn_transformer(norm_first):
     torch.manual_seed(4)
