@@ -429,8 +429,8 @@ print("loss on 3 real tokens:", token_loss(logits, targets))
 # Adam with `beta2 = 0.98` and `eps = 1e-9`, and a learning rate that grows linearly for
 # `warmup` steps, then decays as one over the square root of the step (eq. 3):
 # `lr = d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)`. The paper uses 4,000 warm-up steps of
-# 100,000; we train for a few thousand steps in all, so we warm up for a few hundred and scale the
-# curve so that it peaks at `peak_lr`. Gradients are clipped to norm 1.
+# 100,000; the standard profile trains for under two thousand steps in all, so we warm up for a few
+# hundred and scale the curve so that it peaks at `peak_lr`. Gradients are clipped to norm 1.
 
 # %%
 steps = SETTINGS["epochs"] * len(train_batches)
