@@ -37,6 +37,9 @@ offline-data:
 	fi
 
 CIFAR_ENV = $(if $(COURSE_CIFAR10_DIR),,$(if $(wildcard $(CIFAR_DIR)),COURSE_CIFAR10_DIR=$(CIFAR_DIR)))
+# The English-French pairs are read from their archive as it is (notebook 13).
+FRA_ENG_ARCHIVE := $(OFFLINE_DATASETS)/fra-eng.tsv.xz
+FRA_ENV = $(if $(COURSE_FRA_ENG),,$(if $(wildcard $(FRA_ENG_ARCHIVE)),COURSE_FRA_ENG=$(abspath $(FRA_ENG_ARCHIVE))))
 
 # Extra options, e.g. `make lab LAB_ARGS=--no-browser`; root (containers) needs --allow-root.
 LAB_ARGS ?=
@@ -54,15 +57,15 @@ sync: venv
 # Checkpoints go to a temporary folder, so every test run trains from scratch.
 test: venv offline-data lint
 	ckpt=$$(mktemp -d); \
-	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
+	$(CIFAR_ENV) $(FRA_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
 		$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
 	status=$$?; rm -rf $$ckpt; exit $$status
 
 unit: venv offline-data
-	$(CIFAR_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
+	$(CIFAR_ENV) $(FRA_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
 
 course: venv offline-data
-	$(CIFAR_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
+	$(CIFAR_ENV) $(FRA_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
 
 slides: venv
 	$(BIN)/python tools/nb.py slides $(NOTEBOOKS) --output-dir build/slides
