@@ -173,11 +173,12 @@ def install_source(commit):
 
 def setup_preamble(needs_d2l=False, commit=None):
     """The install logic at the top of every set-up cell. Colab shows the cell
-    as a form (its ``@title`` line) and JupyterLab collapsed (``stamp`` sets
-    ``jupyter.source_hidden``), so a learner sees the title and the output."""
+    as a form (its ``@title`` line; ``stamp`` sets ``cellView``) and
+    JupyterLab collapsed (``jupyter.source_hidden``), so a learner sees the
+    title line and the output, and opens the code with a click."""
     source = install_source(commit or pinned_commit())
     lines = [
-        '# @title Set-up: run this cell first { display-mode: "form" }',
+        "# @title Set-up: run this cell first (on Colab it installs the course helpers)",
         "# Makes the course helpers (course_utils) importable: from the checkout this notebook",
         "# is in, or (Colab) installed at the version this notebook was written for.",
         "import importlib.util, os, subprocess, sys",
