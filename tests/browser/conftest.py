@@ -26,7 +26,11 @@ import pytest
 from browser_support import LAUNCH_ARGS, OUT, REPORT, Traffic, chromium_executable, report, unavailable, watch
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop
+# counts as running in this thread, and a later test's asyncio.run() fails
+# ("cannot be called from a running event loop"; tests/test_notebook_sources.py
+# runs after this folder in `make test`). A launch costs about a second.
+@pytest.fixture(scope="module")
 def browser():
     try:
         from playwright.sync_api import sync_playwright
