@@ -32,6 +32,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -289,6 +290,11 @@ def build_site(notebooks, out_dir, readme=ROOT / "README.md", npm_dir=NPM_DIR):
     (out_dir / "slides").mkdir(exist_ok=True)
     summaries = {stem: summary for _, stem, summary in readme_course_map(readme)}
     paths = [nbtool.pair(p)[1] for p in notebooks]
+    for path in paths:
+        if path.stem not in summaries:
+            print(f"warning: the README's notebook table has no row for {path.stem}; its line on the home page "
+                  f"has no summary (add '| {path.stem[:2]} | `{path.stem}` | what you build and check |')",
+                  file=sys.stderr)
     notebooks_read = [nbformat.read(p, as_version=4) for p in paths]
     entries = []
     for path, nb in zip(paths, notebooks_read):
