@@ -363,10 +363,13 @@ def execute(path, profile, timeout=1800):
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    saved = {k: os.environ.get(k) for k in ("COURSE_PROFILE", "COURSE_CHECKPOINT_DIR")}
+    saved = {k: os.environ.get(k) for k in ("COURSE_PROFILE", "COURSE_CHECKPOINT_DIR", "MPLBACKEND")}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="course-checkpoints-") as checkpoints:
         os.environ.update(COURSE_PROFILE=profile, COURSE_CHECKPOINT_DIR=checkpoints)  # the kernel inherits them
+        # The kernel draws figures inline only without MPLBACKEND (ipykernel sets it then); an inherited
+        # MPLBACKEND=Agg makes every plt.show() save nothing.
+        os.environ.pop("MPLBACKEND", None)
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(Path(path).parent)}}).execute()
