@@ -27,6 +27,9 @@ MAX_SCROLLING_SLIDES = {  # measured 2026-11-25, after the restructure
     "00_start_here": 0, "01_convolution": 3, "02_padding_and_stride": 0, "03_pooling": 0,
     "04_fully_connected_and_log_softmax": 3, "05_manual_backprop": 4, "06_lenet": 2, "07_alexnet": 5,
     "08_vgg": 2, "09_inception": 6,
+    # measured on a smoke run with its figures (the committed standard run lost them; its next run has
+    # them): 'Three test sequences' (three attention maps from one cell) and 'Performance' (a 79-line cell)
+    "12_self_attention": 2,
 }
 MAX_SCROLLING_SLIDES_NEW_NOTEBOOK = 0
 
