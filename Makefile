@@ -63,7 +63,7 @@ sync: venv
 test: venv offline-data lint
 	ckpt=$$(mktemp -d); \
 	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
-		$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
+		$(BIN)/python -m pytest --durations=20 --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
 	status=$$?; rm -rf $$ckpt; exit $$status
 
 unit: venv offline-data
