@@ -31,6 +31,14 @@ from tools import web
 
 NOTEBOOK = "02_padding_and_stride"  # the one RISE presents
 RUN_ALL = ("00_start_here", "02_padding_and_stride", "04_fully_connected_and_log_softmax")
+# The notebook shown (JupyterLab keeps the other open notebooks' panels, hidden).
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
+def open_url(lab, notebook, workspace):
+    """The notebook in a workspace of its own, as on a first start (the default
+    workspace would also restore the notebooks the other tests opened)."""
+    return f"{lab['base']}lab/workspaces/{workspace}/tree/{notebook}.ipynb?token={TOKEN}"
 TOKEN = "course-browser-test"
 EXPECTED_OUTSIDE = ("https://colab.research.google.com/assets/colab-badge.svg",)
 # RISE 0.43.1 logs "RangeError: Maximum call stack size exceeded" from its
@@ -134,7 +142,7 @@ def open_menu_item(page, menu, item):
 
 def wait_until_notebook_idle(page, timeout_s):
     """The notebook's execution indicator: busy while cells are queued."""
-    status = "document.querySelector('.jp-Notebook-ExecutionIndicator').dataset.status"
+    status = f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator').dataset.status"
     page.wait_for_function(f"{status} === 'busy'", timeout=30_000)
     page.wait_for_function(f"{status} === 'idle'", timeout=timeout_s * 1000)
 
@@ -143,16 +151,16 @@ def wait_until_notebook_idle(page, timeout_s):
 def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
     page, traffic = open_page(viewport=(1400, 900))
     with timer(f"JupyterLab: open {notebook}, restart and run all (smoke), save"):
-        page.goto(f"{lab['base']}lab/tree/{notebook}.ipynb?token={TOKEN}")
-        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=90_000)
+        page.goto(open_url(lab, notebook, workspace=notebook))
+        page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
         page.wait_for_function(
-            "document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
+            f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
             timeout=90_000)
         page.wait_for_timeout(1500)
         screenshot(page, "lab", f"{notebook}_first_view.png")
 
         # first view: the set-up cell is collapsed, no question about Jupyter news
-        setup = page.locator(".jp-NotebookPanel .jp-CodeCell").first
+        setup = page.locator(f"{PANEL} .jp-CodeCell").first
         assert setup.locator(".jp-InputPlaceholder").is_visible(), "the set-up cell's code shows"
         assert not setup.locator(".jp-InputArea-editor").is_visible()
         assert setting(lab, "@jupyterlab/apputils-extension:notification", "fetchNews") == "false"
@@ -164,7 +172,7 @@ def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
         dialog.click()  # "Restart"
         wait_until_notebook_idle(page, timeout_s=600)
         saved_before = time.time()
-        page.locator(".jp-NotebookPanel .jp-Notebook").first.click()
+        page.locator(f"{PANEL} .jp-Notebook").first.click()
         page.keyboard.press("Control+s")
         page.wait_for_function("!document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
                                timeout=30_000)
@@ -198,10 +206,10 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
     nb = nbformat.read(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
     n_slides, n_subslides = web.expected_slides(nb)
     page, traffic = open_page(viewport=(1400, 900))
-    page.goto(f"{lab['base']}lab/tree/{NOTEBOOK}.ipynb?token={TOKEN}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=90_000)
+    page.goto(open_url(lab, NOTEBOOK, workspace="rise"))
+    page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
     with timer("RISE: open the slideshow, run the set-up and one more cell"):
-        button = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='RISE-button'] button")
+        button = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar [data-jp-item-name='RISE-button'] button")
         button.wait_for(timeout=30_000)
         button.click()
         deadline = time.time() + 60
@@ -214,7 +222,7 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
         horizontal = rise.locator(".reveal .slides > section").count()
         assert horizontal == n_slides, f"RISE shows {horizontal} slides, the notebook has {n_slides}"
         # the set-up cell is not on a slide: run it from the notebook, as a lecturer does before the talk
-        page.locator(".jp-NotebookPanel .jp-CodeCell").first.click()
+        page.locator(f"{PANEL} .jp-CodeCell").first.click()
         page.keyboard.press("Shift+Enter")
         wait_until_notebook_idle(page, timeout_s=120)
         rise.locator(".reveal").click()
