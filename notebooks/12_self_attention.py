@@ -22,7 +22,7 @@
 # attention model whose attention you can read; measure that the flexible
 # model needs more data than the convolution; and time the fused kernel.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -974,7 +974,7 @@ for n_train in sizes:
 print(f"\nmean ± sample standard deviation over {len(seeds)} seeds; a 3-token window can reach at most "
       f"{conv_cap:.1%}")
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 small, large = sizes[0], sizes[-1]
 conv_small, attn_small = hunger["conv", small].values("acc"), hunger["attention", small].values("acc")
 conv_large, attn_large = hunger["conv", large].values("acc"), hunger["attention", large].values("acc")

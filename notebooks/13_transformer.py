@@ -22,7 +22,7 @@
 #
 # Data credit: Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki, licensed CC-BY 2.0 (France).
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["setup"]
 # Set-up: run this cell first. On Colab it installs the course helpers.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
