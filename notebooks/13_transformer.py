@@ -22,7 +22,7 @@
 #
 # Data credit: Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki, licensed CC-BY 2.0 (France).
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -470,7 +470,9 @@ print(f"{train_seconds:.0f} s in this cell; {history.mean('seconds'):.0f} s per 
       f"{tokens_per_s:,.0f} target tokens/s on {DEVICE} ({torch.get_num_threads()} threads)")
 plot_history(history);
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Resuming the same run
+#
 # Running the same `fit` call again finds the checkpoint of this very run (same model configuration,
 # optimizer, schedule, data and epochs) and resumes it; as every epoch is done, it returns the
 # history at once. Change any setting and it would start afresh, saying which settings differ.
@@ -725,13 +727,22 @@ free_by_position = free_correct[:positions] / free_total[:positions]
 if PROFILE != "smoke":
     assert teacher_by_position[-1] > teacher_by_position[0] - 0.1, "teacher forcing should not lose accuracy late"
     assert free_by_position[-1] < free_by_position[0] - 0.3, "free running should lose accuracy along the sentence"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Accuracy along the sentence
+#
+# Position by position, over the test pairs that reach it:
+
+# %%
 fig, ax = plt.subplots(figsize=(5.5, 3))
 ax.plot(range(1, positions + 1), 100 * teacher_by_position, "o-", label="teacher forcing (true prefix)")
 ax.plot(range(1, positions + 1), 100 * free_by_position, "s--", label="free running (own prefix)")
 ax.set(xlabel="target position", ylabel="token accuracy (%)", title="accuracy by position, test pairs")
 ax.legend();
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Why the whole-sentence rates agree
+#
 # The whole-sentence rates agree, and must: if the true prefix leads the model to the right word at
 # every position, greedy decoding walks down exactly the true sentence, and the other way round (up
 # to rare near-ties, as the cached and the parallel computations round differently). The difference
@@ -772,7 +783,9 @@ for ax, i in zip(axes, examples):
 fig.suptitle("cross-attention, last decoder layer")
 fig.tight_layout();
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The encoder's self-attention
+#
 # The encoder's self-attention, by head, for the first of these sentences (first encoder layer):
 # each English word's new vector is a mixture of the words it attends to.
 
