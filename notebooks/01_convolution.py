@@ -15,14 +15,19 @@
 # operation to several input and output channels and to 1x1 kernels; rewrite it
 # as one matrix product (im2col) and time the three ways of computing it.
 
-# %% slideshow={"slide_type": "skip"} tags=["setup"]
-# Set-up: run this cell first. On Colab it installs the course helpers.
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# @title Set-up: run this cell first (on Colab it installs the course helpers)
+# Makes the course helpers (course_utils) importable: from the checkout this notebook
+# is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@83604d6d636a40598eade493934849cb291f1e47"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
-    else:  # e.g. Colab
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:
+        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "
+                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "
+                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import logging
@@ -184,7 +189,7 @@ assert Y.shape == (3, 4) and torch.all(Y == -6)
 # `(C_out, C_in, kH, kW)`; `[None, None]` adds the two leading axes. We compare
 # on many random image and kernel sizes, not one hand-picked case.
 
-# %% tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 rng = random.Random(0)
 n_cases = profile.pick(smoke=10, standard=40, full=100)
 for _ in range(n_cases):
@@ -446,7 +451,7 @@ def conv2d_im2col(x, weight):
 
 print(im2col(torch.arange(16.0).reshape(1, 1, 4, 4), (2, 2))[0])
 
-# %% tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for _ in range(n_cases):
     kh, kw, c_in, c_out = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 5)
     x = torch.randn(rng.randint(1, 3), c_in, kh + rng.randint(0, 9), kw + rng.randint(0, 9))
@@ -459,7 +464,7 @@ print(f"im2col convolution equals F.conv2d on {n_cases} random batches, channels
 # `course_utils.conv.conv2d_im2col` is the same idea with stride, padding and
 # dilation (notebook 02) and a bias. It accepts exactly `F.conv2d`'s arguments:
 
-# %% tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for _ in range(n_cases):
     k, s, p, d = rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2), rng.randint(1, 2)
     side = max(d * (k - 1) + 1 - 2 * p, 1) + rng.randint(0, 10)
