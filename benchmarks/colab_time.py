@@ -207,15 +207,27 @@ def lenet_runs():
 
 def alexnet_runs():
     s = picks("07_alexnet")["settings"]
-    small = alexnet.alexnet(1, 10, input_size=28, width=0.25, hidden_features=512)  # the experiments' network
+    return [Run("AlexNet", alexnet.alexnet(1, 10, input_size=s["input_size"], width=s["width"],
+                                           hidden_features=s["hidden"]), s["input_size"],
+                s["n_train"] - s["n_val"], s["epochs"], s["n_val"])]  # validated each epoch, tested once
+
+
+def alexnet_experiments_runs():
+    """Notebook 07, part 2: the small AlexNet of part 1 in every experiment. The
+    activation race: each activation at three learning rates (seed 0), then at
+    its best over the seeds; dropout 0.5 / 0 and augmentation on the small set in
+    batches of 32; LRN on / off. Every run validates once per epoch (the race once
+    at its end, counted as per epoch)."""
+    s = picks("07_alexnet_experiments")["settings"]
+    small = alexnet.alexnet(1, 10, input_size=28, width=0.25, hidden_features=512)
+    seeds = len(s["seeds"])
     return [
-        Run("AlexNet", alexnet.alexnet(1, 10, input_size=s["input_size"], width=s["width"],
-                                       hidden_features=s["hidden"]), s["input_size"], s["n_train"], s["epochs"],
-            FASHION_MNIST[1]),
-        Run("activations (ReLU, tanh, sigmoid)", small, 28, s["n_exp"], s["exp_epochs"], 2_000, repeats=3),
-        Run("dropout 0.5 / 0", small, 28, s["n_dropout"], s["dropout_epochs"], 2_000, repeats=2),
-        Run("augmentation", small, 28, s["n_dropout"], s["dropout_epochs"], 2_000),
-        Run("LRN on / off", small, 28, s["n_exp"], s["exp_epochs"], 2_000, repeats=2),
+        Run("activation learning rates", small, 28, s["n_exp"], s["grid_epochs"], s["n_val"], repeats=3 * 3),
+        Run("activations (ReLU, tanh, sigmoid)", small, 28, s["n_exp"], s["exp_epochs"], s["n_val"],
+            repeats=3 * seeds),
+        Run("dropout 0.5 / 0, augmentation", small, 28, s["n_small"], s["small_epochs"], s["n_small_val"],
+            repeats=3 * seeds, batch_size=32),
+        Run("LRN on / off", small, 28, s["n_exp"], s["exp_epochs"], s["n_val"], repeats=2 * seeds),
     ]
 
 
@@ -278,6 +290,7 @@ RUNS = {
     "04_fully_connected_and_log_softmax": first_cnn_runs,
     "06_lenet": lenet_runs,
     "07_alexnet": alexnet_runs,
+    "07_alexnet_experiments": alexnet_experiments_runs,
     "08_vgg": vgg_runs,
     "09_inception": inception_runs,
     "12_self_attention": self_attention_runs,
