@@ -18,7 +18,7 @@
 #    batch norm) on Fashion-MNIST and compare them in a table;
 # 3. look at what the trained network learned: its filters and its feature maps.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -210,7 +210,7 @@ print(f"C5 as Conv2d(16, 120, 5): output {tuple(c5(s4).shape)}, the same numbers
 #
 # `course_utils.models.lenet` holds the reference. With the same weights it must give the same output:
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 reference = lenet.lenet_original()
 assert count_params(reference) == count_params(my_lenet), "parameter counts differ"
 reference.load_state_dict(my_lenet.state_dict())  # same names and shapes, or this raises
@@ -223,7 +223,7 @@ print(f"hand-built LeNet == course_utils' lenet_original: {count_params(referenc
 # first batch: its parameters exist only after one forward pass. Its layers come in the same order as
 # ours (under other names), so we copy the weights tensor by tensor:
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 d2l_lenet = d2l.LeNet()
 d2l_lenet(torch.zeros(1, 1, 28, 28))  # materialise the lazy layers
 assert count_params(d2l_lenet) == count_params(my_lenet) == 61_706
