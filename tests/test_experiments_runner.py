@@ -128,3 +128,13 @@ def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert store.comparable(resumed) == store.comparable(reference)
     status, out = cli(args + ["--runs", str(killed)])
     assert status == 0 and "done already" in out
+
+
+def test_warmup_until_the_training_error_is_low_enough(tmp_path, fake_cifar):
+    ends = tiny_config(**{"recipe.warmup_lr": 0.01, "recipe.warmup_error": 1.0, "recipe.warmup_window": 2})
+    result = runner.run(ends, tmp_path, progress=False, log=False)
+    # steps 0 and 1 at 0.01; their mean error is below 100%, so step 2 is back at 0.1
+    assert result["warmup_end"] == 2 and result["curves"]["lr"] == pytest.approx([0.1, 0.001])
+    never = ends.replace(**{"recipe.warmup_error": 0.01})  # random labels: the error stays near 90%
+    result = runner.run(never, tmp_path, progress=False, log=False)
+    assert result["warmup_end"] is None and result["curves"]["lr"] == pytest.approx([0.01, 0.01])
