@@ -20,6 +20,15 @@ def test_help_documents_every_command(capsys):
     assert "--shard I/N" in out and "table6" in out and "figure6" in out and "shortcuts" in out
 
 
+@pytest.mark.parametrize("config", [
+    paper_config(20), paper_config(110, plain=True, seed=3), paper_config(32, shortcut="C", scale=SCALES["standard"]),
+    tiny_config(), tiny_config(**{"recipe.bn_batch": 8, "recipe.warmup_lr": 0.02, "scale.width": 0.3}),
+])
+def test_command_for_a_configuration_builds_it(config):
+    args = cli.parser().parse_args(cli.command_for(config))
+    assert cli._configs(args) == [config]
+
+
 def test_bad_input_gets_a_message(capsys):
     assert cli.main(["run", "--depth", "21"]) == 2
     assert "6n+2" in capsys.readouterr().err

@@ -93,6 +93,24 @@ def parser():
     return p
 
 
+def command_for(config):
+    """The ``run`` command that trains ``config``: the arguments after
+    ``python -m course_utils.experiments``, with ``--set`` for every field
+    that differs from the paper's configuration at the nearest named scale."""
+    arch = config.arch
+    scale = next((name for name, s in SCALES.items() if s == config.scale), "paper")
+    args = ["run", "--depth", str(arch.depth)] + (["--plain"] if arch.plain else [])
+    args += ["--shortcut", arch.shortcut, "--seed", str(config.seed), "--scale", scale]
+    base = paper_config(arch.depth, arch.plain, arch.shortcut, SCALES[scale], config.seed).to_dict()
+    mine = config.to_dict()
+    for group in ("recipe", "scale"):
+        for name, value in mine[group].items():
+            if base[group][name] != value:
+                value = tuple(value) if isinstance(value, list) else value
+                args += ["--set", f"{group}.{name}={value!r}"]
+    return args
+
+
 def _configs(args):
     scale = scale_named(args.scale or default_scale_name(profile.current()))
     if args.command == "run":
