@@ -123,7 +123,8 @@ def _hardware(processes):
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = _cpu_name() + f" ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        name = _cpu_name() + f" ({threads} thread{'' if threads == 1 else 's'})"
     return {"device": name, "device_type": device.type, "processes": processes.world_size,
             "backend": processes.backend, "torch": torch.__version__.split("+")[0]}
 
@@ -258,13 +259,13 @@ def run(config, runs=None, *, dataset=None, device=None, progress=True, log=True
     interval_images = 0
     session_start = time.perf_counter()
     train_start = time.perf_counter()
+    net.train()  # evaluation below switches to eval mode and back
     try:
         while iteration < config.iterations:
             lr = config.lr_at(iteration, warming_up)
             x, y = images.train.part(iteration, procs.rank, procs.world_size)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            net.train()
             batch_wrong, batch_loss = train_step(net, optimizer, scaler, x, y, plan.chunks, lr)
             wrong += batch_wrong
             loss_sum += batch_loss
