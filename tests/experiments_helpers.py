@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from course_utils.experiments.config import Architecture, Recipe, RunConfig, Scale
 
@@ -36,6 +37,18 @@ def fake_cifar_env(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COURSE_CIFAR10_DIR", str(write_fake_cifar(tmp_path / "cifar")))
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+
+
+def single_thread():
+    """A generator for an autouse fixture: one thread while a test runs. The
+    tiny networks gain nothing from a second thread, and on a busy machine
+    two threads waiting for each other make every small operation slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def tiny_config(**changes):

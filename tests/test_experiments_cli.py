@@ -1,10 +1,15 @@
 """The command line and Table 6's report."""
 
 import pytest
-from experiments_helpers import TINY_SETS, fake_cifar_env, tiny_config
+from experiments_helpers import TINY_SETS, fake_cifar_env, single_thread, tiny_config
 
 from course_utils.experiments import cli, report, runner
 from course_utils.experiments.config import SCALES, paper_config
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    yield from single_thread()
 
 
 def test_help_documents_every_command(capsys):

@@ -6,13 +6,18 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from experiments_helpers import TINY_SETS, cli, fake_cifar_env, tiny_config
+from experiments_helpers import TINY_SETS, cli, fake_cifar_env, single_thread, tiny_config
 
 from course_utils import checkpoint
 from course_utils.device import grad_scaler
 from course_utils.experiments import distributed, runner, store
 from course_utils.experiments.config import Recipe
 from course_utils.models.resnet import resnet_cifar
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    yield from single_thread()
 
 
 @pytest.mark.parametrize("batch,bn_batch,world,device,expected", [
@@ -85,14 +90,9 @@ def test_two_gloo_processes_equal_one_process(tmp_path, monkeypatch):
     assert status == 0, out
     assert out.count("test error") == 1, f"only rank 0 should report:\n{out}"
     # the same configuration in this process (the command line builds tiny_config's run from those flags),
-    # with one thread like each torchrun process: float sums depend a little on the thread count
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        runner.run(tiny_config(**{"recipe.bn_batch": 8}), tmp_path / "one", progress=False)
-        runner.run(tiny_config(), tmp_path / "whole", progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    # with one thread like each torchrun process (the one_thread fixture): float sums depend a little on it
+    runner.run(tiny_config(**{"recipe.bn_batch": 8}), tmp_path / "one", progress=False)
+    runner.run(tiny_config(), tmp_path / "whole", progress=False)
 
     config = tiny_config(**{"recipe.bn_batch": 8})
     two, state = _parameters(tmp_path / "two", config)

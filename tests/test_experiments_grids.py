@@ -2,10 +2,15 @@
 of 1), and time estimates."""
 
 import pytest
-from experiments_helpers import TINY_SETS, fake_cifar_env
+from experiments_helpers import TINY_SETS, fake_cifar_env, single_thread
 
 from course_utils.experiments import cli, grids, store
 from course_utils.experiments.config import SCALES, Scale, run_id
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    yield from single_thread()
 
 
 def _names(configs):

@@ -9,12 +9,18 @@ import time
 
 import pytest
 import torch
-from experiments_helpers import TINY_SETS, cli, fake_cifar_env, tiny_config
+from experiments_helpers import TINY_SETS, cli, fake_cifar_env, single_thread, tiny_config
 
 from course_utils.data import load_dataset
 from course_utils.experiments import runner, store
 from course_utils.experiments.batches import EVAL_BATCH
+from course_utils.experiments.cli import main
 from course_utils.models.resnet import layer_responses, resnet_cifar
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    yield from single_thread()
 
 
 @pytest.fixture
@@ -95,7 +101,7 @@ def test_seconds_per_iteration_is_positive():
     assert EVAL_BATCH >= 100
 
 
-def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, monkeypatch, capsys):
     """Kill -9 a command-line run as soon as it has saved a checkpoint, run
     the same command again: it resumes and ends with exactly the results of
     an uninterrupted run (the batches depend only on the iteration)."""
@@ -117,17 +123,18 @@ def test_sigkill_mid_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert not store.result_path(killed, config).exists(), \
         "the run finished before it could be killed: raise recipe.iterations in this test"
 
-    status, out = cli(args + ["--runs", str(killed)])
-    assert status == 0, out
+    # the same command again, and once more from scratch elsewhere (in this process: one thread, as there)
+    assert main(args + ["--runs", str(killed)]) == 0
+    out = capsys.readouterr().out
     assert "resuming resnet8-s0-" in out and " of 120 " in out
-    status, out = cli(args + ["--runs", str(tmp_path / "uninterrupted")])
-    assert status == 0, out
+    assert main(args + ["--runs", str(tmp_path / "uninterrupted")]) == 0
     resumed = store.read_result(store.result_path(killed, config))
     reference = store.read_result(store.result_path(tmp_path / "uninterrupted", config))
     assert resumed["sessions"] == 2 and reference["sessions"] == 1
     assert store.comparable(resumed) == store.comparable(reference)
-    status, out = cli(args + ["--runs", str(killed)])
-    assert status == 0 and "done already" in out
+    capsys.readouterr()
+    assert main(args + ["--runs", str(killed)]) == 0
+    assert "done already" in capsys.readouterr().out
 
 
 def test_warmup_until_the_training_error_is_low_enough(tmp_path, fake_cifar):

@@ -2,7 +2,7 @@
 
 import torch
 
-from course_utils.checks import count_params
+from course_utils.accounting import count_params
 from course_utils.exercises import ExerciseError, NotAttempted, as_int, checker
 from course_utils.experiments.config import Recipe
 from course_utils.models.resnet import resnet_cifar

@@ -41,6 +41,7 @@ from course_utils.experiments.batches import run_images
 from course_utils.experiments.config import RunConfig, run_id
 from course_utils.models.resnet import layer_responses, resnet_cifar
 from course_utils.modes import eval_mode
+from course_utils.train import evaluate
 
 
 def build_model(config):
@@ -55,21 +56,9 @@ def _channels_last(device):
     return device.type in ("cuda", "cpu")
 
 
-@torch.no_grad()
 def error_rate(model, batches):
     """The fraction of ``batches``' images that ``model`` (in eval mode) misclassifies."""
-    wrong, count = 0, 0
-    with eval_mode(model):
-        for x, y in batches:
-            if _channels_last(x.device):
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(x.device):
-                logits = model(x)
-            wrong += (logits.argmax(dim=1) != y).sum()
-            count += len(y)
-    if count == 0:
-        raise ValueError("error_rate got no images")
-    return float(wrong) / count
+    return 1.0 - evaluate(model, batches)["acc"]
 
 
 @torch.no_grad()
