@@ -38,9 +38,15 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from course_utils.checks import assert_close, count_macs, count_params, layer_table
+from course_utils import results
+from course_utils.accounting import count_macs, count_params, layer_table
+from course_utils.checkpoint import checkpoint_path
+from course_utils.checks import assert_close
+from course_utils.data import Augment, Batches, load_dataset
 from course_utils.exercises import ex10
-from course_utils.models import resnet
+from course_utils.models import alexnet, googlenet, lenet, resnet, vgg
+from course_utils.plot import plot_history
+from course_utils.train import evaluate, fit
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -99,6 +105,92 @@ with torch.no_grad():
     assert torch.equal(residual_block(x), x), "with F = 0 the residual block should be the identity"
     assert torch.count_nonzero(plain_block(x)) == 0, "the plain block with F = 0 should output zeros"
 print("F = 0: residual block -> identity, plain block -> zeros")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Degradation, measured
+#
+# We can watch the beginning of it on CIFAR-10, the dataset of the paper's Figure 1: 50,000 training
+# and 10,000 test colour images of 32x32 pixels in ten classes. (The course reads an offline copy stored
+# as JPEG files, so its images differ slightly from the original PNG-quality ones; every CIFAR-10
+# accuracy in this notebook is on that copy.) We keep 5,000 training images aside as a **validation
+# split**, 500 per class, for choosing settings; the test set is used once per model, at the end.
+
+# %%
+data = load_dataset("cifar10")
+print(data)
+
+
+def validation_split(labels, n_val, seed=0):
+    """(train indices, validation indices): n_val / 10 images of each class go to validation."""
+    gen = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(10):
+        members = torch.nonzero(labels == c).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=gen)[: n_val // 10]])
+    is_val = torch.zeros(len(labels), dtype=torch.bool)
+    is_val[torch.cat(chosen)] = True
+    return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+
+
+def cifar_batches(indices, batch_size=128, train=True, seed=0):
+    """Batches of the training images at `indices`; shuffled and augmented (pad 4, crop 32, flip) if train.
+    Normalised with the training images' per-channel mean and standard deviation."""
+    return Batches(data.train_images[indices], data.train_labels[indices], batch_size, mean=data.mean,
+                   std=data.std, device=DEVICE, shuffle=train, augment=Augment() if train else False, seed=seed)
+
+
+train_idx, val_idx = validation_split(data.train_labels, 5_000)
+assert len(set(train_idx.tolist()) & set(val_idx.tolist())) == 0, "training and validation must not overlap"
+assert torch.bincount(data.train_labels[val_idx]).tolist() == [500] * 10
+print(f"{len(train_idx):,} training and {len(val_idx):,} validation images; {len(data.test_labels):,} test images")
+
+# %% [markdown]
+# Three of the paper's CIFAR networks (built by `course_utils.models.resnet`; we build their block below),
+# at half the paper's width (8, 16 and 32 channels) to fit the budget: a shallow plain network, a deep
+# plain one and the deep residual one, each trained the same way on a small subset (same data order,
+# optimiser and schedule), and their training loss recorded per epoch:
+
+# %%
+demo = profile.pick(
+    smoke=dict(n_train=1_000, epochs=3, shallow=8, deep=20, width=0.5),
+    standard=dict(n_train=5_000, epochs=4, shallow=8, deep=44, width=0.5),
+    full=dict(n_train=45_000, epochs=10, shallow=20, deep=56, width=1.0),
+)
+print(demo)
+demo_batches = cifar_batches(train_idx[: demo["n_train"]])
+
+
+def train_for_curves(depth, plain, seed=0):
+    seed_everything(seed)
+    model = resnet.resnet_cifar(depth, plain=plain, width=demo["width"]).to(DEVICE)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    demo_batches.epoch = 0  # every network sees the same batches
+    return fit(model, demo_batches, epochs=demo["epochs"], optimizer=optimizer, channels_last=True,
+               progress=False, log=False)
+
+
+curves = {
+    f"plain-{demo['shallow']}": train_for_curves(demo["shallow"], plain=True),
+    f"plain-{demo['deep']}": train_for_curves(demo["deep"], plain=True),
+    f"ResNet-{demo['deep']}": train_for_curves(demo["deep"], plain=False),
+}
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for name, history in curves.items():
+    ax.plot(history.column("epoch"), [100 * (1 - a) for a in history.column("train_acc")], "o-", label=name)
+    print(f"{name:>10}: training loss per epoch " + "  ".join(f"{v:.3f}" for v in history.column("train_loss")))
+ax.set(xlabel="epoch", ylabel="training error (%)", title=f"{demo['n_train']:,} CIFAR-10 images, width {demo['width']}")
+ax.xaxis.get_major_locator().set_params(integer=True)
+ax.legend()
+plt.show()
+
+shallow, deep, residual = (curves[name].final.train_loss for name in curves)
+assert deep > shallow, f"the deep plain network should fit worse than the shallow one: {deep:.3f} vs {shallow:.3f}"
+assert residual < deep, f"the residual network should fit better than the plain one of its depth: {residual:.3f} vs {deep:.3f}"
+
+# %% [markdown]
+# The deeper plain network has the *higher* training loss, on the same data, with more parameters: the
+# degradation problem, in the first epochs. With shortcuts, the network of the same depth fits better
+# than either. (Notebook 11 repeats the paper's full experiment, with 20 to 110 layers.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Batch normalisation
@@ -539,6 +631,128 @@ assert 0.15 < more_params < 0.2 and 0.03 < more_macs < 0.07, "ResNet-50 should c
 # multiply-adds, because the bottleneck's 3x3 convolutions work on a quarter of the channels. The
 # paper's Table 3 (ImageNet, 10-crop top-1 error) shows what the depth buys: ResNet-34 (option B)
 # 24.52%, ResNet-50 22.85%, ResNet-101 21.75%, ResNet-152 21.43%.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training a ResNet-20 on CIFAR-10
+#
+# The paper's CIFAR-10 recipe (section 4.2): ResNet-20 with option A shortcuts, SGD with momentum 0.9,
+# weight decay 0.0001, batches of 128, learning rate 0.1 divided by 10 after 32,000 and 48,000
+# iterations, stop at 64,000 (182 epochs of 45,000 images), the 45k/5k training/validation split,
+# and augmentation by 4-pixel padding, a random 32x32 crop and a random horizontal flip. It reaches
+# 8.75% test error (Table 6). The `full` profile runs exactly this on a GPU.
+#
+# On two CPU cores 182 epochs would take hours, so the `standard` profile trains the same network on
+# the same 45,000 images for a handful of epochs with a **one-cycle** schedule (Smith and Topin, 2018:
+# the learning rate climbs to its peak and anneals to almost zero, which gets far in few epochs),
+# Nesterov momentum and a larger weight decay for the short run. These settings were chosen on the
+# validation split; the test set is evaluated once, at the end. The augmentation runs on whole batches
+# of the in-memory uint8 tensors (`Batches` with `Augment()`), not per image.
+
+# %%
+settings = profile.pick(
+    smoke=dict(n_train=2_000, epochs=2, schedule="one-cycle", lr=0.2, weight_decay=5e-4, bar=0.25),
+    standard=dict(n_train=45_000, epochs=8, schedule="one-cycle", lr=0.2, weight_decay=5e-4, bar=0.84),
+    full=dict(n_train=45_000, epochs=182, schedule="paper", lr=0.1, weight_decay=1e-4, bar=0.90),
+)
+print(settings)
+train_batches = cifar_batches(train_idx[: settings["n_train"]])
+val_batches = cifar_batches(val_idx, batch_size=500, train=False)
+test_batches = data.test_batches(500, device=DEVICE)
+
+seed_everything(0)
+model = resnet.resnet_cifar(20).to(DEVICE)
+optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9,
+                            nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"])
+steps = settings["epochs"] * len(train_batches)
+if settings["schedule"] == "paper":  # divide by 10 at 32k and 48k iterations; 182 epochs = 64,064 iterations
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[32_000, 48_000], gamma=0.1)
+else:
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
+print(f"ResNet-20: {count_params(model):,} parameters, {count_macs(model, (1, 3, 32, 32)):,} multiply-adds "
+      f"per image; {steps:,} iterations of {train_batches.batch_size}")
+
+# %%
+history = fit(model, train_batches, val_batches, epochs=settings["epochs"], optimizer=optimizer,
+              scheduler=scheduler, eval_name="val", channels_last=True,
+              checkpoint=checkpoint_path("10_resnet20"))
+
+# %%
+plot_history(history, title="ResNet-20 on CIFAR-10 (validation split)")
+plt.show()
+print(history.table())
+
+# %% [markdown]
+# The validation accuracy decided the settings above. Now, once, the test set:
+
+# %%
+test = evaluate(model, test_batches)
+print(f"ResNet-20, {len(history)} epochs: validation accuracy {history.final.val_acc:.2%}, "
+      f"test accuracy {test['acc']:.2%} on the 10,000 test images (the JPEG copy of CIFAR-10)")
+assert test["acc"] >= settings["bar"], (
+    f"test accuracy {test['acc']:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
+results.record_training("10", "resnet20_cifar10_test_acc", model, history, (1, 3, 32, 32), train_batches,
+                        test_batches, description="ResNet-20 (CIFAR-10)", test_acc=test["acc"])
+
+# %% [markdown]
+# The paper's ResNet-20 reaches 91.25% (8.75% error) after 182 epochs. A few epochs of the same network
+# on two CPU cores get most of the way there: the remaining points cost the other 170-odd epochs.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Every network of the course on CIFAR-10
+#
+# On Fashion-MNIST (notebook 09's table) every network from VGG on lands within a point or two of the
+# others: 28x28 grey clothing is too easy to tell architectures apart. CIFAR-10's colour photographs are
+# harder, and the architectures separate. Here are the five networks of notebooks 06-10, each at a width
+# the profile affords (the `full` profile uses wider ones), trained with **the same budget**: the same
+# images, epochs, batch size, augmentation, optimiser (AdamW) and one-cycle schedule, and then tested once.
+
+# %%
+compare = profile.pick(
+    smoke=dict(n_train=1_000, epochs=1, width=0.25),
+    standard=dict(n_train=10_000, epochs=4, width=0.25),
+    full=dict(n_train=45_000, epochs=30, width=1.0),
+)
+print(compare)
+w = compare["width"]
+NETWORKS = {  # name -> (builder, channels-last: faster on a CPU for this model, see benchmarks/memory_layout.py)
+    "LeNet-5 (ReLU, max-pool)": (lambda: lenet.lenet_modern(3, 10, input_size=32), False),
+    f"AlexNet (width {w})": (lambda: alexnet.alexnet(3, 10, input_size=32, width=w, hidden_features=512), True),
+    f"VGG-11 (width {w}, BN)": (lambda: vgg.vgg11(3, 10, input_size=32, width=w, hidden_features=256,
+                                                  batch_norm=True), True),
+    f"GoogLeNet (width {w})": (lambda: googlenet.googlenet(3, 10, input_size=32, width=w), True),
+    "ResNet-20": (lambda: resnet.resnet_cifar(20), True),
+}
+compare_batches = cifar_batches(train_idx[: compare["n_train"]])
+rows = []
+for name, (build, channels_last) in NETWORKS.items():
+    seed_everything(0)
+    net = build().to(DEVICE)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=compare["epochs"] * len(compare_batches))
+    compare_batches.epoch = 0  # the same batches for every network
+    net_history = fit(net, compare_batches, epochs=compare["epochs"], optimizer=opt, scheduler=sched,
+                      channels_last=channels_last, progress=False, log=False)
+    rows.append(dict(name=name, params=count_params(net), macs=count_macs(net, (1, 3, 32, 32)),
+                     seconds=net_history.mean("seconds"), acc=evaluate(net, test_batches)["acc"]))
+    print(f"{name:<28} trained: {rows[-1]['seconds']:.1f} s per epoch, test accuracy {rows[-1]['acc']:.2%}")
+
+# %%
+print(f"{'network':<28}{'parameters':>12}{'mult-adds':>14}{'s/epoch':>9}{'test acc':>10}")
+for r in rows:
+    print(f"{r['name']:<28}{r['params']:>12,}{r['macs']:>14,}{r['seconds']:>9.1f}{r['acc']:>10.2%}")
+
+fig, ax = plt.subplots(figsize=(7, 4))
+for r in rows:
+    ax.scatter(r["macs"], 100 * r["acc"], s=30 + r["params"] / 2e4)
+    ax.annotate(r["name"], (r["macs"], 100 * r["acc"]), textcoords="offset points", xytext=(6, -3), fontsize=8)
+ax.set_xscale("log")
+ax.set_xlabel("multiply-adds per 32x32 image (log scale)")
+ax.set_ylabel("test accuracy (%)")
+ax.set_title(f"CIFAR-10, {compare['n_train']:,} images x {compare['epochs']} epochs each ({PROFILE} profile);"
+             "\nmarker area ~ parameters", fontsize=9)
+ax.margins(x=0.25, y=0.15)
+ax.grid(alpha=0.3)
+plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
