@@ -157,7 +157,8 @@ def main(argv=None):
     device = get_device()
     data = load_dataset("cifar10")
     n = min(args.images, len(data.train_labels))
-    images, labels = data.train_images[:n], data.train_labels[:n]
+    chosen = torch.randperm(len(data.train_labels), generator=torch.Generator().manual_seed(0))[:n]
+    images, labels = data.train_images[chosen], data.train_labels[chosen]  # random: the copy is sorted by class
     batch_size = args.batch_size
     print(f"device {device} ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads, "
           f"ResNet-20, batch {batch_size}, {n:,} CIFAR-10 images per pass, "

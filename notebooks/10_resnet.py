@@ -44,7 +44,7 @@ from course_utils.checkpoint import checkpoint_path
 from course_utils.checks import assert_close
 from course_utils.data import Augment, Batches, load_dataset
 from course_utils.exercises import ex10
-from course_utils.models import alexnet, googlenet, lenet, resnet, vgg
+from course_utils.models import alexnet, blocks, googlenet, lenet, resnet, vgg
 from course_utils.plot import plot_history
 from course_utils.train import evaluate, fit
 
@@ -111,7 +111,7 @@ print("F = 0: residual block -> identity, plain block -> zeros")
 #
 # We can watch the beginning of it on CIFAR-10, the dataset of the paper's Figure 1: 50,000 training
 # and 10,000 test colour images of 32x32 pixels in ten classes. (The course reads an offline copy stored
-# as JPEG files, so its images differ slightly from the original PNG-quality ones; every CIFAR-10
+# as JPEG files, whose lossy compression changes the pixels slightly from the original's; every CIFAR-10
 # accuracy in this notebook is on that copy.) We keep 5,000 training images aside as a **validation
 # split**, 500 per class, for choosing settings; the test set is used once per model, at the end.
 
@@ -121,7 +121,9 @@ print(data)
 
 
 def validation_split(labels, n_val, seed=0):
-    """(train indices, validation indices): n_val / 10 images of each class go to validation."""
+    """(train indices, validation indices): n_val / 10 images of each class go to validation. The
+    training indices come in a random order, so that their first n are a random subset (the stored
+    images are sorted by class)."""
     gen = torch.Generator().manual_seed(seed)
     chosen = []
     for c in range(10):
@@ -129,7 +131,8 @@ def validation_split(labels, n_val, seed=0):
         chosen.append(members[torch.randperm(len(members), generator=gen)[: n_val // 10]])
     is_val = torch.zeros(len(labels), dtype=torch.bool)
     is_val[torch.cat(chosen)] = True
-    return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+    train = torch.nonzero(~is_val).flatten()
+    return train[torch.randperm(len(train), generator=gen)], torch.nonzero(is_val).flatten()
 
 
 def cifar_batches(indices, batch_size=128, train=True, seed=0):
@@ -142,6 +145,8 @@ def cifar_batches(indices, batch_size=128, train=True, seed=0):
 train_idx, val_idx = validation_split(data.train_labels, 5_000)
 assert len(set(train_idx.tolist()) & set(val_idx.tolist())) == 0, "training and validation must not overlap"
 assert torch.bincount(data.train_labels[val_idx]).tolist() == [500] * 10
+first = torch.bincount(data.train_labels[train_idx[:1_000]], minlength=10)
+assert first.min() > 50, f"the first 1,000 training indices should mix all classes: {first.tolist()}"
 print(f"{len(train_idx):,} training and {len(val_idx):,} validation images; {len(data.test_labels):,} test images")
 
 # %% [markdown]
@@ -165,8 +170,8 @@ def train_for_curves(depth, plain, seed=0):
     model = resnet.resnet_cifar(depth, plain=plain, width=demo["width"]).to(DEVICE)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     demo_batches.epoch = 0  # every network sees the same batches
-    return fit(model, demo_batches, epochs=demo["epochs"], optimizer=optimizer, channels_last=True,
-               progress=False, log=False)
+    return fit(model, demo_batches, epochs=demo["epochs"], optimizer=optimizer,
+               channels_last=DEVICE.type in ("cpu", "cuda"), progress=False, log=False)
 
 
 curves = {
@@ -409,6 +414,8 @@ assert 0.9 < ratio < 1.0, "the bottleneck on 256 channels should cost slightly l
 assert counted["basic block, 256 channels"] > 16 * counted["bottleneck, 256-64-256"]
 print(f"bottleneck / basic-64: {ratio:.2f};  basic-256 / bottleneck: "
       f"{counted['basic block, 256 channels'] / counted['bottleneck, 256-64-256']:.0f}x")
+# the same weights as notebook 09's PlainBottleneck with batch norm: the identity shortcut adds none
+assert count_params(bottleneck_256) == count_params(blocks.PlainBottleneck(256, 64, 256, batch_norm=True))
 
 # %% [markdown]
 # The 1x1 layers do the cheap channel mixing and the 3x3 the spatial work on few channels: the same
@@ -494,7 +501,7 @@ profiles = {}
 for seed in range(3):
     for name in spread:
         torch.manual_seed(seed)
-        model = resnet.resnet_cifar(56, plain=name == "plain-56", input_size=16)  # small images: cheaper
+        model = resnet.resnet_cifar(56, plain=name == "plain-56")
         norms = conv_gradient_norms(model, seed)
         spread[name].append(max(norms) / min(norms))
         profiles.setdefault(name, norms)
@@ -672,8 +679,9 @@ print(f"ResNet-20: {count_params(model):,} parameters, {count_macs(model, (1, 3,
       f"per image; {steps:,} iterations of {train_batches.batch_size}")
 
 # %%
+channels_last = DEVICE.type in ("cpu", "cuda")  # ResNet-20 on a CPU: 1.25x faster (benchmarks/memory_layout.py)
 history = fit(model, train_batches, val_batches, epochs=settings["epochs"], optimizer=optimizer,
-              scheduler=scheduler, eval_name="val", channels_last=True,
+              scheduler=scheduler, eval_name="val", channels_last=channels_last,
               checkpoint=checkpoint_path("10_resnet20"))
 
 # %%
@@ -690,8 +698,12 @@ print(f"ResNet-20, {len(history)} epochs: validation accuracy {history.final.val
       f"test accuracy {test['acc']:.2%} on the 10,000 test images (the JPEG copy of CIFAR-10)")
 assert test["acc"] >= settings["bar"], (
     f"test accuracy {test['acc']:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
-results.record_training("10", "resnet20_cifar10_test_acc", model, history, (1, 3, 32, 32), train_batches,
-                        test_batches, description="ResNet-20 (CIFAR-10)", test_acc=test["acc"])
+# record_training reads a test accuracy from the history; ours holds the validation one, so record directly
+results.record("10", "resnet20_cifar10_test_acc", round(test["acc"], 4), model="ResNet-20 on CIFAR-10",
+               params=count_params(model), macs=count_macs(model, (1, 3, 32, 32)), input_size=32,
+               seconds_per_epoch=round(history.mean("seconds"), 2), examples_per_s=round(history.mean("examples_per_s")),
+               epochs=len(history), n_train=train_batches.num_examples, n_test=len(data.test_labels),
+               val_acc=round(history.final.val_acc, 4), device=str(DEVICE), dataset="cifar10 (JPEG copy)")
 
 # %% [markdown]
 # The paper's ResNet-20 reaches 91.25% (8.75% error) after 182 epochs. A few epochs of the same network
@@ -714,24 +726,23 @@ compare = profile.pick(
 )
 print(compare)
 w = compare["width"]
-NETWORKS = {  # name -> (builder, channels-last: faster on a CPU for this model, see benchmarks/memory_layout.py)
-    "LeNet-5 (ReLU, max-pool)": (lambda: lenet.lenet_modern(3, 10, input_size=32), False),
-    f"AlexNet (width {w})": (lambda: alexnet.alexnet(3, 10, input_size=32, width=w, hidden_features=512), True),
-    f"VGG-11 (width {w}, BN)": (lambda: vgg.vgg11(3, 10, input_size=32, width=w, hidden_features=256,
-                                                  batch_norm=True), True),
-    f"GoogLeNet (width {w})": (lambda: googlenet.googlenet(3, 10, input_size=32, width=w), True),
-    "ResNet-20": (lambda: resnet.resnet_cifar(20), True),
+NETWORKS = {
+    "LeNet-5 (ReLU, max-pool)": lambda: lenet.lenet_modern(3, 10, input_size=32),
+    f"AlexNet (width {w})": lambda: alexnet.alexnet(3, 10, input_size=32, width=w, hidden_features=512),
+    f"VGG-11 (width {w}, BN)": lambda: vgg.vgg11(3, 10, input_size=32, width=w, hidden_features=256, batch_norm=True),
+    f"GoogLeNet (width {w})": lambda: googlenet.googlenet(3, 10, input_size=32, width=w),
+    "ResNet-20": lambda: resnet.resnet_cifar(20),
 }
 compare_batches = cifar_batches(train_idx[: compare["n_train"]])
 rows = []
-for name, (build, channels_last) in NETWORKS.items():
+for name, build in NETWORKS.items():
     seed_everything(0)
     net = build().to(DEVICE)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=compare["epochs"] * len(compare_batches))
     compare_batches.epoch = 0  # the same batches for every network
     net_history = fit(net, compare_batches, epochs=compare["epochs"], optimizer=opt, scheduler=sched,
-                      channels_last=channels_last, progress=False, log=False)
+                      channels_last=channels_last, progress=False, log=False)  # all five: faster channels-last
     rows.append(dict(name=name, params=count_params(net), macs=count_macs(net, (1, 3, 32, 32)),
                      seconds=net_history.mean("seconds"), acc=evaluate(net, test_batches)["acc"]))
     print(f"{name:<28} trained: {rows[-1]['seconds']:.1f} s per epoch, test accuracy {rows[-1]['acc']:.2%}")

@@ -8,7 +8,8 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock as TorchvisionBasicBlock
 from torchvision.models.resnet import Bottleneck as TorchvisionBottleneck
 
-from course_utils.checks import assert_close, count_macs, count_params
+from course_utils.accounting import count_macs, count_params
+from course_utils.checks import assert_close
 from course_utils.models import resnet
 
 # torchvision's documented parameter counts (written out, not computed).
@@ -299,14 +300,19 @@ def test_layer_responses_are_after_bn_and_before_relu_and_addition(plain):
 # ----------------------------------------------------- bad inputs
 
 
+def test_any_input_size_goes_through_the_global_pool():
+    model = resnet.resnet_cifar(8)
+    for side in (16, 28, 32, 40):
+        assert model(torch.randn(2, 3, side, side)).shape == (2, 10)
+    assert resnet.resnet18(num_classes=7)(torch.randn(1, 3, 96, 128)).shape == (1, 7)
+
+
 def test_bad_inputs_raise_helpful_errors():
     model = resnet.resnet_cifar(8)
-    with pytest.raises(ValueError, match="unsqueeze"):
+    with pytest.raises(ValueError, match="ResNet.*unsqueeze"):
         model(torch.randn(3, 32, 32))
     with pytest.raises(ValueError, match="in_channels=1"):
         model(torch.randn(2, 1, 32, 32))
-    with pytest.raises(ValueError, match="input_size=28"):
-        model(torch.randn(2, 3, 28, 28))
     for depth in (21, 2, 0, 20.0):
         with pytest.raises(ValueError, match="6n\\+2"):
             resnet.resnet_cifar(depth)
@@ -316,6 +322,8 @@ def test_bad_inputs_raise_helpful_errors():
         resnet.resnet_cifar(20, shortcut="D")
     with pytest.raises(ValueError, match="width"):
         resnet.resnet18(width=0)
+    with pytest.raises(ValueError, match="width"):
+        resnet.resnet_cifar(20, width=-1)
     with pytest.raises(ValueError, match="BasicBlock expects"):
         resnet.BasicBlock(16, 16)(torch.randn(1, 8, 4, 4))
     with pytest.raises(ValueError, match="cannot reduce"):

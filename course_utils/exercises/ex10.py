@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck as TorchvisionBottleneck
 
-from course_utils.checks import count_params
+from course_utils.accounting import count_params
 from course_utils.exercises import ExerciseError, NotAttempted, as_int, checker, expect
 
 

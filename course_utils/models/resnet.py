@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.models.blocks import check_image_input
+from course_utils.models.common import check_image_input, scale_channels
 
 SHORTCUTS = ("A", "B", "C")
 BLOCKS = ("basic", "bottleneck")
@@ -87,18 +87,12 @@ class ResNetConfig:
     stem_width: int = 64
     in_channels: int = 3
     num_classes: int = 1000
-    input_size: int = 224
     shortcut: str = "B"
     plain: bool = False
     stride_in_1x1: bool = False
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _scale(channels, width):
-    """Channels after the width multiplier (at least 1)."""
-    return max(1, int(round(channels * width)))
 
 
 def conv3x3(in_channels, out_channels, stride=1):
@@ -109,15 +103,6 @@ def conv3x3(in_channels, out_channels, stride=1):
 def conv1x1(in_channels, out_channels, stride=1):
     """1x1 convolution without bias."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
-
-
-def _check_channels(x, in_channels, name):
-    if x.dim() != 4 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"{name} expects a 4-D input (N, {in_channels}, H, W), got shape {tuple(x.shape)}: "
-            f"add a batch dimension with x.unsqueeze(0) or build the block with "
-            f"in_channels={x.shape[1] if x.dim() == 4 else '...'}"
-        )
 
 
 class ZeroPadShortcut(nn.Module):
@@ -212,7 +197,7 @@ class BasicBlock(nn.Module):
         self.relu2 = nn.ReLU()
 
     def forward(self, x):
-        _check_channels(x, self.in_channels, "BasicBlock")
+        check_image_input(x, self.in_channels, name="BasicBlock")
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.shortcut is not None:
@@ -256,7 +241,7 @@ class Bottleneck(nn.Module):
         self.relu3 = nn.ReLU()
 
     def forward(self, x):
-        _check_channels(x, self.in_channels, "Bottleneck")
+        check_image_input(x, self.in_channels, name="Bottleneck")
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
@@ -278,9 +263,9 @@ def _check_config(config):
     if any(n < 1 for n in config.layers) or any(w < 1 for w in config.widths) or config.stem_width < 1:
         raise ValueError(f"every stage needs at least one block and one channel, got layers {config.layers}, "
                          f"widths {config.widths}, stem_width {config.stem_width}")
-    if config.in_channels < 1 or config.num_classes < 1 or config.input_size < 1:
-        raise ValueError("in_channels, num_classes and input_size must be positive, got "
-                         f"{config.in_channels}, {config.num_classes}, {config.input_size}")
+    if config.in_channels < 1 or config.num_classes < 1:
+        raise ValueError(f"in_channels and num_classes must be positive, got {config.in_channels}, "
+                         f"{config.num_classes}")
 
 
 class ResNet(nn.Module):
@@ -328,7 +313,7 @@ class ResNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x):
-        check_image_input(x, self.config.in_channels, self.config.input_size)
+        check_image_input(x, self.config.in_channels, name="ResNet")  # any size: the pool is global
         x = self.stem(x)  # (B, stem_width, H/4, W/4) with the ImageNet stem, (B, stem_width, H, W) small
         x = self.stages(x)  # (B, C, h, w): 7x7 at 224 px, 8x8 for CIFAR
         x = self.pool(x).flatten(1)  # (B, C, 1, 1) -> (B, C)
@@ -417,10 +402,12 @@ def resnet(depth, in_channels=3, num_classes=1000, *, input_size=224, width=1.0,
         depth: 18, 34 (basic blocks), 50, 101 or 152 (bottlenecks).
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         num_classes: outputs of the dense layer.
-        input_size: side of the square input images. From 64 up the
-            published stem (7x7 stride 2 and a max-pool: 224 -> 56); below 64
-            a 3x3 stride-1 convolution without pool, for 28 or 32 px images
-            (the four stages then run at 32/16/8/4 or 28/14/7/4 pixels).
+        input_size: side of the images the network is meant for; it picks
+            the stem. From 64 up the published one (7x7 stride 2 and a
+            max-pool: 224 -> 56); below 64 a 3x3 stride-1 convolution without
+            pool, for 28 or 32 px images (the four stages then run at
+            32/16/8/4 or 28/14/7/4 pixels). The network takes any size (its
+            pool is global); the stem decides how much it downsamples.
         width: multiplier for every convolution's channels (0.25 -> 16 ... 128).
         shortcut: ``"A"``, ``"B"`` (torchvision, default) or ``"C"``.
         plain: no shortcuts (the paper's plain-18 and plain-34).
@@ -430,14 +417,14 @@ def resnet(depth, in_channels=3, num_classes=1000, *, input_size=224, width=1.0,
     if depth not in IMAGENET_LAYERS:
         raise ValueError(f"unknown ImageNet ResNet depth {depth}: choose one of {sorted(IMAGENET_LAYERS)} "
                          "(for CIFAR-style depths 6n+2 use resnet_cifar)")
-    if width <= 0:
-        raise ValueError(f"width must be positive, got {width}")
+    if width <= 0 or input_size < 1:
+        raise ValueError(f"width and input_size must be positive, got {width}, {input_size}")
     block, layers = IMAGENET_LAYERS[depth]
     return ResNet(ResNetConfig(
-        block=block, layers=layers, widths=tuple(_scale(c, width) for c in IMAGENET_WIDTHS),
-        stem="imagenet" if input_size >= SMALL_INPUT else "small", stem_width=_scale(64, width),
-        in_channels=in_channels, num_classes=num_classes, input_size=input_size, shortcut=shortcut,
-        plain=plain, stride_in_1x1=stride_in_1x1,
+        block=block, layers=layers, widths=tuple(scale_channels(c, width) for c in IMAGENET_WIDTHS),
+        stem="imagenet" if input_size >= SMALL_INPUT else "small", stem_width=scale_channels(64, width),
+        in_channels=in_channels, num_classes=num_classes, shortcut=shortcut, plain=plain,
+        stride_in_1x1=stride_in_1x1,
     ))
 
 
@@ -466,7 +453,7 @@ def resnet152(in_channels=3, num_classes=1000, **kwargs):
     return resnet(152, in_channels, num_classes, **kwargs)
 
 
-def resnet_cifar(depth, num_classes=10, in_channels=3, *, input_size=32, width=1.0, shortcut="A", plain=False):
+def resnet_cifar(depth, num_classes=10, in_channels=3, *, width=1.0, shortcut="A", plain=False):
     """Build the CIFAR-10 network of depth ``6n + 2`` of the paper's section 4.2.
 
     A 3x3 convolution with 16 filters, then three stages of ``n`` basic
@@ -479,7 +466,6 @@ def resnet_cifar(depth, num_classes=10, in_channels=3, *, input_size=32, width=1
         depth: 20, 32, 44, 56, 110, ... (``6n + 2``; 8 is the smallest).
         num_classes: outputs of the dense layer (10 for CIFAR-10).
         in_channels: channels of the input images.
-        input_size: side of the square input images (32 for CIFAR-10).
         width: multiplier for the 16/32/64 channels.
         shortcut: ``"A"`` (the paper's choice here, default), ``"B"`` or ``"C"``.
         plain: no shortcuts (the paper's plain-20 ... plain-56).
@@ -489,9 +475,8 @@ def resnet_cifar(depth, num_classes=10, in_channels=3, *, input_size=32, width=1
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     n = (depth - 2) // 6
-    widths = tuple(_scale(c, width) for c in CIFAR_WIDTHS)
+    widths = tuple(scale_channels(c, width) for c in CIFAR_WIDTHS)
     return ResNet(ResNetConfig(
         block="basic", layers=(n, n, n), widths=widths, stem="small", stem_width=widths[0],
-        in_channels=in_channels, num_classes=num_classes, input_size=input_size, shortcut=shortcut,
-        plain=plain,
+        in_channels=in_channels, num_classes=num_classes, shortcut=shortcut, plain=plain,
     ))
