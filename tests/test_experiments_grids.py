@@ -30,6 +30,11 @@ def test_figure6_shortcuts_and_paper_grids():
     assert _names(figure6) == sorted([(f"{k}{d}", 0) for k in ("plain", "resnet") for d in (20, 32, 44, 56)]
                                      + [("resnet110", 0)])
     assert _names(grids.grid("shortcuts")) == [("resnet20", 0), ("resnet20-B", 0), ("resnet20-C", 0)]
+    degradation = grids.grid("degradation", SCALES["standard"], seeds=(0, 1, 2))
+    assert _names(degradation) == sorted((f"{k}{d}", s) for k in ("plain", "resnet") for d in (20, 44)
+                                         for s in (0, 1, 2))
+    assert {run_id(c) for c in degradation} <= {run_id(c) for c in grids.grid("figure6", SCALES["standard"],
+                                                                              seeds=(0, 1, 2))}
     paper = grids.grid("paper")
     ids = [run_id(c) for c in paper]
     assert len(ids) == len(set(ids)) == 9 + 4 + 2  # Table 6, the plain nets, options B and C: shared runs once
@@ -68,10 +73,10 @@ def test_estimate_interpolates_in_depth():
     assert sorted(measured) == [20, 110]  # only the shallowest and the deepest are measured
     for c in configs:
         step = 0.001 * c.arch.depth
-        # 16 points of 500 + 500 images, final 5,000 + 10,000, 500 response images: a third of a step per image
-        images = 16 * 1_000 + 15_000 + 500
+        # 8 points of 500 + 500 images, final 5,000 + 5,000, 500 response images: a third of a step per image
+        images = 8 * 1_000 + 10_000 + 500
         assert grids.eval_images(c) == images
-        assert estimates[run_id(c)] == pytest.approx(640 * step + images * step / 128 / 3)
+        assert estimates[run_id(c)] == pytest.approx(320 * step + images * step / 128 / 3)
 
 
 def test_two_shards_give_the_files_of_one(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """Named sets of runs (the paper's Table 6, Figure 6 and shortcut
-comparison), split into shards, and their expected time.
+comparison; the short degradation experiment of notebook 11), split into shards, and their expected time.
 
 ``grid("table6", scale)`` lists the runs of Table 6 at a scale. Grids share
 runs: Table 6's ResNet-20 is Figure 6's, so running both trains it once.
@@ -11,6 +11,7 @@ run their shard leave, together, one result file per run of the grid.
 from course_utils.experiments.config import Scale, paper_config, run_id
 
 DEPTHS = (20, 32, 44, 56)  # Figure 6's plain and residual depths
+DEGRADATION_DEPTHS = (20, 44)  # the shortest Figure 6 that shows degradation: notebook 11 on a CPU
 TABLE6_DEPTHS = (20, 32, 44, 56, 110)
 TABLE6_110_SEEDS = (0, 1, 2, 3, 4)  # "we run it 5 times and show best (mean +/- std)"
 SHORTCUT_DEPTH = 20
@@ -30,6 +31,11 @@ def _figure6(scale, seeds):
     return configs + [paper_config(110, scale=scale, seed=s) for s in seeds or (0,)]
 
 
+def _degradation(scale, seeds):
+    return [paper_config(d, plain=p, scale=scale, seed=s)
+            for p in (True, False) for d in DEGRADATION_DEPTHS for s in seeds or (0,)]
+
+
 def _shortcuts(scale, seeds):
     return [paper_config(SHORTCUT_DEPTH, shortcut=o, scale=scale, seed=s) for o in "ABC" for s in seeds or (0,)]
 
@@ -41,6 +47,7 @@ def _paper(scale, seeds):
 GRIDS = {
     "table6": (_table6, "Table 6: ResNet-20/32/44/56 once, ResNet-110 five times (option A)"),
     "figure6": (_figure6, "Figure 6: plain and residual 20/32/44/56, and ResNet-110"),
+    "degradation": (_degradation, "plain and residual 20 and 44 only (Figure 6 in short)"),
     "shortcuts": (_shortcuts, f"options A, B and C at depth {SHORTCUT_DEPTH}"),
     "paper": (_paper, "all of the above (each run once)"),
 }
