@@ -287,7 +287,7 @@ SCALES = {
     "quick": Scale(iterations=8_000, eval_every=250, eval_size=2_000),
     "standard": Scale(width=0.5, iterations=320, eval_every=40, eval_size=500, final_eval_size=5_000,
                       response_images=500),
-    "smoke": Scale(width=0.25, iterations=8, train_size=1_024, eval_every=4, eval_size=128, final_eval_size=500,
+    "smoke": Scale(width=0.25, iterations=4, train_size=1_024, eval_every=2, eval_size=128, final_eval_size=256,
                    response_images=32),
 }
 
