@@ -415,7 +415,8 @@ print(f"  runs folder: {RUNS}")
 # order and augmentation) and the comparisons below use the mean over the seeds, with the spread shown.
 # The errors will be far above the paper's; the comparisons between the networks are the point. Options
 # B and C run once each at depth 20 for the comparison further down.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Two processes with one thread each
 #
 # The machine that ran the saved outputs has two CPU cores, shared with other jobs. PyTorch can use
