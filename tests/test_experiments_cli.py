@@ -81,4 +81,4 @@ def test_table6_statistics_by_hand():
     assert rows[1][standard] is None and rows[4][paper]["best"] == pytest.approx(7.0)
     assert rows[4]["paper"] == 6.43 and "mean 6.61" in rows[4]["paper_note"]
     text = report.format_table6(rows, settings)
-    assert "26.00% (29.00+/-2.65, 3)" in text and "width 0.5 (8, 16, 32 filters), 320 iterations" in text
+    assert "26.00% (29.00+/-2.65, 3)" in text and "width 0.5 (8, 16, 32 filters), 256 iterations" in text

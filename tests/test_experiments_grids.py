@@ -76,7 +76,7 @@ def test_estimate_interpolates_in_depth():
         # 8 points of 500 + 500 images, final 5,000 + 5,000, 500 response images: a third of a step per image
         images = 8 * 1_000 + 10_000 + 500
         assert grids.eval_images(c) == images
-        assert estimates[run_id(c)] == pytest.approx(320 * step + images * step / 128 / 3)
+        assert estimates[run_id(c)] == pytest.approx(256 * step + images * step / 128 / 3)
 
 
 def test_two_shards_give_the_files_of_one(tmp_path, monkeypatch):
