@@ -1,5 +1,7 @@
 """The command line and Table 6's report."""
 
+import re
+
 import pytest
 from experiments_helpers import TINY_SETS, fake_cifar_env, single_thread, tiny_config
 
@@ -70,7 +72,7 @@ def test_table6_statistics_by_hand():
     results = [_result(20, 0, 0.30), _result(20, 1, 0.26), _result(20, 2, 0.31), _result(44, 0, 0.25),
                _result(110, 0, 0.0700, scale=SCALES["paper"])]
     rows, settings = report.table6(results)
-    assert [r["depth"] for r in rows] == [20, 32, 44, 56, 110, 1202][:len(rows)]
+    assert [r["depth"] for r in rows] == [20, 32, 44, 56, 110, 1202]  # the paper's rows, measured or not
     standard = next(key for key, name, _ in settings if name == "standard")
     paper = next(key for key, name, _ in settings if name == "paper")
     row20 = rows[0][standard]
@@ -81,4 +83,9 @@ def test_table6_statistics_by_hand():
     assert rows[1][standard] is None and rows[4][paper]["best"] == pytest.approx(7.0)
     assert rows[4]["paper"] == 6.43 and "mean 6.61" in rows[4]["paper_note"]
     text = report.format_table6(rows, settings)
+    table = text.splitlines()[:1 + len(rows)]
+    assert len({len(line) for line in table}) == 1, "header and rows line up"
+    assert "7.93%" in table[-1] and "0.25M" not in text
+    for line in table[1:]:  # cells stay apart however wide they are (not "8.75%57.76% (...)")
+        assert not re.search(r"%\S", line), line
     assert "26.00% (29.00+/-2.65, 3)" in text and "width 0.5 (8, 16, 32 filters), 256 iterations" in text

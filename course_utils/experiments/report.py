@@ -88,8 +88,7 @@ def table6(results):
             runs = groups.get((setting, f"resnet{depth}"))
             row[setting] = stats(runs) if runs else None
             found = found or bool(runs)
-        if found or depth != 1202:
-            rows.append(row)
+        rows.append(row)  # every row of the paper's table, measured or not (ResNet-1202 too)
     measured = [key for key in settings if any(row[key] is not None for row in rows)]
     for row in rows:
         for key in settings:
@@ -100,23 +99,21 @@ def table6(results):
 
 def format_table6(rows, settings):
     """Table 6 as text: the paper's column, then one column per setting."""
-    lines = []
-    header = f"{'network':<11}{'params':>7}{'paper':>8}"
-    for i, (_, name, _) in enumerate(settings, 1):
-        header += f"{f'[{i}] ' + name:>24}"
-    lines.append(header)
-    for row in rows:
+    def cell(s):
+        if s is None:
+            return "-"
+        if s["seeds"] == 1:
+            return f"{s['best']:.2f}%"
+        return f"{s['best']:.2f}% ({s['mean']:.2f}+/-{s['std']:.2f}, {s['seeds']})"
+
+    columns = []  # (header, cells) of each setting, right-aligned at least two spaces apart
+    for i, (key, name, _) in enumerate(settings, 1):
+        cells = [cell(row[key]) for row in rows]
+        columns.append((f"[{i}] {name}", cells, 2 + max(len(f"[{i}] {name}"), *map(len, cells))))
+    lines = [f"{'network':<11}{'params':>7}{'paper':>8}" + "".join(f"{h:>{w}}" for h, _, w in columns)]
+    for r, row in enumerate(rows):
         line = f"{'ResNet-' + str(row['depth']):<11}{row['params']:>7}{row['paper']:>7.2f}%"
-        for key, _, _ in settings:
-            s = row[key]
-            if s is None:
-                cell = "-"
-            elif s["seeds"] == 1:
-                cell = f"{s['best']:.2f}%"
-            else:
-                cell = f"{s['best']:.2f}% ({s['mean']:.2f}+/-{s['std']:.2f}, {s['seeds']})"
-            line += f"{cell:>24}"
-        lines.append(line)
+        lines.append(line + "".join(f"{cells[r]:>{w}}" for _, cells, w in columns))
     lines.append("paper: He et al. (2015), Table 6, CIFAR-10 test error; ResNet-110 best of 5 runs "
                  "(mean 6.61 +/- 0.16); measured cells: best test error (mean +/- std, runs) over seeds")
     for i, (key, name, text) in enumerate(settings, 1):
