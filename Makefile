@@ -4,8 +4,12 @@
 #   make lint     ruff over the package, tests, tools, benchmarks and notebook sources
 #   make sync     update each notebook pair from the file edited last
 #   make course   execute every notebook under the active profile into build/
-#   make slides   lecture decks into build/slides/
+#   make slides   lecture decks into build/slides/ (work offline; needs npm at build time)
+#   make site     the course website into build/site/ (pages, decks, home page; offline too)
 #   make benchmark  speed figures: data pipeline, memory layout (contiguous vs channels-last)
+#
+# A laptop without an NVIDIA GPU: `make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu`
+# installs PyTorch's CPU-only build (no CUDA libraries) into a new .venv.
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,11 +22,15 @@ OFFLINE_DATASETS ?= ../shared/datasets
 CIFAR_ARCHIVE := $(OFFLINE_DATASETS)/cifar10-jpeg.tar.xz
 CIFAR_DIR := data/offline/cifar10-jpeg
 PROFILE ?=
+# A package index to take torch and torchvision from first (same pinned versions),
+# e.g. PyTorch's CPU-only wheels; empty: PyPI's builds (pip also honours PIP_EXTRA_INDEX_URL).
+TORCH_INDEX ?=
 
-.PHONY: venv lab test lint sync unit course slides benchmark clean offline-data
+.PHONY: venv lab test lint sync unit course slides site benchmark clean offline-data
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps $(D2L)
 	@touch $@
@@ -37,13 +45,16 @@ offline-data:
 	fi
 
 CIFAR_ENV = $(if $(COURSE_CIFAR10_DIR),,$(if $(wildcard $(CIFAR_DIR)),COURSE_CIFAR10_DIR=$(CIFAR_DIR)))
+# The English-French pairs are read from their archive as it is (notebook 13).
+FRA_ENG_ARCHIVE := $(OFFLINE_DATASETS)/fra-eng.tsv.xz
+FRA_ENV = $(if $(COURSE_FRA_ENG),,$(if $(wildcard $(FRA_ENG_ARCHIVE)),COURSE_FRA_ENG=$(abspath $(FRA_ENG_ARCHIVE))))
 
-# Extra options, e.g. `make lab LAB_ARGS=--no-browser`; root (containers) needs --allow-root.
+# Extra options for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8899"`.
+# tools/lab.py adds the course's settings (no news pop-up; RISE's theme) and, as root, --allow-root.
 LAB_ARGS ?=
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: venv
-	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
+	$(BIN)/python tools/lab.py notebooks/ $(LAB_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -54,18 +65,21 @@ sync: venv
 # Checkpoints go to a temporary folder, so every test run trains from scratch.
 test: venv offline-data lint
 	ckpt=$$(mktemp -d); \
-	$(CIFAR_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
-		$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
+	$(CIFAR_ENV) $(FRA_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
+		$(BIN)/python -m pytest --durations=20 --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
 	status=$$?; rm -rf $$ckpt; exit $$status
 
 unit: venv offline-data
-	$(CIFAR_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
+	$(CIFAR_ENV) $(FRA_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
 
 course: venv offline-data
-	$(CIFAR_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
+	$(CIFAR_ENV) $(FRA_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
 
 slides: venv
 	$(BIN)/python tools/nb.py slides $(NOTEBOOKS) --output-dir build/slides
+
+site: venv
+	$(BIN)/python tools/nb.py site $(NOTEBOOKS) --output-dir build/site
 
 benchmark: venv offline-data
 	$(BIN)/python benchmarks/data_pipeline.py

@@ -11,10 +11,23 @@ import random
 import numpy as np
 import torch
 
+# bfloat16 tensor cores arrived with compute capability 8.0 (Ampere: A100,
+# RTX 30xx). Older GPUs (T4 7.5, V100 7.0) have float16 tensor cores only;
+# torch.cuda.is_bf16_supported() is true on some of them (Colab's T4) because
+# bfloat16 is emulated there, which is slower than float32.
+BF16_MIN_CAPABILITY = (8, 0)
+
 
 def get_device():
-    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    """The best available device: CUDA, then Apple's MPS, then the CPU.
+
+    On CUDA it also turns on cuDNN's autotuner (``torch.backends.cudnn.benchmark``):
+    the first convolution of each input shape tries cuDNN's algorithms and
+    keeps the fastest. The course trains with fixed shapes, so the few
+    tries at the start pay off for the rest of the run.
+    """
     if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
@@ -29,14 +42,17 @@ def _as_device(device):
 def autocast_dtype(device=None):
     """The reduced precision used on ``device``, or ``None`` for full float32.
 
-    bfloat16 where the GPU supports it (Ampere and newer): same range as
-    float32, so no loss scaling is needed. float16 on older GPUs, which needs
-    a gradient scaler (see :func:`grad_scaler`). The CPU trains in float32.
+    Chosen by the GPU's compute capability: bfloat16 from 8.0 on (Ampere,
+    Hopper: A100, H100, RTX 30xx/40xx), which has float32's range and so
+    needs no loss scaling; float16 on older GPUs (T4 7.5, V100 7.0), whose
+    tensor cores have no bfloat16, with a gradient scaler (see
+    :func:`grad_scaler`). The CPU and MPS train in float32.
     """
     device = _as_device(device)
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    capability = tuple(torch.cuda.get_device_capability(device))
+    return torch.bfloat16 if capability >= BF16_MIN_CAPABILITY else torch.float16
 
 
 def autocast(device=None):

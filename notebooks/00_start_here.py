@@ -5,14 +5,19 @@
 #
 # Welcome. This notebook tells you what the course covers, how to run it, and checks that your machine is ready: the libraries, the device, the run profile and the datasets.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
-# Set-up: run this cell first. On Colab it installs the course helpers.
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# @title Set-up: run this cell first (on Colab it installs the course helpers)
+# Makes the course helpers (course_utils) importable: from the checkout this notebook
+# is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@9017188bb218bb4f3c9bb2dbcfd5a592c63eae5d"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
-    else:  # e.g. Colab
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:
+        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "
+                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "
+                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import torch
@@ -58,20 +63,22 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # notebook top to bottom with *Run > Restart Kernel and Run All Cells*.
 #
 # **Colab.** The badge at the top of each notebook opens it on Colab. The first
-# code cell (the set-up cell) installs the course helpers `course_utils` when
-# they are missing. *Runtime > Change runtime type > GPU* gives the full
-# profile.
+# code cell (the set-up cell, shown as a form) installs the course helpers
+# `course_utils` at the version the notebook was written for. With *Runtime >
+# Change runtime type > GPU* the `full` profile is picked by itself; what it
+# costs is below.
 #
 # **A lecture.** Every notebook is also a slide deck: `##` headings start
 # slides, `###` headings sub-slides, and the set-up cell is hidden.
-# `make slides` writes reveal.js decks into `build/slides/`; in JupyterLab,
-# *View > Presentation mode* or the RISE extension work on the notebook itself.
+# `make slides` writes decks into `build/slides/` that need no network; in
+# JupyterLab, the toolbar's *Render as slideshow* (RISE) presents the notebook
+# itself, and its cells still run.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The set-up cell
 #
-# Every notebook starts with the same cell: it makes sure `course_utils` can be
-# imported, imports what the notebook needs, reads the **run profile**, picks
+# Every notebook starts with the same cell (shown collapsed: click it to read
+# it): it makes sure `course_utils` can be imported, imports what the notebook needs, reads the **run profile**, picks
 # the **device** and seeds every random generator so that reruns repeat. Here is
 # what it found on this machine:
 
@@ -96,6 +103,25 @@ print(describe())
 # The profile comes from the `COURSE_PROFILE` environment variable; without it,
 # `full` when a CUDA GPU is found and `standard` otherwise. The notebooks in the
 # repository are saved with the outputs of a standard run.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What `full` costs on Colab's free GPU
+#
+# Estimated for the T4 from each notebook's training arithmetic (multiply-adds
+# x images x epochs) at the rate NVIDIA measured on it, plus a cost per step
+# (`benchmarks/colab_time.py`; expect them within a factor of two):
+#
+# | notebooks | `full` on a T4 |
+# | --- | --- |
+# | 00-04 | under a minute each |
+# | 05 | about 7 minutes (NumPy: the CPU does the work) |
+# | 06, 09 | about 2.5 minutes each |
+# | 07, 08 | about 6 and 4.5 minutes |
+#
+# No notebook's default run takes more than about an hour. A longer setting
+# (notebook 11's grid of paper runs) runs only when you ask for it, and says
+# first how long it takes. For a quicker look, set `COURSE_PROFILE` to
+# `standard` in a cell above the set-up cell.
 
 # %%
 from course_utils import profile

@@ -16,14 +16,19 @@
 # notebook derives them and then uses them, so you can compare your own version
 # with the reference.
 
-# %% tags=["setup"] slideshow={"slide_type": "skip"}
-# Set-up: run this cell first. On Colab it installs the course helpers.
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# @title Set-up: run this cell first (on Colab it installs the course helpers)
+# Makes the course helpers (course_utils) importable: from the checkout this notebook
+# is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@9017188bb218bb4f3c9bb2dbcfd5a592c63eae5d"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
-    else:  # e.g. Colab
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:
+        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "
+                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "
+                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import time

@@ -22,14 +22,19 @@
 # attention model whose attention you can read; measure that the flexible
 # model needs more data than the convolution; and time the fused kernel.
 
-# %% slideshow={"slide_type": "skip"} tags=["setup"]
-# Set-up: run this cell first. On Colab it installs the course helpers.
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# @title Set-up: run this cell first (on Colab it installs the course helpers)
+# Makes the course helpers (course_utils) importable: from the checkout this notebook
+# is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@9017188bb218bb4f3c9bb2dbcfd5a592c63eae5d"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
-    else:  # e.g. Colab
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:
+        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "
+                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "
+                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import math
@@ -288,6 +293,9 @@ for r in rows:
 big = rows[-1]
 assert big["max weight raw"] > 0.95, "unscaled scores at d_k = 1024 put nearly all weight on one key"
 assert big["gradient raw"] < 0.01 * big["gradient scaled"], "a saturated softmax passes (almost) no gradient"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Saturation and gradient, plotted against d_k
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -618,6 +626,9 @@ for n in (64, 128, 256, 512, 1024, 2048, 4096):
     print(f"{n:>6} {a:>15,} {4 * n * d_model**2 + 2 * n**2 * d_model:>15,} {c:>12,} {n * kernel * d_model**2:>12,} "
           f"{a / c:>6.1f}x")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Timed: one layer on one sequence
+
 # %% [markdown]
 # Time tells the same story, up to overheads. Both layers run on one
 # sequence (float32, no gradient); the time is the fastest of a few repeats,
@@ -629,6 +640,9 @@ for n in (64, 128, 256, 512, 1024, 2048, 4096):
 # about 20 times longer with two threads than with one there. One thread
 # also gives steadier timings; the comparison between the layers, not the
 # absolute speed, is the point.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Timing both layers
 
 # %%
 @contextmanager
@@ -675,6 +689,9 @@ for n, ta, tc in timings:
 print(f"from n = {n0} to {n1} ({n1 // n0}x longer): attention {ta1 / ta0:.1f}x slower, conv {tc1 / tc0:.1f}x")
 assert ta1 / ta0 > 1.5 * (tc1 / tc0), "attention's time should grow faster with n than the convolution's"
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Time against sequence length
+
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
 ns = [n for n, _, _ in timings]
@@ -703,6 +720,9 @@ plt.show()
 # order of the input does not matter for sorting); a linear layer reads the
 # attended value out as a token. To be right it has to learn "find the
 # smallest token larger than the previous one".
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The data and the model
 
 # %%
 VOCAB, LENGTH = 30, 8
@@ -803,6 +823,9 @@ bar = profile.pick(smoke=0.0, standard=0.9, full=0.9)
 assert aligned >= bar, f"only {aligned:.1%} of output positions look at the right source position (bar {bar:.0%})"
 _ = results.record("12", "sorting_alignment", round(aligned, 4), token_acc=round(history.final.test_acc, 4),
                    n_train=n_sort_train, epochs=epochs_sort)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Three test sequences
 
 # %%
 for example in range(3):
@@ -951,7 +974,7 @@ for n_train in sizes:
 print(f"\nmean ± sample standard deviation over {len(seeds)} seeds; a 3-token window can reach at most "
       f"{conv_cap:.1%}")
 
-# %%
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 small, large = sizes[0], sizes[-1]
 conv_small, attn_small = hunger["conv", small].values("acc"), hunger["attention", small].values("acc")
 conv_large, attn_large = hunger["conv", large].values("acc"), hunger["attention", large].values("acc")
@@ -970,6 +993,9 @@ for n_train in sizes:
     _ = results.record("12", f"rule_task_{n_train}_attention_acc", round(attn.mean("acc"), 4),
                        std=round(attn.std("acc"), 4), conv_acc=round(conv.mean("acc"), 4),
                        conv_std=round(conv.std("acc"), 4), seeds=len(seeds), steps=steps)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Who wins depends on the data
 
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 3.5))

@@ -14,25 +14,33 @@ Usage (from the repository root, inside the course environment)::
     python tools/nb.py stamp notebooks/*.py             # badge, set-up cell, slides
     python tools/nb.py run notebooks/06_lenet.py --profile standard --inplace
     python tools/nb.py run notebooks/*.ipynb --output-dir build   # `make course`
-    python tools/nb.py slides notebooks/*.ipynb --output-dir build/slides
+    python tools/nb.py slides notebooks/*.ipynb --output-dir build/slides   # `make slides`
+    python tools/nb.py site notebooks/*.ipynb --output-dir build/site       # `make site`
 
 Conventions ``stamp`` applies (and ``tests/test_notebook_hygiene.py`` checks):
 
 - The first cell is the title (``# NN Title``) with an "Open in Colab" badge
   on the line after it, whose URL comes from ``course_utils.REPO_URL`` (the
   one place it is defined).
-- The first code cell is the set-up cell (tagged ``setup``): it installs
-  ``course_utils`` on Colab when it is missing (or finds it in the parent
-  folder of a checkout), then runs the notebook's imports, reads the profile,
-  picks the device and seeds everything.
+- The first code cell is the set-up cell (tagged ``setup``, shown collapsed
+  in JupyterLab and as a form on Colab): it finds ``course_utils`` in the
+  parent folder of a checkout, or installs it on Colab from this repository
+  at the commit that last changed ``course_utils/`` or ``pyproject.toml``
+  (:func:`pinned_commit`; so a notebook gets the helpers it was written for,
+  not whatever ``main`` is that day); then it runs the notebook's imports,
+  reads the profile, picks the device and seeds everything. After a change to
+  ``course_utils``: commit it, then stamp again (``tests/test_colab_install.py``
+  fails until the pin matches).
 - Every ``#``/``##`` heading starts a markdown cell of its own, which starts a
   slide; every ``###`` heading a sub-slide. Other cells continue the current
-  slide; the set-up cell is skipped.
+  slide; the set-up cell and code cells tagged ``no-slide`` (e.g. one that
+  only checks) are skipped.
 """
 
 import argparse
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +56,11 @@ sys.path.insert(0, str(ROOT))
 from course_utils import REPO_URL  # noqa: E402
 
 SETUP_MARKER = "# ---- notebook imports ----"
+# The set-up cell pins course_utils to the last commit that changed these.
+PIN_PATHS = ("course_utils", "pyproject.toml")
+# A code cell with this tag stays out of the slides (e.g. one that only checks).
+NO_SLIDE_TAG = "no-slide"
+PIN_RE = re.compile(r'COURSE_UTILS_SOURCE = "git\+(?P<url>\S+)@(?P<commit>[0-9a-f]{40})"')
 BADGE_RE = re.compile(r"^\[!\[Open In Colab\].*$", re.MULTILINE)
 HEADING_RE = re.compile(r"^(#{1,3}) \S")
 TEXT_FORMAT = "py:percent"
@@ -110,20 +123,81 @@ def badge(path):
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(path)})"
 
 
-def setup_preamble(needs_d2l=False):
+def pinned_commit(root=ROOT):
+    """The commit whose ``course_utils`` a notebook's set-up cell installs on
+    Colab: the last commit that changed ``course_utils/`` or
+    ``pyproject.toml``. ``tests/test_colab_install.py`` checks that this
+    commit's helpers equal the checked-out ones."""
+    done = subprocess.run(["git", "log", "-1", "--format=%H", "--", *PIN_PATHS], cwd=root,
+                          capture_output=True, text=True)
+    commit = done.stdout.strip()
+    if done.returncode or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise RuntimeError(f"could not find the last commit of {', '.join(PIN_PATHS)} with git in {root} "
+                           f"({done.stderr.strip() or 'no such commit'}); stamping needs the repository's history")
+    return commit
+
+
+def pin_problem(commit, root=ROOT):
+    """Why ``commit`` cannot be the set-up cells' pin, or ``None`` when it can:
+    it must be in the history of HEAD (so it reaches GitHub with it) and its
+    ``course_utils/`` and ``pyproject.toml`` must equal HEAD's."""
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    fix = "commit the change to course_utils, then run `python tools/nb.py stamp notebooks/*.py`"
+    if git("cat-file", "-e", f"{commit}^{{commit}}").returncode:
+        return (f"commit {commit[:12]} is not in this repository (in a shallow clone, run "
+                f"`git fetch --unshallow`; otherwise {fix})")
+    if git("merge-base", "--is-ancestor", commit, "HEAD").returncode:
+        return f"commit {commit[:12]} is not in the history of HEAD (rebased away?): {fix}"
+    diff = git("diff", "--stat", commit, "HEAD", "--", *PIN_PATHS).stdout.strip()
+    if diff:
+        return f"{', '.join(PIN_PATHS)} changed since commit {commit[:12]}:\n{diff}\n{fix}"
+    return None
+
+
+def pinned_in(setup_source):
+    """``(url, commit)`` that a stamped set-up cell installs ``course_utils`` from."""
+    m = PIN_RE.search(setup_source)
+    if m is None:
+        raise ValueError("no `COURSE_UTILS_SOURCE = \"git+URL@COMMIT\"` line in the set-up cell: "
+                         "run `python tools/nb.py stamp` on the notebook")
+    return m.group("url"), m.group("commit")
+
+
+def install_source(commit):
+    """What the set-up cell gives ``pip install``: the repository at ``commit``."""
+    return f"git+{REPO_URL}@{commit}"
+
+
+def setup_preamble(needs_d2l=False, commit=None):
+    """The install logic at the top of every set-up cell. Colab shows the cell
+    as a form (its ``@title`` line; ``stamp`` sets ``cellView``) and
+    JupyterLab collapsed (``jupyter.source_hidden``), so a learner sees the
+    title line and the output, and opens the code with a click."""
+    source = install_source(commit or pinned_commit())
     lines = [
-        "# Set-up: run this cell first. On Colab it installs the course helpers.",
+        "# @title Set-up: run this cell first (on Colab it installs the course helpers)",
+        "# Makes the course helpers (course_utils) importable: from the checkout this notebook",
+        "# is in, or (Colab) installed at the version this notebook was written for.",
         "import importlib.util, os, subprocess, sys",
+        f'COURSE_UTILS_SOURCE = "{source}"',
         'if importlib.util.find_spec("course_utils") is None:',
         '    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed',
         '        sys.path.insert(0, os.path.abspath(".."))',
-        "    else:  # e.g. Colab",
-        f'        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{REPO_URL}"], check=True)',
+        '    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:',
+        '        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "',
+        '                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "',
+        '                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")',
     ]
     if needs_d2l:
         lines += [
             'if importlib.util.find_spec("d2l") is None:  # d2l pins old numpy: install it without its pins',
-            '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "d2l==1.0.3"], check=True)',
+            '    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "d2l==1.0.3"]'
+            '                      ).returncode:',
+            '        raise RuntimeError("Installing d2l failed (pip says why above). Check that this runtime is "',
+            '                           "online; or run in a new cell:  !pip install --no-deps d2l==1.0.3")',
         ]
     lines += ["importlib.invalidate_caches()  # so that packages installed just now can be imported", SETUP_MARKER]
     return "\n".join(lines)
@@ -172,7 +246,8 @@ def split_at_headings(source):
 
 def slide_type(cell):
     """The slide type a cell must have: ``slide``, ``subslide``, ``skip`` or ``None`` (continue)."""
-    if "setup" in cell.metadata.get("tags", []):
+    tags = cell.metadata.get("tags", [])
+    if "setup" in tags or NO_SLIDE_TAG in tags:
         return "skip"
     if cell.cell_type == "markdown":
         level = heading_level(cell.source.lstrip().split("\n", 1)[0])
@@ -181,8 +256,10 @@ def slide_type(cell):
     return None
 
 
-def stamp(nb, path, needs_d2l=None):
-    """Apply the title badge, the set-up preamble, heading cells and slide metadata to ``nb`` in place."""
+def stamp(nb, path, needs_d2l=None, commit=None):
+    """Apply the title badge, the set-up preamble (pinned to ``commit``, by
+    default :func:`pinned_commit`), heading cells and slide metadata to ``nb``
+    in place."""
     cells = nb.cells
     if not cells or cells[0].cell_type != "markdown" or heading_level(cells[0].source.lstrip()) != 1:
         raise ValueError(f"{path}: the first cell must be the markdown title cell, starting '# NN Title'")
@@ -212,7 +289,11 @@ def stamp(nb, path, needs_d2l=None):
         body = setup.source.split(SETUP_MARKER, 1)[1]
     else:  # a new notebook: its first code cell holds the imports
         body = "\n" + setup.source.strip("\n") + "\n" + SETUP_TAIL
-    setup.source = setup_preamble(needs_d2l) + body
+    setup.source = setup_preamble(needs_d2l, commit) + body
+    # JupyterLab shows it collapsed, Colab shows its @title line only; keys in one
+    # order, so that stamping twice changes nothing
+    hidden = {"tags": setup.metadata.tags, "jupyter": {"source_hidden": True}, "cellView": "form"}
+    setup.metadata = nbformat.NotebookNode({**hidden, **{k: v for k, v in setup.metadata.items() if k not in hidden}})
     for cell in cells:
         kind = slide_type(cell)
         cell.metadata.pop("slideshow", None)
@@ -282,10 +363,13 @@ def execute(path, profile, timeout=1800):
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    saved = {k: os.environ.get(k) for k in ("COURSE_PROFILE", "COURSE_CHECKPOINT_DIR")}
+    saved = {k: os.environ.get(k) for k in ("COURSE_PROFILE", "COURSE_CHECKPOINT_DIR", "MPLBACKEND")}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="course-checkpoints-") as checkpoints:
         os.environ.update(COURSE_PROFILE=profile, COURSE_CHECKPOINT_DIR=checkpoints)  # the kernel inherits them
+        # The kernel draws figures inline only without MPLBACKEND (ipykernel sets it then); an inherited
+        # MPLBACKEND=Agg makes every plt.show() save nothing.
+        os.environ.pop("MPLBACKEND", None)
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(Path(path).parent)}}).execute()
@@ -358,24 +442,32 @@ def cmd_sync(args):
 
 
 def cmd_stamp(args):
+    commit = pinned_commit()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", *PIN_PATHS], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    if dirty:
+        print(f"warning: uncommitted changes in {', '.join(PIN_PATHS)}; the set-up cells install "
+              f"{commit[:12]}, which lacks them: commit, then stamp again", file=sys.stderr)
     for path in _unique_pairs(args.notebooks):
-        nb = stamp(load(path), path)
+        nb = stamp(load(path), path, commit=commit)
         save(nb, path)
         print(f"stamped {pair(path)[0].name} and {path.name}")
     return 0
 
 
 def cmd_slides(args):
-    from nbconvert import SlidesExporter
+    from tools import web
 
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in _unique_pairs(args.notebooks):
-        nb = nbformat.read(path, as_version=4)
-        body, _ = SlidesExporter().from_notebook_node(nb)
-        target = out_dir / (path.stem + ".slides.html")
-        target.write_text(body)
+    for target in web.build_decks(_unique_pairs(args.notebooks), args.output_dir):
         print(f"wrote {target}")
+    return 0
+
+
+def cmd_site(args):
+    from tools import web
+
+    written = web.build_site(_unique_pairs(args.notebooks), args.output_dir)
+    print(f"wrote {len(written)} pages and their decks into {args.output_dir}/ (start at index.html)")
     return 0
 
 
@@ -396,10 +488,14 @@ def main(argv=None):
     st = sub.add_parser("stamp", help="apply badge, set-up cell, heading cells and slide metadata")
     st.add_argument("notebooks", nargs="+")
     st.set_defaults(func=cmd_stamp)
-    sl = sub.add_parser("slides", help="build reveal.js slide decks")
+    sl = sub.add_parser("slides", help="build reveal.js slide decks that work offline")
     sl.add_argument("notebooks", nargs="+")
     sl.add_argument("--output-dir", default="build/slides")
     sl.set_defaults(func=cmd_slides)
+    si = sub.add_parser("site", help="build the static course site (pages, decks, index) that works offline")
+    si.add_argument("notebooks", nargs="+")
+    si.add_argument("--output-dir", default="build/site")
+    si.set_defaults(func=cmd_site)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -8,9 +8,12 @@
 - :mod:`course_utils.data.batches`: ``Batches`` (shuffled, normalised,
   augmented batches on the device), ``Augment``.
 
-A loader for text (notebook 13) will sit beside them as
-``course_utils.data.text``. The names most notebooks need are re-exported
-here: ``from course_utils.data import load_dataset``.
+- :mod:`course_utils.data.text`: notebook 13's English-French sentence pairs
+  (loader, word-level tokenizer, vocabularies, the split by source sentence,
+  bucketed batches, BLEU); import it as ``from course_utils.data import text``.
+
+The names most image notebooks need are re-exported here:
+``from course_utils.data import load_dataset``.
 """
 
 from course_utils.data.batches import Augment, Batches, random_crop, random_flip
