@@ -261,6 +261,20 @@ def resnet_runs():
     return out
 
 
+def resnet_paper_runs():
+    """Notebook 11: its runs go through the experiment runner (no ``fit(``):
+    the grid, scale and seeds of its settings, each run one pass of its
+    iterations x batch with the evaluations ``grids.eval_images`` counts."""
+    from course_utils.experiments import config as C
+    from course_utils.experiments import grids, runner
+
+    s = picks("11_resnet_paper")["settings"]
+    return [Run(f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({s['scale']} scale)", runner.build_model(c),
+                input_size=32, channels=3, train=c.iterations * c.recipe.batch_size, epochs=1,
+                eval=grids.eval_images(c), batch_size=c.recipe.batch_size)
+            for c in grids.grid(s["grid"], C.SCALES[s["scale"]], s["seeds"])]
+
+
 def self_attention_runs():
     """Notebook 12: the pointer sorter, and the two taggers at every training
     size over seeds (each run the same number of steps); the models are the
@@ -310,6 +324,7 @@ RUNS = {
     "08_vgg": vgg_runs,
     "09_inception": inception_runs,
     "10_resnet": resnet_runs,
+    "11_resnet_paper": resnet_paper_runs,
     "12_self_attention": self_attention_runs,
     "13_transformer": transformer_runs,
 }
@@ -348,7 +363,7 @@ def cpu_notebooks():
     out = {}
     for stem in notebook_stems():
         seconds = saved_seconds(stem)
-        if not trains(stem) and seconds is not None:
+        if not trains(stem) and stem not in RUNS and seconds is not None:
             out[stem] = (seconds, "measured (standard run, 2-core CPU); no training")
     stem = "05_manual_backprop"
     full, standard = picks(stem), picks(stem, "standard")
