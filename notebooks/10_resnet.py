@@ -22,12 +22,12 @@
 # 7. compare **every network of the course on CIFAR-10**, where, unlike on Fashion-MNIST, the
 #    architectures really differ.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@999208ff20f883bab1e0b7b6ab04e9407a768773"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@d643db27997968a88778f06d23b968f820d79e89"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -157,11 +157,17 @@ first = torch.bincount(data.train_labels[train_idx[:1_000]], minlength=10)
 assert first.min() > 50, f"the first 1,000 training indices should mix all classes: {first.tolist()}"
 print(f"{len(train_idx):,} training and {len(val_idx):,} validation images; {len(data.test_labels):,} test images")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Three networks, trained the same way
+
 # %% [markdown]
 # Three of the paper's CIFAR networks (built by `course_utils.models.resnet`; we build their block below),
 # at half the paper's width (8, 16 and 32 channels) to fit the budget: a shallow plain network, a deep
 # plain one and the deep residual one, each trained the same way on a small subset (same data order,
 # optimiser and schedule), and their training loss recorded per epoch:
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Training curves of the three
 
 # %%
 demo = profile.pick(
@@ -202,6 +208,9 @@ assert torch.isfinite(torch.tensor([shallow, deep, residual])).all(), "a trainin
 if demo["check"]:
     assert deep > shallow, f"the deep plain network should fit worse than the shallow one: {deep:.3f} vs {shallow:.3f}"
     assert residual < deep, f"the residual network should fit better than the plain one of its depth: {residual:.3f} vs {deep:.3f}"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the curves show
 
 # %% [markdown]
 # The deeper plain network has the *higher* training loss, on the same data, with more parameters: the
@@ -499,6 +508,9 @@ print(f"residual / plain: at least {min(ratios):.0e} for every seed")
 # Theory of Batch Normalization*). In the residual network it stays within a small factor across all 55
 # layers. Either way, the shortcut gives every layer a gradient of about the same size.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Gradient norms layer by layer: plain-56 and ResNet-56
+
 # %%
 def conv_gradient_norms(model, seed):
     gen = torch.Generator().manual_seed(2000 + seed)
@@ -600,6 +612,9 @@ print("MyResNet18 == course_utils' resnet18 == torchvision's resnet18 (11,689,51
 # convolution ("ResNet v1.5"), the paper on the first 1x1. The 3x3 then runs on the large map, which
 # costs more but is a little more accurate. `stride_in_1x1=True` builds the paper's layout.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The stage tables
+
 # %%
 # NBVAL_CHECK_OUTPUT
 TABLE_1_GFLOPS = {18: 1.8, 34: 3.6, 50: 3.8}  # the paper's Table 1, "FLOPs" (multiply-adds), x 10^9
@@ -641,6 +656,9 @@ for depth in (18, 34, 50):
 more_params, more_macs = (totals[50][i] / totals[34][i] - 1 for i in range(2))
 print(f"ResNet-50 vs ResNet-34: {more_params:+.0%} parameters, {more_macs:+.0%} multiply-adds (paper's layout)")
 assert 0.15 < more_params < 0.2 and 0.03 < more_macs < 0.07, "ResNet-50 should cost little more than ResNet-34"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Reading the tables
 
 # %% [markdown]
 # Three things to read in the tables: the stem and the first stage work on the largest maps, so they
@@ -699,6 +717,9 @@ for name, net in candidates.items():
           f"  {images_per_second(net):6.0f} training images/s on {DEVICE.type}")
 assert cost["ResNet-9, width 0.25"] < 0.6 * cost["ResNet-20"]
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The standard profile's recipe
+
 # %% [markdown]
 # So the `standard` profile trains ResNet-9 at width 0.25 on the 45,000 training images for fifteen
 # epochs with a **one-cycle** schedule (Smith and Topin, 2019: the learning rate climbs to its peak and
@@ -740,16 +761,25 @@ loss_fn = functools.partial(F.cross_entropy, label_smoothing=settings["label_smo
 print(f"{model_name}: {count_params(model):,} parameters, {count_macs(model, (1, 3, 32, 32)):,} multiply-adds "
       f"per image; {steps:,} iterations of {train_batches.batch_size}")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Fifteen epochs
+
 # %%
 channels_last = DEVICE.type in ("cpu", "cuda")  # faster for these ResNets (benchmarks/memory_layout.py)
 history = fit(model, train_batches, val_batches, epochs=settings["epochs"], optimizer=optimizer,
               scheduler=scheduler, loss_fn=loss_fn, eval_name="val", channels_last=channels_last,
               checkpoint=checkpoint_path("10_resnet_cifar"), config=settings)
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The curves
+
 # %%
 plot_history(history, title=f"{model_name} on CIFAR-10 (validation split)")
 plt.show()
 print(history.table())
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The test set, once
 
 # %% [markdown]
 # Now, once, the test set. We also report the common **flip test-time augmentation**: average the
@@ -828,6 +858,9 @@ for name, build in NETWORKS.items():
                      seconds=net_history.mean("seconds"), acc=evaluate(net, test_batches)["acc"]))
     print(f"{name:<28} trained: {rows[-1]['seconds']:.1f} s per epoch, test accuracy {rows[-1]['acc']:.2%}")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The table, and accuracy against cost
+
 # %%
 print(f"{'network':<28}{'parameters':>12}{'mult-adds':>14}{'s/epoch':>9}{'test acc':>10}")
 for r in rows:
@@ -851,6 +884,9 @@ ax.set_title(f"CIFAR-10, {compare['n_train']:,} images x {compare['epochs']} epo
 ax.margins(x=0.25, y=0.15)
 ax.grid(alpha=0.3)
 plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Against the published ranking
 
 # %% [markdown]
 # How does this compare with the published ranking? On ImageNet each of these networks beat the one

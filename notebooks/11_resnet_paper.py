@@ -19,14 +19,19 @@
 # 4. measure the degradation problem and its fix (Figure 6), the layer responses (Figure 7) and the
 #    test errors (Table 6), each beside the paper's.
 
-# %% slideshow={"slide_type": "skip"} tags=["setup"]
-# Set-up: run this cell first. On Colab it installs the course helpers.
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# @title Set-up: run this cell first (on Colab it installs the course helpers)
+# Makes the course helpers (course_utils) importable: from the checkout this notebook
+# is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@d643db27997968a88778f06d23b968f820d79e89"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
-    else:  # e.g. Colab
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/deep-learning-course/conv-to-transformer"], check=True)
+    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:
+        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "
+                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "
+                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import tempfile
@@ -449,6 +454,9 @@ PROCESSES = 2 if DEVICE.type == "cpu" else 1  # one process per GPU; on a CPU on
 print(f"-> {PROCESSES} process(es) of one thread: {PROCESSES / step_time[1]:.1f} steps per second together, "
       f"against {1 / step_time[2]:.1f} for one process of two threads")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The expected time
+
 # %% [markdown]
 # Before training, the expected time of the two groups of runs (the degradation grid, then options B
 # and C), from a few measured steps of one thread, shared among the processes:
@@ -465,6 +473,9 @@ print(f"{len(configs) + len(option_configs)} runs in {PROCESSES} process(es): ex
 for name in sorted({c.arch.name for c in configs + option_configs}, key=lambda n: (len(n), n)):
     one = next(c for c in configs + option_configs if c.arch.name == name)
     print(f"  {name:<11} {store.describe_time(estimate[C.run_id(one)])} per run")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Training: one shard per process
 
 # %% [markdown]
 # The training itself is the command line, one shard per process, exactly as on several GPUs or machines
@@ -494,6 +505,9 @@ run_in_shards("shortcuts")  # options A, B and C at depth 20 (A, seed 0, is done
 grid_seconds = time.perf_counter() - start
 print(f"all runs: {store.describe_time(grid_seconds)} (expected {store.describe_time(expected_seconds)}; "
       "runs found done take no time)")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Reading the results
 
 # %% [markdown]
 # Every run left its result file in the runs folder; the rest of the notebook reads them from there,
@@ -548,6 +562,9 @@ fig.suptitle("Figure 6 reproduced: dashed = training error, solid = test error")
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Degradation and its fix, seed by seed
+
 # %%
 end = {name: over_seeds(name, lambda r: r["curves"]["train_error"][-1]) for name in NAMES}
 print(f"{'network':<10}{'final training error':>26}{'test error':>20}   per seed (training)")
@@ -569,6 +586,9 @@ if PROFILE != "smoke":
         assert gap > 0, f"degradation, seed {seed}: plain-{DEEP} should end with a higher training error than plain-{SHALLOW}"
     for seed, gap in zip(SEEDS, gaps["residual fix"]):
         assert gap > 0, f"the fix, seed {seed}: ResNet-{DEEP} should end with a lower training error than plain-{DEEP}"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the curves show
 
 # %% [markdown]
 # The training error at the end (the last point: the mean over the mini-batches since the previous one,
@@ -605,6 +625,9 @@ fig.suptitle("Figure 7 reproduced: standard deviation of each 3x3 layer's respon
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Residual against plain, seed by seed
+
 # %%
 def mean_response(result):
     return sum(result["responses"]["std"]) / len(result["responses"]["std"])
@@ -622,6 +645,9 @@ for depth in DEPTHS:
         assert max(per_seed) < 1, f"ResNet-{DEEP}'s responses should be smaller than plain-{DEEP}'s for every seed"
     if PROFILE == "full":  # after 8,000 iterations, at every depth (as the paper's Figure 7 after 64,000)
         assert ratio < 1, f"depth {depth}: residual responses should be smaller than plain ones (Figure 7)"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the responses show
 
 # %% [markdown]
 # As in the paper, **the deep residual network's responses are smaller than its plain counterpart's**,
