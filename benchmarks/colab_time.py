@@ -50,12 +50,13 @@ from course_utils import budget  # noqa: E402
 from course_utils.accounting import count_macs  # noqa: E402
 from course_utils.attention import MultiheadAttention, SinusoidalPositionalEncoding  # noqa: E402
 from course_utils.data.text import SourceTarget  # noqa: E402
-from course_utils.models import alexnet, googlenet, lenet, vgg  # noqa: E402
+from course_utils.models import alexnet, googlenet, lenet, resnet, vgg  # noqa: E402
 from course_utils.models import transformer as tr  # noqa: E402
 from course_utils.modes import eval_mode  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 FASHION_MNIST = (60_000, 10_000)
+CIFAR10_VAL = 5_000  # notebook 10 holds out 5,000 training images for validation
 # A notebook trains (on the GPU, with the course's loop) if its source calls fit(.
 TRAINS_RE = re.compile(r"^[^#\n]*\bfit\(", re.MULTILINE)
 
@@ -80,9 +81,10 @@ class Run:
     eval: int = 0
     repeats: int = 1
     batch_size: int = 128
+    channels: int = 1  # 1 for Fashion-MNIST, 3 for CIFAR-10
 
     def flops(self):
-        macs = count_macs(self.model, (1, 1, self.input_size, self.input_size))
+        macs = count_macs(self.model, (1, self.channels, self.input_size, self.input_size))
         return budget.training_flops(macs, self.train, self.epochs, self.eval, self.repeats)
 
     def steps(self):
@@ -244,6 +246,47 @@ def inception_runs():
                 s["input_size"], s["n_train"], s["epochs"], s["n_test"])]
 
 
+def resnet_runs():
+    """Notebook 10: the degradation demonstration (a shallow and a deep plain
+    network and the deep residual one), the CIFAR-10 training (validated every
+    epoch) and the five networks compared, at the full settings. The single
+    test-set passes (forward only, 10,000 images per network) are not counted."""
+    stem = "10_resnet"
+    found = picks(stem)
+    demo, s, compare = found["demo"], found["settings"], found["compare"]
+    w = compare["width"]
+    cifar = dict(input_size=32, channels=3)
+    out = [Run(f"{'plain' if plain else 'ResNet'}-{depth} (degradation)",
+               resnet.resnet_cifar(depth, plain=plain, width=demo["width"]), train=demo["n_train"],
+               epochs=demo["epochs"], **cifar)
+           for depth, plain in ((demo["shallow"], True), (demo["deep"], True), (demo["deep"], False))]
+    trained = resnet.resnet9(width=s["width"]) if s["model"] == "resnet9" else resnet.resnet_cifar(s["depth"],
+                                                                                                 width=s["width"])
+    out.append(Run(f"ResNet-{s['depth']} (width {s['width']})", trained, train=s["n_train"], epochs=s["epochs"],
+                   eval=CIFAR10_VAL, **cifar))
+    compared = [lenet.lenet_modern(3, 10, input_size=32),
+                alexnet.alexnet(3, 10, input_size=32, width=w, hidden_features=512),
+                vgg.vgg11(3, 10, input_size=32, width=w, hidden_features=256, batch_norm=True),
+                googlenet.googlenet(3, 10, input_size=32, width=w), resnet.resnet_cifar(20)]
+    out += [Run(f"{type(m).__name__} (comparison)", m, train=compare["n_train"], epochs=compare["epochs"],
+                **cifar) for m in compared]
+    return out
+
+
+def resnet_paper_runs():
+    """Notebook 11: its runs go through the experiment runner (no ``fit(``):
+    the grid, scale and seeds of its settings, each run one pass of its
+    iterations x batch with the evaluations ``grids.eval_images`` counts."""
+    from course_utils.experiments import config as C
+    from course_utils.experiments import grids, runner
+
+    s = picks("11_resnet_paper")["settings"]
+    return [Run(f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({s['scale']} scale)", runner.build_model(c),
+                input_size=32, channels=3, train=c.iterations * c.recipe.batch_size, epochs=1,
+                eval=grids.eval_images(c), batch_size=c.recipe.batch_size)
+            for c in grids.grid(s["grid"], C.SCALES[s["scale"]], s["seeds"])]
+
+
 def self_attention_runs():
     """Notebook 12: the pointer sorter, and the two taggers at every training
     size over seeds (each run the same number of steps); the models are the
@@ -293,6 +336,8 @@ RUNS = {
     "07_alexnet_experiments": alexnet_experiments_runs,
     "08_vgg": vgg_runs,
     "09_inception": inception_runs,
+    "10_resnet": resnet_runs,
+    "11_resnet_paper": resnet_paper_runs,
     "12_self_attention": self_attention_runs,
     "13_transformer": transformer_runs,
 }
@@ -331,7 +376,7 @@ def cpu_notebooks():
     out = {}
     for stem in notebook_stems():
         seconds = saved_seconds(stem)
-        if not trains(stem) and seconds is not None:
+        if not trains(stem) and stem not in RUNS and seconds is not None:
             out[stem] = (seconds, "measured (standard run, 2-core CPU); no training")
     stem = "05_manual_backprop"
     full, standard = picks(stem), picks(stem, "standard")

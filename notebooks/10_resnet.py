@@ -1,0 +1,991 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 10 ResNet: residual learning
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-course/conv-to-transformer/blob/main/notebooks/10_resnet.ipynb)
+#
+# VGG (notebook 08) reached 19 layers and GoogLeNet (notebook 09) 22. Stacking more layers should
+# only help, yet it did not: deeper networks trained *worse*. He, Zhang, Ren and Sun (2015, *Deep
+# Residual Learning for Image Recognition*) fixed this with one addition, a shortcut that adds a
+# block's input to its output, and trained networks of 152 layers on ImageNet and 1202 on CIFAR-10.
+# Their residual networks won ImageNet 2015 (3.57% top-5 error with an ensemble) and became the default
+# backbone of computer vision.
+#
+# In this notebook you will
+#
+# 1. see the **degradation problem**: the paper's figures, and a small measurement of our own;
+# 2. build **batch normalisation** from scratch and check it against `nn.BatchNorm2d` in both modes;
+# 3. build the **residual block**, its projection shortcut and the **bottleneck** block, and count
+#    what they cost;
+# 4. measure **gradient flow** through deep plain and residual stacks;
+# 5. build **ResNet-18** and check it, and ResNet-34/50, against torchvision and the paper's Table 1;
+# 6. train a **ResNet on CIFAR-10**, the paper's own small-image experiment;
+# 7. compare **every network of the course on CIFAR-10**, where, unlike on Fashion-MNIST, the
+#    architectures really differ.
+
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# @title Set-up: run this cell first (on Colab it installs the course helpers)
+# Makes the course helpers (course_utils) importable: from the checkout this notebook
+# is in, or (Colab) installed at the version this notebook was written for.
+import importlib.util, os, subprocess, sys
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@d643db27997968a88778f06d23b968f820d79e89"
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
+        sys.path.insert(0, os.path.abspath(".."))
+    elif subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_UTILS_SOURCE]).returncode:
+        raise RuntimeError("Installing the course helpers failed (pip says why above). Check that this "
+                           "runtime is online (Colab: Runtime > Disconnect and delete runtime, then run "
+                           f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
+importlib.invalidate_caches()  # so that packages installed just now can be imported
+# ---- notebook imports ----
+import functools
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from course_utils import results
+from course_utils.accounting import count_macs, count_params, layer_table
+from course_utils.checkpoint import checkpoint_path
+from course_utils.checks import assert_close
+from course_utils.data import Augment, Batches, load_dataset
+from course_utils.exercises import ex10
+from course_utils.models import alexnet, blocks, googlenet, lenet, resnet, vgg
+from course_utils.plot import plot_history
+from course_utils.train import evaluate, fit
+
+from course_utils import profile
+from course_utils.device import get_device, seed_everything
+
+PROFILE = profile.current()
+DEVICE = get_device()
+seed_everything(0)
+print(f"profile: {PROFILE}   device: {DEVICE}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The degradation problem
+#
+# The paper's Figure 1 plots the training error (left) and test error (right) on CIFAR-10 of two
+# "plain" networks, stacks of 3x3 convolutions with batch norm and ReLU, 20 and 56 layers deep. The
+# **56-layer network has the higher training error** for the whole run, and therefore the higher test
+# error. This is not overfitting: an overfitting network has *lower* training error and higher test
+# error. The deeper network simply fits its training data worse. The paper calls it the
+# *degradation* problem and sees it on ImageNet too (Table 2, top-1 error of the 10-crop test):
+#
+# | network | 18 layers | 34 layers |
+# | --- | --- | --- |
+# | plain | 27.94% | 28.54% |
+# | ResNet | 27.88% | **25.03%** |
+#
+# The plain network gets worse with depth; the residual network, the same layers with shortcuts
+# added, gets better.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Nested function classes, and residual learning
+#
+# A deeper network *can* do everything a shallower one does: copy the shallow network's layers and
+# make every extra layer compute the identity. So the deeper network's best training error is at most
+# the shallower one's. That the solver does not find such a solution says that an identity is hard to
+# learn for a stack of convolutions, batch norms and ReLUs.
+#
+# The paper's remedy is to change what the layers must learn. If the desired mapping of a block is
+# `H(x)`, let the layers learn the **residual** `F(x) = H(x) - x` and add the input back:
+#
+# $$\text{output} = \mathrm{ReLU}\big(F(x) + x\big).$$
+#
+# The identity is now `F = 0`: all weights at zero, the easiest thing for weight decay and SGD to reach.
+# Below, `block` is the residual block of `course_utils.models.resnet` with its last batch norm scaled
+# to zero; on a non-negative input (every block's input is the output of a ReLU) it is exactly the
+# identity, while a plain block with the same weights outputs zeros.
+
+# %%
+residual_block = resnet.BasicBlock(16, 16)
+plain_block = resnet.BasicBlock(16, 16, plain=True)
+plain_block.load_state_dict(residual_block.state_dict())  # the same convolutions and norms
+with torch.no_grad():
+    residual_block.bn2.weight.zero_()  # F(x) = bn2(...) = 0
+    plain_block.bn2.weight.zero_()
+x = torch.relu(torch.randn(2, 16, 8, 8))  # the output of a ReLU: non-negative
+residual_block.eval(), plain_block.eval()
+with torch.no_grad():
+    assert torch.equal(residual_block(x), x), "with F = 0 the residual block should be the identity"
+    assert torch.count_nonzero(plain_block(x)) == 0, "the plain block with F = 0 should output zeros"
+print("F = 0: residual block -> identity, plain block -> zeros")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Degradation, measured
+#
+# We can watch the beginning of it on CIFAR-10, the dataset of the paper's Figure 1: 50,000 training
+# and 10,000 test colour images of 32x32 pixels in ten classes. (The course reads an offline copy stored
+# as JPEG files, whose lossy compression changes the pixels slightly from the original's; every CIFAR-10
+# accuracy in this notebook is on that copy.) We keep 5,000 training images aside as a **validation
+# split**, 500 per class, for choosing settings; the test set is used once per model, at the end.
+
+# %%
+data = load_dataset("cifar10")
+print(data)
+
+
+def validation_split(labels, n_val, seed=0):
+    """(train indices, validation indices): n_val / 10 images of each class go to validation. The
+    training indices come in a random order, so that their first n are a random subset (the stored
+    images are sorted by class)."""
+    gen = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(10):
+        members = torch.nonzero(labels == c).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=gen)[: n_val // 10]])
+    is_val = torch.zeros(len(labels), dtype=torch.bool)
+    is_val[torch.cat(chosen)] = True
+    train = torch.nonzero(~is_val).flatten()
+    return train[torch.randperm(len(train), generator=gen)], torch.nonzero(is_val).flatten()
+
+
+def cifar_batches(indices, batch_size=128, train=True, seed=0):
+    """Batches of the training images at `indices`; shuffled and augmented (pad 4, crop 32, flip) if train.
+    Normalised with the training images' per-channel mean and standard deviation."""
+    return Batches(data.train_images[indices], data.train_labels[indices], batch_size, mean=data.mean,
+                   std=data.std, device=DEVICE, shuffle=train, augment=Augment() if train else False, seed=seed)
+
+
+train_idx, val_idx = validation_split(data.train_labels, 5_000)
+assert len(set(train_idx.tolist()) & set(val_idx.tolist())) == 0, "training and validation must not overlap"
+assert torch.bincount(data.train_labels[val_idx]).tolist() == [500] * 10
+first = torch.bincount(data.train_labels[train_idx[:1_000]], minlength=10)
+assert first.min() > 50, f"the first 1,000 training indices should mix all classes: {first.tolist()}"
+print(f"{len(train_idx):,} training and {len(val_idx):,} validation images; {len(data.test_labels):,} test images")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Three networks, trained the same way
+
+# %% [markdown]
+# Three of the paper's CIFAR networks (built by `course_utils.models.resnet`; we build their block below),
+# at half the paper's width (8, 16 and 32 channels) to fit the budget: a shallow plain network, a deep
+# plain one and the deep residual one, each trained the same way on a small subset (same data order,
+# optimiser and schedule), and their training loss recorded per epoch:
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Training curves of the three
+
+# %%
+demo = profile.pick(
+    # smoke only exercises the code: 500 images for one epoch are too few to show the effect
+    smoke=dict(n_train=500, epochs=1, shallow=8, deep=20, width=0.25, check=False),
+    standard=dict(n_train=5_000, epochs=4, shallow=8, deep=44, width=0.5, check=True),
+    full=dict(n_train=45_000, epochs=10, shallow=20, deep=56, width=1.0, check=True),
+)
+print(demo)
+demo_batches = cifar_batches(train_idx[: demo["n_train"]])
+
+
+def train_for_curves(depth, plain, seed=0):
+    seed_everything(seed)
+    model = resnet.resnet_cifar(depth, plain=plain, width=demo["width"]).to(DEVICE)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    demo_batches.epoch = 0  # every network sees the same batches
+    return fit(model, demo_batches, epochs=demo["epochs"], optimizer=optimizer,
+               channels_last=DEVICE.type in ("cpu", "cuda"), progress=False, log=False)
+
+
+curves = {
+    f"plain-{demo['shallow']}": train_for_curves(demo["shallow"], plain=True),
+    f"plain-{demo['deep']}": train_for_curves(demo["deep"], plain=True),
+    f"ResNet-{demo['deep']}": train_for_curves(demo["deep"], plain=False),
+}
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for name, history in curves.items():
+    ax.plot(history.column("epoch"), [100 * (1 - a) for a in history.column("train_acc")], "o-", label=name)
+    print(f"{name:>10}: training loss per epoch " + "  ".join(f"{v:.3f}" for v in history.column("train_loss")))
+ax.set(xlabel="epoch", ylabel="training error (%)", title=f"{demo['n_train']:,} CIFAR-10 images, width {demo['width']}")
+ax.xaxis.get_major_locator().set_params(integer=True)
+ax.legend()
+plt.show()
+
+shallow, deep, residual = (curves[name].final.train_loss for name in curves)
+assert torch.isfinite(torch.tensor([shallow, deep, residual])).all(), "a training loss diverged"
+if demo["check"]:
+    assert deep > shallow, f"the deep plain network should fit worse than the shallow one: {deep:.3f} vs {shallow:.3f}"
+    assert residual < deep, f"the residual network should fit better than the plain one of its depth: {residual:.3f} vs {deep:.3f}"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the curves show
+
+# %% [markdown]
+# The deeper plain network has the *higher* training loss, on the same data, with more parameters: the
+# degradation problem, in the first epochs. With shortcuts, the network of the same depth fits better
+# than either. (Notebook 11 repeats the paper's full experiment, with 20 to 110 layers.)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Batch normalisation
+#
+# Every convolution of a ResNet is followed by **batch normalisation** (Ioffe and Szegedy, 2015). In
+# training mode, for each channel `c` it takes the mean and variance over the batch and all pixels,
+# normalises, and applies a learned scale and shift:
+#
+# $$\hat x = \frac{x - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}}, \qquad y = \gamma_c \hat x + \beta_c .$$
+#
+# Every layer then sees inputs with a steady scale however the weights before it change, which allows
+# larger learning rates and makes deep networks trainable. A prediction must not depend on which other
+# images share its batch, so the layer also keeps **running averages** of the mean and variance
+# (`running = (1 - momentum) * running + momentum * batch statistic`, with `momentum = 0.1`), and in
+# **eval mode** it normalises with those instead. PyTorch stores the *unbiased* variance
+# (divided by `n - 1`) in the running average, but normalises the batch with the biased one (divided by
+# `n`).
+
+# %%
+def batch_norm_2d(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Batch norm of x (B, C, H, W); updates running_mean and running_var in place when training."""
+    if training:
+        mean = x.mean(dim=(0, 2, 3))  # (C,): over the batch and the pixels
+        var = x.var(dim=(0, 2, 3), unbiased=False)  # (C,): biased, to normalise this batch
+        n = x.numel() // x.shape[1]  # values per channel
+        with torch.no_grad():
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))  # unbiased, for later
+    else:
+        mean, var = running_mean, running_var
+    x_hat = (x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + eps)  # (B, C, H, W)
+    return gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+
+
+# %%
+torch.manual_seed(0)
+reference = nn.BatchNorm2d(6)
+with torch.no_grad():  # a scale and shift that are not 1 and 0, so that they are tested too
+    reference.weight.uniform_(0.5, 1.5)
+    reference.bias.normal_()
+gamma, beta = reference.weight.detach().clone(), reference.bias.detach().clone()
+running_mean, running_var = torch.zeros(6), torch.ones(6)
+
+reference.train()
+for step in range(3):  # three training batches with different statistics
+    x = torch.randn(8, 6, 5, 5) * (step + 1) + step
+    assert_close(batch_norm_2d(x, gamma, beta, running_mean, running_var, training=True),
+                 reference(x).detach(), msg=f"training mode, step {step}")
+assert_close(running_mean, reference.running_mean, msg="running mean after 3 steps")
+assert_close(running_var, reference.running_var, msg="running variance after 3 steps")
+
+reference.eval()
+x = torch.randn(4, 6, 5, 5)
+assert_close(batch_norm_2d(x, gamma, beta, running_mean, running_var, training=False),
+             reference(x).detach(), msg="eval mode")
+print("batch_norm_2d == nn.BatchNorm2d in training mode (3 steps, running statistics too) and in eval mode")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Train mode and eval mode
+#
+# The two modes answer differently for the same image. In training mode an image's output depends on
+# the rest of its batch; in eval mode it does not. Forgetting `model.eval()` before testing is a classic
+# bug: the predictions change with the batch size and the batch's content. (`course_utils.train`'s
+# `evaluate` switches to eval mode and back.)
+
+# %%
+image = torch.randn(1, 6, 5, 5)
+batch_a = torch.cat([image, torch.randn(7, 6, 5, 5)])
+batch_b = torch.cat([image, 3 * torch.randn(7, 6, 5, 5) + 2])
+reference.train()
+with torch.no_grad():
+    difference_train = (reference(batch_a)[0] - reference(batch_b)[0]).abs().max().item()
+reference.eval()
+with torch.no_grad():
+    difference_eval = (reference(batch_a)[0] - reference(batch_b)[0]).abs().max().item()
+print(f"same image, two different batches: output differs by {difference_train:.3f} in train mode, "
+      f"by {difference_eval:.1g} in eval mode")
+assert difference_train > 0.1 and difference_eval == 0, "train mode depends on the batch, eval mode must not"
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The residual block
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The simplest residual block
+#
+# The smallest version of the idea: one convolution with batch norm and ReLU, and the input added to
+# its output, `x + relu(bn(conv(x)))`. Padding 1 keeps the height and width, and the channels stay,
+# so the sum is defined. A deep stack of such blocks is what we will use to look at gradients.
+
+# %%
+class SimpleResidual(nn.Module):
+    def __init__(self, channels, batch_norm=True):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=not batch_norm)
+        self.bn = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+    def forward(self, x):
+        return x + torch.relu(self.bn(self.conv(x)))  # (B, C, H, W): the shapes must agree
+
+
+# NBVAL_CHECK_OUTPUT
+stack = nn.Sequential(*[SimpleResidual(16) for _ in range(10)])
+x = torch.randn(2, 16, 32, 32)
+print(f"10 simple residual blocks: {tuple(x.shape)} -> {tuple(stack(x).shape)}, {count_params(stack):,} parameters")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The basic block, and a projection when the shape changes
+#
+# ResNet-18 and -34 use the paper's **basic block**: two 3x3 convolutions with batch norm, a ReLU
+# between them, the input added, and a ReLU after the addition (the paper's Figure 2).
+#
+# When a block halves the height and width (stride 2) and doubles the channels, `x` no longer has
+# the output's shape. The paper's fix that torchvision uses (option B, below) is a **projection**: a 1x1
+# convolution with the same stride, followed by batch norm, on the shortcut of that block only.
+
+# %%
+class Residual(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.projection = None
+        if stride != 1 or in_channels != out_channels:  # the shortcut must change shape too
+            self.projection = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.projection is None else self.projection(x)
+        return torch.relu(out + shortcut)
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for in_channels, out_channels, stride in [(64, 64, 1), (64, 128, 2)]:
+    block = Residual(in_channels, out_channels, stride)
+    x = torch.randn(4, in_channels, 56, 56)
+    print(f"Residual({in_channels}, {out_channels}, stride={stride}): {tuple(x.shape)} -> "
+          f"{tuple(block(x).shape)}, projection: {block.projection is not None}, "
+          f"{count_params(block):,} parameters")
+
+# %% [markdown]
+# The reference block, `course_utils.models.resnet.BasicBlock`, has the same tensors in the same
+# order (it calls the projection `shortcut`). With the weights copied, the outputs agree in both
+# batch-norm modes:
+
+# %%
+mine, reference_block = Residual(64, 128, 2), resnet.BasicBlock(64, 128, 2)
+with torch.no_grad():
+    for (k1, a), (k2, b) in zip(mine.state_dict().items(), reference_block.state_dict().items()):
+        assert a.shape == b.shape, (k1, k2)
+        b.copy_(a)
+x = torch.randn(4, 64, 28, 28)
+for train in (True, False):
+    mine.train(train), reference_block.train(train)
+    with torch.no_grad():
+        assert_close(mine(x), reference_block(x), msg=f"Residual vs resnet.BasicBlock (train={train})")
+print("hand-built Residual == course_utils' BasicBlock, in training and in eval mode")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Three ways to match the shapes
+#
+# The paper's section 3.3 and Table 3 compare three shortcuts for the blocks that change shape:
+#
+# - **A**: the identity, made to fit: take every second pixel and append zero channels. No parameters.
+#   The paper's CIFAR-10 networks use it.
+# - **B**: a projection where the shape changes, the identity elsewhere (above; torchvision's choice).
+# - **C**: a projection on every block.
+#
+# On ImageNet (ResNet-34, Table 3) B was slightly better than A and C marginally better than B; the
+# paper concludes that projections are not essential to fix the degradation and keeps B for its deep
+# networks. On the CIFAR-10 ResNet-20 (16, 32 and 64 channels) the options cost:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+counts = {option: count_params(resnet.resnet_cifar(20, shortcut=option)) for option in "ABC"}
+for option, count in counts.items():
+    print(f"ResNet-20, option {option}: {count:,} parameters")
+two_projections = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)  # 1x1 conv + batch norm, into stages 2 and 3
+assert counts["A"] == 269_722, "option A: the paper's Table 6 lists 0.27M"
+assert counts["B"] - counts["A"] == two_projections, "option B adds exactly two projections"
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The bottleneck block
+#
+# For ResNet-50 and deeper the paper replaces the basic block by a **bottleneck** (its Figure 5): a 1x1
+# convolution reduces 256 channels to 64, a 3x3 convolution works on 64, and a 1x1 convolution expands
+# back to 256; the shortcut adds the 256-channel input. It is notebook 09's
+# `blocks.PlainBottleneck` with a shortcut. The paper's point: a bottleneck on 256 channels costs about
+# as much as a basic block on 64, so the network can be deeper *and* wider for the same budget. On a
+# 56x56 map, counted by PyTorch's FLOP counter and by hand:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+side = 56
+basic_64 = resnet.BasicBlock(64, 64)
+bottleneck_256 = resnet.Bottleneck(256, 64, 256)
+basic_256 = resnet.BasicBlock(256, 256)
+per_pixel = {  # multiply-adds per output pixel, from the kernel sizes and channels
+    "basic block, 64 channels": 2 * 9 * 64 * 64,
+    "bottleneck, 256-64-256": 256 * 64 + 9 * 64 * 64 + 64 * 256,
+    "basic block, 256 channels": 2 * 9 * 256 * 256,
+}
+counted = {}
+for (name, formula), block in zip(per_pixel.items(), (basic_64, bottleneck_256, basic_256)):
+    counted[name] = count_macs(block, (1, block.in_channels, side, side))
+    assert counted[name] == side * side * formula, f"{name}: the count disagrees with the formula"
+    print(f"{name:<28}{counted[name]:>15,} multiply-adds  {count_params(block):>9,} parameters")
+ratio = counted["bottleneck, 256-64-256"] / counted["basic block, 64 channels"]
+assert 0.9 < ratio < 1.0, "the bottleneck on 256 channels should cost slightly less than a basic block on 64"
+assert counted["basic block, 256 channels"] > 16 * counted["bottleneck, 256-64-256"]
+print(f"bottleneck / basic-64: {ratio:.2f};  basic-256 / bottleneck: "
+      f"{counted['basic block, 256 channels'] / counted['bottleneck, 256-64-256']:.0f}x")
+# the same weights as notebook 09's PlainBottleneck with batch norm: the identity shortcut adds none
+assert count_params(bottleneck_256) == count_params(blocks.PlainBottleneck(256, 64, 256, batch_norm=True))
+
+# %% [markdown]
+# The 1x1 layers do the cheap channel mixing and the 3x3 the spatial work on few channels: the same
+# idea as GoogLeNet's reductions (notebook 09), now inside every block of ResNet-50, -101 and -152.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Gradient flow
+#
+# Why does the shortcut help the optimiser? Differentiate a residual block: `d(x + F(x))/dx = I + dF/dx`.
+# The gradient reaching a block's input is the gradient at its output *plus* what flows through the
+# layers, so it reaches the first layer of a deep stack through the chain of identities, however small
+# the layers' own factors are. In a plain stack the gradient is a product of one factor per layer.
+#
+# We measure the gradient norm of the first convolution's weights at initialisation, for stacks of 30
+# layers of 3x3 convolutions and ReLUs (16 channels, PyTorch's default initialisation, no batch norm:
+# the setting in which deep networks were known to be hard to train), on a batch of 16 random 16x16
+# images, for five seeds.
+
+# %%
+class Stack(nn.Module):
+    """A first convolution, `depth` layers of conv + ReLU (plain) or SimpleResidual blocks, a classifier."""
+
+    def __init__(self, depth, residual, batch_norm=False, channels=16):
+        super().__init__()
+        self.first = nn.Conv2d(3, channels, 3, padding=1)
+        if residual:
+            layers = [SimpleResidual(channels, batch_norm) for _ in range(depth)]
+        else:
+            layers = [nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=not batch_norm),
+                                    nn.BatchNorm2d(channels) if batch_norm else nn.Identity(), nn.ReLU())
+                      for _ in range(depth)]
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Linear(channels, 10)
+
+    def forward(self, x):
+        x = self.layers(self.first(x))  # (B, C, H, W)
+        return self.head(x.mean(dim=(2, 3)))  # global average pool: (B, C) -> (B, 10)
+
+
+def first_layer_gradient(model, seed):
+    gen = torch.Generator().manual_seed(1000 + seed)
+    x, y = torch.randn(16, 3, 16, 16, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    return model.first.weight.grad.norm().item()
+
+
+gradients = {"plain": [], "residual": []}
+for seed in range(5):
+    for kind in gradients:
+        torch.manual_seed(seed)
+        gradients[kind].append(first_layer_gradient(Stack(30, residual=kind == "residual"), seed))
+for kind, values in gradients.items():
+    print(f"{kind:>8}, 30 layers: first-layer gradient norm " + "  ".join(f"{g:.1e}" for g in values))
+ratios = [r / max(p, 1e-300) for p, r in zip(gradients["plain"], gradients["residual"])]
+assert min(ratios) > 1e3, f"the residual stack's first-layer gradient should be >1000x the plain one's, got {ratios}"
+print(f"residual / plain: at least {min(ratios):.0e} for every seed")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### With batch normalisation: not vanishing, but uneven
+#
+# The paper's plain networks have batch norm, and it argues that their trouble is **not** vanishing
+# gradients: batch norm keeps the forward signals' variance away from zero, and the authors checked that
+# the backward gradients have healthy norms. We can see this in the paper's own CIFAR networks, plain-56
+# and ResNet-56 (`resnet.resnet_cifar(56, plain=True)` and `resnet.resnet_cifar(56)`): per 3x3 layer, the
+# gradient norm of its weights at initialisation, on a batch of 16 random images, for three seeds (16x16
+# images instead of CIFAR's 32x32 keep it cheap; global average pooling accepts either).
+# In the plain network the gradient does not vanish; it *grows* towards the input, by three orders of
+# magnitude (a known effect of batch norm in deep plain networks: Yang et al., 2019, *A Mean Field
+# Theory of Batch Normalization*). In the residual network it stays within a small factor across all 55
+# layers. Either way, the shortcut gives every layer a gradient of about the same size.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Gradient norms layer by layer: plain-56 and ResNet-56
+
+# %%
+def conv_gradient_norms(model, seed):
+    gen = torch.Generator().manual_seed(2000 + seed)
+    x, y = torch.randn(16, 3, 16, 16, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    F.cross_entropy(model(x), y).backward()
+    return [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+spread = {"plain-56": [], "ResNet-56": []}
+profiles = {}
+for seed in range(3):
+    for name in spread:
+        torch.manual_seed(seed)
+        model = resnet.resnet_cifar(56, plain=name == "plain-56")
+        norms = conv_gradient_norms(model, seed)
+        spread[name].append(max(norms) / min(norms))
+        profiles.setdefault(name, norms)
+for name, values in spread.items():
+    print(f"{name:>9}: largest / smallest layer gradient norm " + "  ".join(f"{v:8.1f}" for v in values))
+assert min(spread["plain-56"]) > 100, "plain-56: the gradients should differ by more than 100x across layers"
+assert max(spread["ResNet-56"]) < 50, "ResNet-56: the gradients should stay within a factor of 50"
+
+fig, ax = plt.subplots(figsize=(7, 3))
+for name, norms in profiles.items():
+    ax.semilogy(range(1, len(norms) + 1), norms, marker=".", label=name)
+ax.set_xlabel("3x3 layer (1 = next to the input)")
+ax.set_ylabel("gradient norm of the weights")
+ax.set_title("Gradients at initialisation, seed 0")
+ax.legend()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## ResNet-18
+#
+# The ImageNet ResNets (the paper's Table 1) share one layout: a 7x7 convolution with stride 2 and a
+# 3x3 max-pool with stride 2 (224 -> 56 pixels), four stages of blocks with 64, 128, 256 and 512
+# channels (each stage after the first halves the height and width in its first block), global average
+# pooling and one dense layer. ResNet-18 has two basic blocks per stage: 1 + 2 x 8 + 1 = 18 weight
+# layers. Built from our `Residual` block:
+
+# %%
+def resnet_stage(in_channels, out_channels, num_blocks, stride):
+    layers = [Residual(in_channels, out_channels, stride)]  # the first block changes the shape
+    layers += [Residual(out_channels, out_channels) for _ in range(num_blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+class MyResNet18(nn.Module):
+    def __init__(self, in_channels=3, num_classes=1000):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        self.stages = nn.Sequential(
+            resnet_stage(64, 64, 2, stride=1),
+            resnet_stage(64, 128, 2, stride=2),
+            resnet_stage(128, 256, 2, stride=2),
+            resnet_stage(256, 512, 2, stride=2),
+        )
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.stages(self.stem(x))  # (B, 512, 7, 7) at 224 px
+        return self.fc(x.mean(dim=(2, 3)))  # global average pool: (B, 512) -> (B, num_classes)
+
+
+# %%
+my_resnet18 = MyResNet18()
+reference18 = resnet.resnet18()
+torchvision18 = torchvision.models.resnet18()
+assert count_params(my_resnet18) == count_params(reference18) == count_params(torchvision18) == 11_689_512
+with torch.no_grad():  # random batch-norm statistics, so that a swapped norm cannot hide
+    for module in torchvision18.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.1), module.running_var.uniform_(0.5, 1.5), module.bias.normal_(0, 0.1)
+    reference18.load_state_dict(resnet.from_torchvision_state_dict(torchvision18.state_dict()))
+    for (k1, a), (k2, b) in zip(my_resnet18.state_dict().items(), reference18.state_dict().items()):
+        assert a.shape == b.shape, (k1, k2)  # same tensors in the same order
+        a.copy_(b)
+for model in (my_resnet18, reference18, torchvision18):
+    model.eval()
+x = torch.randn(2, 3, 224, 224)
+with torch.no_grad():
+    expected = torchvision18(x)
+    assert_close(reference18(x), expected, rtol=1e-4, atol=1e-4, msg="course_utils resnet18 vs torchvision")
+    assert_close(my_resnet18(x), expected, rtol=1e-4, atol=1e-4, msg="MyResNet18 vs torchvision")
+print("MyResNet18 == course_utils' resnet18 == torchvision's resnet18 (11,689,512 parameters, same outputs)")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### ResNet-18, -34 and -50 beside the paper's Table 1
+#
+# ResNet-34 has 3, 4, 6 and 3 basic blocks per stage; ResNet-50 the same numbers of bottleneck blocks,
+# whose outputs are four times wider (256 ... 2048 channels). The parameter counts equal torchvision's;
+# the multiply-adds for one 224x224 image are next to the paper's Table 1, whose "FLOPs" are
+# multiply-adds (its VGG-19 figure, 19.6 billion, is VGG-19's multiply-add count).
+#
+# One difference: torchvision's bottleneck puts the stride of its stage's first block on the 3x3
+# convolution ("ResNet v1.5"), the paper on the first 1x1. The 3x3 then runs on the large map, which
+# costs more but is a little more accurate. `stride_in_1x1=True` builds the paper's layout.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The stage tables
+
+# %%
+# NBVAL_CHECK_OUTPUT
+TABLE_1_GFLOPS = {18: 1.8, 34: 3.6, 50: 3.8}  # the paper's Table 1, "FLOPs" (multiply-adds), x 10^9
+STAGE_NAMES = {"stem": "conv1", "stages.0": "conv2_x", "stages.1": "conv3_x", "stages.2": "conv4_x",
+               "stages.3": "conv5_x", "pool": "pool", "fc": "fc"}
+
+
+def stage_table(model):
+    """Rows of the paper's Table 1: output size, parameters and multiply-adds per stage."""
+    rows = {}
+    for row in layer_table(model, (1, 3, 224, 224), depth=2):
+        key = row["name"] if row["name"].startswith("stages") else row["name"].split(".")[0]  # stem.conv -> stem
+        entry = rows.setdefault(STAGE_NAMES[key], {"size": row["output_shape"], "params": 0, "macs": 0})
+        entry["params"] += row["params"]  # the size stays the first layer's: conv1 is the 7x7 convolution
+        entry["macs"] += row["macs"]
+    return rows
+
+
+tables, totals = {}, {}
+for depth in (18, 34, 50):
+    with torch.device("meta"):  # shapes only: counting needs no memory and no arithmetic
+        tables[depth] = stage_table(resnet.resnet(depth))
+        ours, theirs = resnet.resnet(depth), getattr(torchvision.models, f"resnet{depth}")()
+        assert count_params(ours) == count_params(theirs), f"ResNet-{depth}: parameters differ from torchvision's"
+        paper_layout = count_macs(resnet.resnet(depth, stride_in_1x1=True), (1, 3, 224, 224))
+
+    print(f"ResNet-{depth}            output     parameters   multiply-adds")
+    for name, row in tables[depth].items():
+        size = "x".join(map(str, row["size"][1:])) if len(row["size"]) == 3 else "-"
+        print(f"  {name:<10}{size:>16}{row['params']:>15,}{row['macs']:>16,}")
+    total_macs = sum(r["macs"] for r in tables[depth].values())
+    total_params = sum(r["params"] for r in tables[depth].values())
+    print(f"  {'total':<10}{'':>16}{total_params:>15,}{total_macs:>16,}")
+    print(f"  {total_macs / 1e9:.2f} G multiply-adds (stride in 3x3, torchvision), "
+          f"{paper_layout / 1e9:.2f} G (stride in 1x1, the paper);  Table 1: {TABLE_1_GFLOPS[depth]} G\n")
+    assert abs(paper_layout / 1e9 - TABLE_1_GFLOPS[depth]) < 0.07, f"ResNet-{depth}: far from Table 1"
+    totals[depth] = (total_params, paper_layout)
+
+more_params, more_macs = (totals[50][i] / totals[34][i] - 1 for i in range(2))
+print(f"ResNet-50 vs ResNet-34: {more_params:+.0%} parameters, {more_macs:+.0%} multiply-adds (paper's layout)")
+assert 0.15 < more_params < 0.2 and 0.03 < more_macs < 0.07, "ResNet-50 should cost little more than ResNet-34"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Reading the tables
+
+# %% [markdown]
+# Three things to read in the tables: the stem and the first stage work on the largest maps, so they
+# cost many multiply-adds with few parameters; the last stage holds most of the parameters; and going
+# from ResNet-34 to ResNet-50 adds 16 layers for 17% more parameters and, in the paper's layout, 5% more
+# multiply-adds, because the bottleneck's 3x3 convolutions work on a quarter of the channels. The
+# paper's Table 3 (ImageNet, 10-crop top-1 error) shows what the depth buys: ResNet-34 (option B)
+# 24.52%, ResNet-50 22.85%, ResNet-101 21.75%, ResNet-152 21.43%.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Training a ResNet on CIFAR-10
+#
+# The paper's CIFAR-10 recipe (section 4.2): ResNet-20 with option A shortcuts, SGD with momentum 0.9,
+# weight decay 0.0001, batches of 128, learning rate 0.1 divided by 10 after 32,000 and 48,000
+# iterations, stop at 64,000 (182 epochs of 45,000 images), the 45k/5k training/validation split,
+# and augmentation by 4-pixel padding, a random 32x32 crop and a random horizontal flip. It reaches
+# 8.75% test error (Table 6). The `full` profile runs exactly this on a GPU.
+#
+# Two CPU cores cannot afford 182 epochs, nor even ten epochs of ResNet-20 within this notebook's
+# budget of a quarter of an hour. On a CPU the time of a training step follows the multiply-adds, so
+# the network to train in a few minutes is the one that gets the most accuracy from few multiply-adds in
+# few epochs. A well-known answer is **ResNet-9** (D. Page, "How to train your ResNet", 2018, built for
+# DAWNBench, Stanford's benchmark of the time it takes to train CIFAR-10 to 94%): eight 3x3 convolutions that halve the maps early
+# with max-pools, and two residual blocks whose shortcut is the identity (each keeps its input's shape).
+# At a quarter of its width (16, 32, 64 and 128 channels) it costs fewer than two-thirds of ResNet-20's
+# multiply-adds per image. Both are in `course_utils.models.resnet`; we time one training step of each:
+
+# %%
+def sync(device):
+    """Wait for the GPU's queued work (timings of CUDA code need it; a CPU runs synchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def images_per_second(model, batch_size=128, steps=3):
+    """Training throughput of one SGD step (forward, backward, update) on random images, channels-last."""
+    model = model.to(DEVICE, memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(batch_size, 3, 32, 32, device=DEVICE).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,), device=DEVICE)
+    for step in range(steps + 1):
+        if step == 1:  # the first step warms up the kernels
+            sync(DEVICE)
+            start = time.perf_counter()
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    sync(DEVICE)
+    return batch_size * steps / (time.perf_counter() - start)
+
+
+candidates = {"ResNet-20": resnet.resnet_cifar(20), "ResNet-9, width 0.25": resnet.resnet9(width=0.25)}
+cost = {name: count_macs(net, (1, 3, 32, 32)) for name, net in candidates.items()}
+for name, net in candidates.items():
+    print(f"{name:<21} {count_params(net):>8,} parameters {cost[name] / 1e6:5.1f}M multiply-adds"
+          f"  {images_per_second(net):6.0f} training images/s on {DEVICE.type}")
+assert cost["ResNet-9, width 0.25"] < 0.6 * cost["ResNet-20"]
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The standard profile's recipe
+
+# %% [markdown]
+# So the `standard` profile trains ResNet-9 at width 0.25 on the 45,000 training images for fifteen
+# epochs with a **one-cycle** schedule (Smith and Topin, 2019: the learning rate climbs to its peak and
+# anneals to almost zero, which gets far in few epochs), Nesterov momentum, a larger weight decay for the
+# short run and **label smoothing** 0.1 (Szegedy et al., 2016: the target puts 0.9 on the right class and
+# spreads 0.1 over all ten, which keeps a short run from growing over-confident). The test set is
+# evaluated once, at the end; the validation split is what a learner changing these settings should
+# watch. The augmentation runs on whole batches of the in-memory uint8 tensors (`Batches` with
+# `Augment()`), not per image. The `full` profile runs the paper's recipe on ResNet-20.
+
+# %%
+settings = profile.pick(
+    smoke=dict(model="resnet9", depth=9, width=0.25, n_train=2_000, epochs=2, schedule="one-cycle", lr=0.01,
+               weight_decay=5e-4, label_smoothing=0.1, bar=0.2),
+    standard=dict(model="resnet9", depth=9, width=0.25, n_train=45_000, epochs=15, schedule="one-cycle", lr=0.2,
+                  weight_decay=5e-4, label_smoothing=0.1, bar=0.84),
+    full=dict(model="resnet_cifar", depth=20, width=1, n_train=45_000, epochs=182, schedule="paper", lr=0.1,
+              weight_decay=1e-4, label_smoothing=0.0, bar=0.90),
+)
+print(settings)
+train_batches = cifar_batches(train_idx[: settings["n_train"]])
+val_batches = cifar_batches(val_idx, batch_size=500, train=False)
+test_batches = data.test_batches(500, device=DEVICE)
+
+seed_everything(0)
+if settings["model"] == "resnet9":
+    model = resnet.resnet9(width=settings["width"]).to(DEVICE)
+else:
+    model = resnet.resnet_cifar(settings["depth"], width=settings["width"]).to(DEVICE)
+model_name = f"ResNet-{settings['depth']}" + (f", width {settings['width']}" if settings["width"] != 1 else "")
+optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9,
+                            nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"])
+steps = settings["epochs"] * len(train_batches)
+if settings["schedule"] == "paper":  # divide by 10 at 32k and 48k iterations; 182 epochs = 64,064 iterations
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[32_000, 48_000], gamma=0.1)
+else:
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
+loss_fn = functools.partial(F.cross_entropy, label_smoothing=settings["label_smoothing"])
+print(f"{model_name}: {count_params(model):,} parameters, {count_macs(model, (1, 3, 32, 32)):,} multiply-adds "
+      f"per image; {steps:,} iterations of {train_batches.batch_size}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Fifteen epochs
+
+# %%
+channels_last = DEVICE.type in ("cpu", "cuda")  # faster for these ResNets (benchmarks/memory_layout.py)
+history = fit(model, train_batches, val_batches, epochs=settings["epochs"], optimizer=optimizer,
+              scheduler=scheduler, loss_fn=loss_fn, eval_name="val", channels_last=channels_last,
+              checkpoint=checkpoint_path("10_resnet_cifar"), config=settings)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The curves
+
+# %%
+plot_history(history, title=f"{model_name} on CIFAR-10 (validation split)")
+plt.show()
+print(history.table())
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The test set, once
+
+# %% [markdown]
+# Now, once, the test set. We also report the common **flip test-time augmentation**: average the
+# predicted probabilities of each image and of its mirror image, which the training augmentation made
+# equally familiar to the network.
+
+# %%
+def flip_tta_accuracy(model, batches):
+    """Accuracy when each image's class probabilities are averaged with its horizontal mirror's."""
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in batches:
+            x = x.to(DEVICE).contiguous(memory_format=torch.channels_last) if channels_last else x.to(DEVICE)
+            probs = model(x).softmax(1) + model(x.flip(3)).softmax(1)
+            correct += (probs.argmax(1) == y.to(DEVICE)).sum().item()
+            total += len(y)
+    return correct / total
+
+
+test = evaluate(model, test_batches)
+tta = flip_tta_accuracy(model, test_batches)
+print(f"{model_name}, {len(history)} epochs: validation accuracy {history.final.val_acc:.2%}, "
+      f"test accuracy {test['acc']:.2%} ({tta:.2%} with flip test-time augmentation) on the 10,000 test "
+      "images (the JPEG copy of CIFAR-10)")
+assert test["acc"] >= settings["bar"], (
+    f"test accuracy {test['acc']:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
+results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{model_name} on CIFAR-10",
+               params=count_params(model), macs=count_macs(model, (1, 3, 32, 32)), input_size=32,
+               seconds_per_epoch=round(history.mean("seconds"), 2), examples_per_s=round(history.mean("examples_per_s")),
+               epochs=len(history), n_train=train_batches.num_examples, n_test=len(data.test_labels),
+               val_acc=round(history.final.val_acc, 4), flip_tta_acc=round(tta, 4), device=str(DEVICE),
+               dataset="cifar10 (JPEG copy)")
+
+# %% [markdown]
+# The paper's ResNet-20 reaches 91.25% (8.75% error, Table 6) after 182 epochs; Page's full-width
+# ResNet-9 reached 94% in 24 epochs on a GPU. Fifteen epochs of a quarter-width ResNet-9 on two CPU
+# cores get most of the way; the remaining points cost many more epochs and a wider network (the `full`
+# profile pays them on a GPU).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Every network of the course on CIFAR-10
+#
+# On Fashion-MNIST (notebook 09's table) every network from VGG on lands within a point or two of the
+# others: 28x28 grey clothing is too easy to tell architectures apart. CIFAR-10's colour photographs are
+# harder, and the architectures separate. Here are the five networks of notebooks 06-10, each at a width
+# the profile affords (the `full` profile uses wider ones), trained with **the same budget**: the same
+# images, epochs, batch size, augmentation, optimiser (AdamW) and one-cycle schedule, and then tested once.
+
+# %%
+compare = profile.pick(
+    smoke=dict(n_train=500, epochs=1, width=0.25),
+    standard=dict(n_train=8_000, epochs=3, width=0.25),
+    full=dict(n_train=45_000, epochs=30, width=1.0),
+)
+print(compare)
+w = compare["width"]
+NETWORKS = {
+    "LeNet-5 (ReLU, max-pool)": lambda: lenet.lenet_modern(3, 10, input_size=32),
+    f"AlexNet (width {w})": lambda: alexnet.alexnet(3, 10, input_size=32, width=w, hidden_features=512),
+    f"VGG-11 (width {w}, BN)": lambda: vgg.vgg11(3, 10, input_size=32, width=w, hidden_features=256, batch_norm=True),
+    f"GoogLeNet (width {w})": lambda: googlenet.googlenet(3, 10, input_size=32, width=w),
+    "ResNet-20": lambda: resnet.resnet_cifar(20),
+}
+compare_batches = cifar_batches(train_idx[: compare["n_train"]])
+rows = []
+for name, build in NETWORKS.items():
+    seed_everything(0)
+    net = build().to(DEVICE)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=compare["epochs"] * len(compare_batches))
+    compare_batches.epoch = 0  # the same batches for every network
+    net_history = fit(net, compare_batches, epochs=compare["epochs"], optimizer=opt, scheduler=sched,
+                      channels_last=channels_last, progress=False, log=False)  # all five: faster channels-last
+    rows.append(dict(name=name, params=count_params(net), macs=count_macs(net, (1, 3, 32, 32)),
+                     seconds=net_history.mean("seconds"), acc=evaluate(net, test_batches)["acc"]))
+    print(f"{name:<28} trained: {rows[-1]['seconds']:.1f} s per epoch, test accuracy {rows[-1]['acc']:.2%}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The table, and accuracy against cost
+
+# %%
+print(f"{'network':<28}{'parameters':>12}{'mult-adds':>14}{'s/epoch':>9}{'test acc':>10}")
+for r in rows:
+    print(f"{r['name']:<28}{r['params']:>12,}{r['macs']:>14,}{r['seconds']:>9.1f}{r['acc']:>10.2%}")
+ranking = sorted(rows, key=lambda r: -r["acc"])
+print("ranking on CIFAR-10:", " > ".join(r["name"].split(" (")[0] for r in ranking))
+acc = {r["name"].split(" (")[0]: r["acc"] for r in rows}
+if compare["n_train"] >= 5_000:  # the smoke profile's 500 images are too few for either claim
+    assert min(acc.values()) > 0.25, f"every network should be well above chance (10%): {acc}"
+    assert acc["ResNet-20"] > acc["LeNet-5"] + 0.03, f"ResNet-20 should clearly beat LeNet-5: {acc}"
+
+fig, ax = plt.subplots(figsize=(7, 4))
+for r in rows:
+    ax.scatter(r["macs"], 100 * r["acc"], s=30 + r["params"] / 2e4)
+    ax.annotate(r["name"], (r["macs"], 100 * r["acc"]), textcoords="offset points", xytext=(6, -3), fontsize=8)
+ax.set_xscale("log")
+ax.set_xlabel("multiply-adds per 32x32 image (log scale)")
+ax.set_ylabel("test accuracy (%)")
+ax.set_title(f"CIFAR-10, {compare['n_train']:,} images x {compare['epochs']} epochs each ({PROFILE} profile);"
+             "\nmarker area ~ parameters", fontsize=9)
+ax.margins(x=0.25, y=0.15)
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Against the published ranking
+
+# %% [markdown]
+# How does this compare with the published ranking? On ImageNet each of these networks beat the one
+# before it in the ILSVRC competition (top-5 test error, ensembles of several networks): AlexNet 15.3%
+# (Krizhevsky et al., 2012), VGG 7.3% (Simonyan and Zisserman, 2015), GoogLeNet 6.67% (Szegedy et al.,
+# 2015) and ResNet 3.57% (He et al., 2016); LeNet was never entered. In the saved run above, on a budget
+# of 8,000 images for three epochs, the two ends agree: ResNet-20 is the most accurate and AlexNet the
+# least, behind even LeNet-5, while VGG-11, GoogLeNet and LeNet-5 lie within two points of each other.
+# The cell asserts only what such a budget can show, that ResNet-20 beats LeNet-5 clearly. Two things
+# make a short run unlike ImageNet. The networks are scaled to a quarter of their width, except
+# ResNet-20, which is already small, so it spends by far the most multiply-adds here. And AlexNet is the
+# only one of the four ImageNet networks here without batch normalisation, which let Ioffe and Szegedy
+# (2015) reach an Inception network's accuracy in 14 times fewer training steps. The `full` profile
+# trains every network at full width on all 45,000 images for 30 epochs, where the ranking has room to
+# show.
+# full width on all 45,000 images for 30 epochs, where the ranking has room to show.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 1. Parameters of a bottleneck stage
+#
+# Write `bottleneck_stage_params(in_channels, mid_channels, num_blocks)`: the parameter count of one
+# stage of ResNet-50's kind, **without building it**. The stage has `num_blocks` bottleneck blocks
+# (1x1 to `mid_channels`, 3x3, 1x1 to `4 * mid_channels`, convolutions without bias, a batch norm after
+# each convolution) and a projection shortcut (option B) where the shape changes. For example, ResNet-50's
+# `conv3_x` is `bottleneck_stage_params(256, 128, 4)`. The checker counts torchvision's blocks.
+
+# %%
+def bottleneck_stage_params(in_channels, mid_channels, num_blocks):
+    raise NotImplementedError  # your code here
+
+
+ex10.check_bottleneck_stage_params(bottleneck_stage_params)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 2. Option A's shortcut
+#
+# Write `zero_pad_shortcut(x, out_channels, stride)` for `x` of shape `(N, C_in, H, W)`: the identity
+# shortcut of option A, made to fit a block that subsamples by `stride` and has `out_channels`
+# channels. Keep the input's channels first; every new channel is zero. It must have the shape of the
+# block's output (a 3x3 convolution with padding 1 and stride `stride`).
+
+# %%
+def zero_pad_shortcut(x, out_channels, stride):
+    raise NotImplementedError  # your code here
+
+
+ex10.check_zero_pad_shortcut(zero_pad_shortcut)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 3. The pre-activation block
+#
+# In a follow-up paper (He, Zhang, Ren and Sun, 2016, *Identity Mappings in Deep Residual Networks*)
+# the authors moved each batch norm and ReLU *before* its convolution, so that nothing but the
+# addition touches the shortcut path. Write `PreActBlock(in_channels, out_channels, stride)` to this
+# description:
+#
+# - `bn1` (a batch norm of the input), ReLU, `conv1` (3x3, `stride`, padding 1, no bias);
+# - `bn2`, ReLU, `conv2` (3x3, padding 1, no bias);
+# - add the shortcut: the input itself when the shape does not change; otherwise `shortcut`, a 1x1
+#   convolution with the stride and no bias, applied to the input **after** `bn1` and its ReLU;
+# - nothing after the addition.
+#
+# The checker sets random batch-norm statistics and compares your block, in eval mode, with the
+# description computed by `torch.nn.functional`.
+
+# %%
+class PreActBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        raise NotImplementedError  # your code here
+
+    def forward(self, x):
+        raise NotImplementedError  # your code here
+
+
+ex10.check_preact_block(PreActBlock)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 4. Batch norm folded into the convolution
+#
+# In eval mode a batch norm is a fixed affine map per channel, so it can be merged into the
+# convolution before it: one convolution with a new weight and bias computes `bn(conv(x))`. Inference
+# libraries do this to save a pass over memory. Write `fold_batch_norm(conv, bn)` that returns that
+# `(weight, bias)` pair (the convolution may or may not have a bias of its own).
+
+# %%
+def fold_batch_norm(conv, bn):
+    raise NotImplementedError  # your code here
+
+
+ex10.check_fold_batch_norm(fold_batch_norm)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 5. (Open) How deep before plain networks fail?
+#
+# Train `resnet.resnet_cifar(depth, plain=True)` and `resnet.resnet_cifar(depth)` for `depth` in 8,
+# 20, 32 and 44 on a 10,000-image subset of CIFAR-10 for a few epochs, and plot the final training
+# loss against depth. At what depth does the plain network start to lose to the shallower ones on
+# your machine's budget? Notebook 11 runs the paper's full version of this experiment.
