@@ -18,12 +18,12 @@
 #    batch norm) on Fashion-MNIST and compare them in a table;
 # 3. look at what the trained network learned: its filters and its feature maps.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@83604d6d636a40598eade493934849cb291f1e47"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1beb00bfaaa7ef25700473d4e7670ef6f9cb7771"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -210,7 +210,7 @@ print(f"C5 as Conv2d(16, 120, 5): output {tuple(c5(s4).shape)}, the same numbers
 #
 # `course_utils.models.lenet` holds the reference. With the same weights it must give the same output:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference = lenet.lenet_original()
 assert count_params(reference) == count_params(my_lenet), "parameter counts differ"
 reference.load_state_dict(my_lenet.state_dict())  # same names and shapes, or this raises
@@ -223,7 +223,7 @@ print(f"hand-built LeNet == course_utils' lenet_original: {count_params(referenc
 # first batch: its parameters exist only after one forward pass. Its layers come in the same order as
 # ours (under other names), so we copy the weights tensor by tensor:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 d2l_lenet = d2l.LeNet()
 d2l_lenet(torch.zeros(1, 1, 28, 28))  # materialise the lazy layers
 assert count_params(d2l_lenet) == count_params(my_lenet) == 61_706

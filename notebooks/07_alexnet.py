@@ -22,12 +22,12 @@
 # with experiments: ReLU, dropout, data augmentation, overlapping pooling and local response
 # normalisation.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@83604d6d636a40598eade493934849cb291f1e47"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1beb00bfaaa7ef25700473d4e7670ef6f9cb7771"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -189,7 +189,7 @@ rows = print_layer_table(my_alexnet, (1, 3, 224, 224))
 # network and `course_utils.models.alexnet` must have exactly that many, and -- since the layers have
 # the same names -- load torchvision's weights and give the same outputs:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 torch.manual_seed(0)
 theirs = torchvision.models.alexnet()  # random weights: nothing is downloaded
 reference = alexnet.alexnet_2014()

@@ -17,12 +17,12 @@
 # 3. find where a VGG spends its memory and where it keeps its parameters;
 # 4. train a narrow VGG on Fashion-MNIST.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@83604d6d636a40598eade493934849cb291f1e47"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1beb00bfaaa7ef25700473d4e7670ef6f9cb7771"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -95,7 +95,7 @@ assert y.shape == (1, 128, 28, 28), "two 3x3 convs keep 56x56, the pool halves i
 # Our block has exactly the layers of `course_utils.models.vgg.vgg_block`, so the reference accepts
 # its weights and must give the same output:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference_block = vgg.vgg_block(2, 64, 128)
 reference_block.load_state_dict(block.state_dict())
 assert_close(block(x), reference_block(x), msg="hand-built block vs course_utils.models.vgg.vgg_block")
@@ -169,7 +169,7 @@ rows11 = print_layer_table(my_vgg11, (1, 3, 224, 224))
 #
 # Same parameter count and, with the same weights, the same output as `course_utils.models.vgg`:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference = vgg.vgg11()
 assert count_params(my_vgg11) == count_params(reference), "parameter counts differ"
 reference.load_state_dict(my_vgg11.state_dict())  # same names and shapes, or this raises

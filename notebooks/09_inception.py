@@ -18,12 +18,12 @@
 # Every cost below is computed by hand and then checked by counting (`count_params`, and
 # `count_macs`, which runs PyTorch's FLOP counter).
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@83604d6d636a40598eade493934849cb291f1e47"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1beb00bfaaa7ef25700473d4e7670ef6f9cb7771"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -148,7 +148,7 @@ my_nin = NiN()
 # NBVAL_CHECK_OUTPUT
 rows_nin = print_layer_table(my_nin, (1, 1, 224, 224), depth=2)
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference = nin.nin(1, 10, input_size=224)
 assert count_params(my_nin) == count_params(reference) == 1_992_166
 reference.load_state_dict(my_nin.state_dict())
