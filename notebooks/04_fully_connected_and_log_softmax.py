@@ -136,6 +136,9 @@ for c, h, w, k in [(32, 7, 7, 10), (64, 7, 7, 10), (512, 7, 7, 1000)]:
     assert n_flat == c * h * w * k + k and n_gap == c * k + k, "parameter formulas"
     print(f"{f'{c}x{h}x{w}':<16}{k:>8}{n_flat:>18,}{n_gap:>14,}{n_flat / n_gap:>8.0f}x")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The weight ratio
+
 # %% [markdown]
 # The ratio of the weights is exactly `H*W = 49` (the biases, the same `K` in
 # both, pull the totals' ratio slightly below): the dense head learns a separate
@@ -152,6 +155,9 @@ vgg16_head = nn.Sequential(nn.Flatten(), nn.Linear(512 * 7 * 7, 4096, device="me
 n_vgg = count_params(vgg16_head)
 assert n_vgg == (25088 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
 print(f"VGG-16's dense head: {n_vgg:,} parameters; a GAP head to 1000 classes: {count_params(gap_head(512, 1000)):,}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Any input size
 
 # %% [markdown]
 # GAP also accepts any input size, because it averages whatever `H x W` it gets.
@@ -478,6 +484,9 @@ for seed in range(5):
 print("initial loss for five seeds:", [round(v, 3) for v in initial.values()], f" ln 10 = {math.log(10):.3f}")
 assert all(abs(v - math.log(10)) < 0.3 for v in initial.values()), "a fresh network should start near ln 10"
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Overfitting one small batch
+
 # %%
 x_small, y_small = x[:32], y[:32]
 overfit = {}
@@ -532,6 +541,9 @@ def accuracy_on(model, batches):
     return correct / batches.num_examples
 
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The same loop inside fit
+
 # %% [markdown]
 # `course_utils.train.fit` is this loop plus the conveniences: it measures
 # the loss and accuracy of every epoch on the training and a held-out set, a
@@ -560,6 +572,9 @@ for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values())
     assert torch.equal(a, b), f"{name} differs between the loop by hand and fit"
 print(f"loop by hand == fit: all {len(mine.state_dict())} tensors of the model are identical after "
       f"{len(batches)} steps")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Bit for bit, and why
 
 # %% [markdown]
 # Identical to the last bit, but only because both runs did the same
@@ -676,6 +691,9 @@ true_class, predicted_class = divmod(worst, 10)
 print(f"most frequent mistake: {data.classes[true_class]} predicted as {data.classes[predicted_class]} "
       f"({counts[true_class, predicted_class].item()} times)")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Where the mistakes are
+
 # %% [markdown]
 # The mistakes concentrate on the upper-body garments (T-shirt/top, pullover,
 # coat, shirt), which share a silhouette at 28x28; the footwear classes are
@@ -690,6 +708,9 @@ share = inside.sum().item() / max(errors.sum().item(), 1)
 print(f"{share:.0%} of the {errors.sum().item()} errors confuse one upper-body garment with another "
       f"(these 4 classes are 40% of the test set)")
 assert share >= profile.pick(smoke=0.2, standard=0.5, full=0.5), "most errors should be upper-body mix-ups"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The misclassified images
 
 # %% [markdown]
 # Looking at the images themselves shows that many errors are understandable:

@@ -314,6 +314,9 @@ for seed in range(3):
     relu_ratio = grad_norms["ReLU", seed][0] / grad_norms["ReLU", seed][-1]
     assert sigmoid_ratio < 0.01 < 0.1 < relu_ratio, "the sigmoid LeNet's first-layer gradient should be far smaller"
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the measurement shows
+
 # %% [markdown]
 # In the sigmoid LeNet each sigmoid layer passes on about 0.24 of the gradient on average (its inputs
 # sit near 0 at initialisation, where the slope is largest), the four together about 1/300, and the
@@ -369,6 +372,9 @@ test_batches = data.test_batches(1_000, device=DEVICE)  # the full test set, eve
 assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Five variants, one budget
 
 # %%
 histories, models = {}, {}
@@ -465,6 +471,9 @@ results.record_training("06", "lenet_test_acc", models[chosen], histories[chosen
 # still in the channels-last layout that speeds up the convolutions, so that variant trains in the
 # slower contiguous layout. PyTorch's profiler shows where one training step's time goes:
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Profiling one training step
+
 # %%
 def step_profile(batch_norm, channels_last):
     """Milliseconds per training step, by kind of operation (self CPU time)."""
@@ -518,6 +527,9 @@ for name, p in profiles.items():
 bn_share = profiles["ReLU + batch norm, contiguous (as trained)"]["batch norm"] / sum(
     profiles["ReLU + batch norm, contiguous (as trained)"].values())
 assert bn_share > 0.1, "batch norm's own passes should be a sizeable part of the step"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the profile shows
 
 # %% [markdown]
 # Batch norm's forward and backward passes alone take a large share of every step, about as much as a
@@ -601,6 +613,9 @@ garment = images[:, 0] > 0  # (6, 28, 28): the garment's pixels; the background 
 inside = (saliency * garment).sum() / saliency.sum()
 print(f"the garments cover {garment.float().mean():.0%} of the pixels and get {inside:.0%} of the saliency")
 assert inside > garment.float().mean(), "the saliency should concentrate on the garment"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the maps show
 
 # %% [markdown]
 # The maps are noisy, and the garments get only a little more of the gradient than their share of the

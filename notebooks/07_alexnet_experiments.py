@@ -268,6 +268,9 @@ if PROFILE != "smoke":
         assert runs["tanh", seed]["epoch_losses"][-1] < runs["relu", seed]["epoch_losses"][-1], (
             f"seed {seed}: in this short run the tanh network should be ahead of the ReLU one (see below)")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What holds on every seed
+
 # %% [markdown]
 # What holds on every seed is the failure ReLU was the answer to: eight sigmoid layers do not learn at
 # all in this budget, at any of the three learning rates, and their first layer's gradient stays tiny
@@ -323,6 +326,9 @@ _ = results.record("07", "dropout_gap_reduction", round(statistics.fmean(
     gap(dropout_runs[0.0, s]) - gap(dropout_runs[0.5, s]) for s in SEEDS), 4), seeds=len(SEEDS),
     train_images=small_data.train_labels.numel(), epochs=settings["small_epochs"])
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The curves of one seed
+
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for p, color in ((0.5, "tab:blue"), (0.0, "tab:red")):
@@ -347,6 +353,9 @@ if PROFILE != "smoke":
     assert statistics.fmean(dropout_runs[0.5, s][-1].val_loss - dropout_runs[0.0, s][-1].val_loss for s in SEEDS) < 0, (
         "on average over the seeds dropout should lower the validation loss")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What dropout changed
+
 # %% [markdown]
 # Without dropout the network fits its thousand training images more closely, the gap between training
 # and validation accuracy is wider, and its validation loss is higher: it is more confident where it is
@@ -366,6 +375,9 @@ if PROFILE != "smoke":
 # Each augmented image must therefore be its original shifted by at most the padding, perhaps
 # mirrored, and nothing else. The next cell finds that shift for every image of a batch, by trying them
 # all, and asserts that one exists:
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Shifted and mirrored copies
 
 # %%
 pad = 2
@@ -396,6 +408,9 @@ show_images(augmented, labels, data.classes, ncols=8, size=1.2, title=f"shifted 
 for i, (down, right, mirrored) in enumerate(moves):
     print(f"image {i}: moved {down:+d} down, {right:+d} right" + (", mirrored" if mirrored else ""))
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Does it help?
+
 # %% [markdown]
 # Does it help? The same thousand training images, network and epochs as the dropout experiment
 # (dropout 0.5), now with a fresh random shift of up to two pixels and mirroring in every epoch, three
@@ -410,6 +425,9 @@ print("validation loss with minus without augmentation, seed by seed: " + ", ".j
 if PROFILE != "smoke":
     for seed in SEEDS:
         assert gap(augmented_runs[seed]) < gap(dropout_runs[0.5, seed]), f"seed {seed}: augmentation should shrink the gap"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What augmentation changed
 
 # %% [markdown]
 # Augmentation does what the paper used it for: the network can no longer memorise its thousand
@@ -469,6 +487,9 @@ for k in (2, 3):
 # its ReLU on 256 validation images, with our inputs (normalised to mean 0 and standard deviation 1) and
 # with the paper's (raw pixel values 0-255 with the mean subtracted, section 2):
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### How strongly LRN divides, measured
+
 # %%
 PIXEL_SCALE = float(data.std) * 255  # normalised input -> raw pixel units, mean still subtracted
 
@@ -505,6 +526,9 @@ ours = factors["our inputs"]
 assert (ours / 2 ** -0.75 - 1).abs().max() < 0.01, "with our inputs LRN is a constant rescale within 1%"
 assert factors["the paper's input scale"].min() < 0.5 * 2 ** -0.75, "at the paper's scale it normalises"
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The experiment at the paper's scale
+
 # %% [markdown]
 # With inputs of unit scale, LRN is a fixed multiplication by 0.5946 (within a per cent): an experiment
 # that switched it on and off there would measure a rescaling, not a normalisation. At the paper's input
@@ -538,6 +562,9 @@ results.record("07", "lrn_val_acc_difference", round(statistics.fmean(difference
 if PROFILE != "smoke":
     assert statistics.fmean(differences) < 0.01, "LRN should not help noticeably here"
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What LRN costs per step
+
 # %% [markdown]
 # The seconds per epoch above come from runs on a shared machine and move with its load. To see what
 # LRN itself costs, time one training step (forward and backward, 128 images) of each network in turn,
@@ -559,6 +586,9 @@ fastest = {lrn: min(t) for lrn, t in step_seconds.items()}
 print(f"one training step, fastest of 9: without LRN {1000 * fastest[False]:.1f} ms, with LRN "
       f"{1000 * fastest[True]:.1f} ms ({fastest[True] / fastest[False] - 1:+.0%})")
 assert fastest[True] > fastest[False], "LRN's extra passes over the first two layers' maps cost time"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What LRN changed
 
 # %% [markdown]
 # At the paper's input scale LRN does normalise, and it does not help here: in the saved run the
