@@ -95,11 +95,12 @@ def test_every_training_notebook_has_a_finite_estimate():
 
 
 def test_an_entry_that_no_longer_matches_its_notebook_names_it(monkeypatch, tmp_path):
-    """E.g. notebook 07 split in two, its experiments' settings moved out: the
-    error names the notebook and the entry, not a bare KeyError."""
+    """E.g. a notebook whose settings lose a key its entry reads (here 07 part 1
+    without its validation size): the error names the notebook and the entry,
+    not a bare KeyError."""
     (tmp_path / "07_alexnet.py").write_text(
         "# %%\nsettings = profile.pick(smoke=dict(epochs=1), standard=dict(epochs=2), full=dict(n_train=60_000, "
         "epochs=10, input_size=224, width=1.0, hidden=4096))\nhistory = fit(model, batches, epochs=1)\n")
     monkeypatch.setattr(colab_time, "NOTEBOOKS", tmp_path)
-    with pytest.raises(colab_time.EntryError, match=r"entry for 07_alexnet \(alexnet_runs\).*KeyError: 'n_exp'"):
+    with pytest.raises(colab_time.EntryError, match=r"entry for 07_alexnet \(alexnet_runs\).*KeyError: 'n_val'"):
         colab_time.runs()
