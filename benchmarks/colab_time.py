@@ -186,16 +186,10 @@ def saved_seconds(stem):
     return nb["metadata"].get("course", {}).get("seconds")
 
 
-def small_cnn():
-    """Notebook 04's network (its `small_cnn()`): two conv blocks 1 -> 16 -> 32, a dense head."""
-    def block(cin, cout):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                             nn.MaxPool2d(2))
-    return nn.Sequential(block(1, 16), block(16, 32), nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
-
-
 def first_cnn_runs():
-    s = picks("04_fully_connected_and_log_softmax")
+    stem = "04_fully_connected_and_log_softmax"
+    s = picks(stem)
+    small_cnn = definitions(stem, ["conv_block", "small_cnn"], {"nn": nn})["small_cnn"]  # the notebook's own
     train, test = FASHION_MNIST
     return [Run("first CNN", small_cnn(), 28, train, s["epochs"], test)]
 

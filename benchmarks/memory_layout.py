@@ -36,7 +36,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.models import alexnet, googlenet, lenet, vgg  # noqa: E402
+from course_utils.models import alexnet, googlenet, lenet, resnet, vgg  # noqa: E402
 
 # ----------------------------------------------------------------------------
 # Models the course has no module for (yet)
@@ -52,42 +52,6 @@ def small_cnn(width=16, num_classes=10):
 
     return nn.Sequential(conv_block(1, width), conv_block(width, 2 * width), nn.Flatten(),  # (B, 2*width*7*7)
                          nn.Linear(2 * width * 7 * 7, num_classes))
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers and an identity shortcut (He et al., 2016, Sec. 4.2: option A, zero-padded
-    channels and strided subsampling where the shape changes)."""
-
-    def __init__(self, in_channels, out_channels, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.stride, self.extra = stride, out_channels - in_channels
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x[:, :, ::self.stride, ::self.stride]  # (B, C_in, H/s, W/s)
-        if self.extra:
-            shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra))  # (B, C_out, H/s, W/s): zero channels
-        return F.relu(out + shortcut)
-
-
-def resnet20(num_classes=10):
-    """The CIFAR ResNet-20 (He et al., 2016, Sec. 4.2): 3 stages of 3 blocks, 16/32/64 channels.
-
-    A stand-in until ``course_utils.models.resnet`` exists: then use its factory in ``MODELS`` below.
-    """
-    layers = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
-    in_channels = 16
-    for out_channels, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
-            layers.append(BasicBlock(in_channels, out_channels, stride if i == 0 else 1))
-            in_channels = out_channels
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]  # (B, 64) -> (B, classes)
-    return nn.Sequential(*layers)
 
 
 # name -> (notebook, factory, input shape (C, H, W), batch size): the notebooks' standard-profile settings
@@ -108,7 +72,7 @@ MODELS = {
     "VGG-11 w0.25 BN": ("08", lambda: vgg.vgg11(1, 10, input_size=28, width=0.25, hidden_features=256,
                                                 batch_norm=True), (1, 28, 28), 128),
     "GoogLeNet w0.25": ("09", lambda: googlenet.googlenet(1, 10, input_size=28, width=0.25), (1, 28, 28), 128),
-    "ResNet-20 (CIFAR)": ("10", resnet20, (3, 32, 32), 128),
+    "ResNet-20 (CIFAR)": ("10", lambda: resnet.resnet_cifar(20), (3, 32, 32), 128),
 }
 
 
