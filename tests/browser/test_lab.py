@@ -201,15 +201,29 @@ def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
                   f"outside requests blocked: {sorted(set(traffic.blocked))}")
 
 
+def copy_without_setup_output(lab, stem, name):
+    """notebooks/``stem`` as ``name`` in the lab's folder, its set-up cell's
+    output removed, so that output shows a run in the lab (the tests above
+    save their run of ``stem`` there); the .py copied last (jupytext wants
+    the text file the newer)."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if "setup" in c.metadata.get("tags", []))
+    setup.outputs, setup.execution_count = [], None
+    nbformat.write(nb, lab["notebooks"] / f"{name}.ipynb")
+    shutil.copy(ROOT / "notebooks" / f"{stem}.py", lab["notebooks"] / f"{name}.py")
+    return nb
+
+
 def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
     """RISE (jupyterlab-rise) with the pinned JupyterLab: the toolbar button
     opens the slideshow beside the notebook; it has the notebook's slides,
     shows the first, and runs a cell live on the notebook's kernel."""
-    nb = nbformat.read(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
+    name = f"rise_{NOTEBOOK}"
+    nb = copy_without_setup_output(lab, NOTEBOOK, name)
     n_slides, n_subslides = web.expected_slides(nb)
     title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
     page, traffic = open_page(viewport=(1400, 900))
-    page.goto(open_url(lab, NOTEBOOK, workspace="rise"))
+    page.goto(open_url(lab, name, workspace="rise"))
     page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
     with timer("RISE: open the slideshow, run the set-up and one more cell"):
         button = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar [data-jp-item-name='RISE-button'] button")
@@ -217,7 +231,7 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
         button.click()
         # The slideshow is the frame of the panel RISE opens beside the notebook. Not "a
         # frame whose URL contains /rise/": the lab's own URL does (workspace "rise").
-        iframe = page.locator(f".jp-IFrame > iframe[src^='{lab['base']}rise/{NOTEBOOK}.ipynb']")
+        iframe = page.locator(f".jp-IFrame > iframe[src^='{lab['base']}rise/{name}.ipynb']")
         iframe.wait_for(state="attached", timeout=30_000)
         rise = iframe.element_handle().content_frame()
         # reveal.js marks its root "ready" once it has built and laid out the slides
@@ -229,7 +243,6 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
 
         # the set-up cell is not on a slide: run it from the notebook, as a lecturer does before the talk
         setup_out = page.locator(f"{PANEL} .jp-CodeCell").first.locator(".jp-OutputArea")
-        assert "profile: smoke" not in setup_out.inner_text(), "the saved set-up output already says smoke"
         page.locator(f"{PANEL} .jp-CodeCell").first.click()
         page.keyboard.press("Shift+Enter")
         setup_out.get_by_text("profile: smoke").wait_for(timeout=120_000)
@@ -260,7 +273,7 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
     screenshot(page, "lab", "rise.png")
     rise_errors = known(traffic, RISE_KNOWN_ERROR, "/static/rise/")
     # RISE probes for an optional per-notebook style sheet (NN_name.css beside the notebook; there is none)
-    probe = f"/files/{NOTEBOOK}.css"
+    probe = f"/files/{name}.css"
     known(traffic, probe)
     traffic.failed = [f for f in traffic.failed if probe not in f[0]]
     problems = traffic.problems(allow_blocked=EXPECTED_OUTSIDE)
