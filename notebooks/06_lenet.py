@@ -702,13 +702,11 @@ ex06.check_subsample(subsample);
 # The `relu_bn` variant, `lenet.lenet_modern(batch_norm=True)`, has 62,158 parameters. Some of them can
 # never change what it computes in training mode, whatever their values. Find them, and write
 # `make_lenet_bn_lean()` returning the same network without them (any `nn.Module`; a flat
-# `nn.Sequential` is simplest). The checker gives your network and the reference the same values for
-# every parameter yours keeps, and compares their outputs in training mode. What about evaluation mode?
+# `nn.Sequential` is simplest; `print(lenet.lenet_modern(batch_norm=True))` shows its layers). The
+# checker gives your network and the reference the same values for every parameter yours keeps, and
+# compares their outputs in training mode. What about evaluation mode?
 
 # %%
-print(lenet.lenet_modern(batch_norm=True))
-
-
 def make_lenet_bn_lean():
     raise NotImplementedError  # your code here
 
