@@ -646,23 +646,38 @@ print(f"chosen: {LABELS[chosen]}, test accuracy {test_acc:.2%} on {test_batches.
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` with your code and run the cell.
-# An exercise not attempted yet prints a first hint; `ex06.hint("name")`
-# gives the next one (the last is a recipe), and so does a wrong answer.
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex06.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex06.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. LeNet's parameters for any input
+# ### 1. The parameters of the 1998 network
 #
-# Write `lenet_params(in_channels, num_classes, input_size, padding)`: the parameter count of
-# `lenet.lenet(in_channels, num_classes, input_size=input_size, padding=padding)`, computed from the
-# formulas only (follow the side through C1, S2, C3, S4 to size the first dense layer).
+# The LeNet built above simplifies the paper's. Count the trainable parameters of the paper's own
+# network (LeCun et al., 1998, section II.B) on its 32x32 input:
+#
+# - C1: six 5x5 convolutions of the input;
+# - S2: the trainable subsampling of exercise 2, one coefficient and one bias per map;
+# - C3: sixteen 5x5 convolutions, each reading only the S2 maps marked in its column of the paper's
+#   Table I (`ex06.LENET_1998_TABLE`, a `(6, 16)` boolean tensor: `table[i, j]` is True when C3 map `j`
+#   reads S2 map `i`);
+# - S4: like S2, on sixteen maps; C5: 120 5x5 convolutions of all of S4; F6: 84 units fully connected
+#   to C5;
+# - the output: ten radial-basis units whose parameter vectors were set by hand and kept fixed.
+#
+# Write `lenet1998_params(table)` for any connection table, and compare its value for the paper's
+# table with the total the paper states. Why did the paper not connect every S2 map to every C3 map?
 
 # %%
-def lenet_params(in_channels, num_classes, input_size, padding):
+print(ex06.LENET_1998_TABLE.int())
+
+
+def lenet1998_params(table):
     raise NotImplementedError  # your code here
 
 
-ex06.check_lenet_params(lenet_params);
+ex06.check_lenet1998_params(lenet1998_params);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -682,19 +697,21 @@ ex06.check_subsample(subsample);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 3. LeNet with batch norm, as one `nn.Sequential`
+# ### 3. Parameters that batch norm makes useless
 #
-# Write `make_lenet_bn()` returning a flat `nn.Sequential` for the `relu_bn` variant: batch norm
-# between every convolution or hidden dense layer and its ReLU (`nn.BatchNorm2d` after convolutions,
-# `nn.BatchNorm1d` after dense layers). The checker copies the reference's weights into yours and
-# compares outputs in training and evaluation mode.
+# The `relu_bn` variant, `lenet.lenet_modern(batch_norm=True)`, has 62,158 parameters. Some of them can
+# never change what it computes in training mode, whatever their values. Find them, and write
+# `make_lenet_bn_lean()` returning the same network without them (any `nn.Module`; a flat
+# `nn.Sequential` is simplest; `print(lenet.lenet_modern(batch_norm=True))` shows its layers). The
+# checker gives your network and the reference the same values for every parameter yours keeps, and
+# compares their outputs in training mode. What about evaluation mode?
 
 # %%
-def make_lenet_bn():
+def make_lenet_bn_lean():
     raise NotImplementedError  # your code here
 
 
-ex06.check_lenet_bn(make_lenet_bn);
+ex06.check_lenet_bn_lean(make_lenet_bn_lean);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 4. (Open) Does the optimizer hide the sigmoid's problem?

@@ -617,9 +617,10 @@ assert fastest[True] > fastest[False], "LRN's extra passes over the first two la
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` with your code and run the cell. An exercise not attempted
-# yet prints a first hint; `ex07.hint("name")` gives the next one (the last is a recipe), and so does a
-# wrong answer. (Exercises 1 and 2 are in part 1.)
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex07.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex07.hint("name", level=3)`, or a
+# third wrong attempt, shows it. (Exercises 1 and 2 are in part 1.)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 3. Local response normalisation

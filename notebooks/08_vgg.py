@@ -440,9 +440,10 @@ results.record_training("08", "vgg_test_acc", model, history, input_shape, train
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` (or `None`) with your answer and run the cell. An exercise not
-# attempted yet prints a first hint; `ex08.hint("name")` gives the next one (the last is a recipe), and
-# so does a wrong answer.
+# Replace each `raise NotImplementedError` (or `None`) with your answer and run the cell. Hints come
+# in three tiers: an exercise not attempted yet prints a nudge (what to look at); `ex08.hint("name")`
+# gives the next, the key idea, and so does a wrong answer. The third is a recipe: `ex08.hint("name",
+# level=3)`, or a third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Count VGG's parameters by hand
@@ -465,8 +466,8 @@ ex08.check_vgg_params(vgg_params);
 # ### 2. Receptive fields of networks you have not seen
 #
 # Three networks, described in words only. For each, how many input pixels wide is the patch one output
-# pixel sees? Answer with a dict of integers (use your receptive-field function of notebook 02's
-# exercise if you like; the checker measures the real networks with a gradient):
+# pixel sees? Answer with a dict of integers (work them out with notebook 02's recurrence, by hand
+# or in code; the checker measures the real networks with a gradient):
 #
 # - `"vgg16_pool5"`: VGG-16 up to its fifth max-pool (blocks of 2, 2, 3, 3 and 3 convolutions of 3x3
 #   with padding 1, each block followed by a 2x2 max-pool with stride 2): what one value of the map the

@@ -724,24 +724,29 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` with your code and run the cell. An exercise not attempted
-# yet prints a first hint; `ex09.hint("name")` gives the next one (the last is a recipe), and so does a
-# wrong answer.
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex09.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex09.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. The cost of an Inception block
+# ### 1. The cost of a block that subsamples
 #
-# Write `inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj)`:
-# the multiply-adds of the paper's Inception block (5x5 kernel in the third branch) on a `side x side`
-# map, from the formula `H * W * k * k * C_in * C_out` per convolution. The checker counts the reference
-# block with PyTorch's FLOP counter.
+# ResNet-50 (notebook 10) halves the map inside some of its bottleneck blocks: 1x1 reduce, 3x3, 1x1
+# expand, as the `PlainBottleneck` above. The ResNet paper's original implementation puts the stride 2
+# on the first 1x1 convolution; torchvision puts it on the 3x3 (a comment in its source calls this
+# "ResNet V1.5"). Write `bottleneck_macs(in_channels, mid_channels, out_channels, side, stride,
+# stride_in)`: the multiply-adds of the three convolutions (no bias; padding 1 on the 3x3) on a
+# `side x side` input, with the stride on the `"1x1"` or on the `"3x3"` (`stride_in`). How much more
+# does torchvision's choice cost in ResNet-50's first block of conv3_x (256 -> 128 -> 512 on 56x56),
+# and which input pixels does the strided 1x1 never look at?
 
 # %%
-def inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj):
+def bottleneck_macs(in_channels, mid_channels, out_channels, side, stride, stride_in):
     raise NotImplementedError  # your code here
 
 
-ex09.check_inception_macs(inception_macs);
+ex09.check_bottleneck_macs(bottleneck_macs);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

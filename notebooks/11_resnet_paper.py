@@ -794,20 +794,34 @@ print(f"this notebook so far: {store.describe_time(time.perf_counter() - NOTEBOO
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex11.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex11.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. The schedule for another batch size
+# ### 1. The recipe for a larger batch
 #
-# You train on four GPUs with 64 images each, a batch of 256, and want to see as many images as the
-# paper does before each learning-rate drop and before the end. Write `milestones_for_batch(batch_size)`
-# returning `(first drop, second drop, end)` in iterations.
+# You train on eight GPUs with 128 images each: batches of 1,024, eight times the paper's. Write
+# `recipe_for_batch(batch_size)` returning the paper's `Recipe` (its defaults) adapted to batches of
+# `batch_size`: training sees as many images as the paper's before each learning-rate drop and before
+# the end, and the learning rate follows the *linear scaling rule* of Goyal et al. (2017, *Accurate,
+# Large Minibatch SGD: Training ImageNet in 1 Hour*, section 2.1). Why linear: compare one SGD step on
+# a batch of 1,024 with eight steps on batches of 128. Where does that argument break down, and what
+# did Goyal et al. add for it (their section 2.2)?
 
 # %%
-def milestones_for_batch(batch_size):
+from course_utils.experiments import Recipe
+
+print(Recipe())  # a frozen dataclass: dataclasses.replace(Recipe(), ...) changes some fields
+
+
+def recipe_for_batch(batch_size):
     raise NotImplementedError  # your code here
 
 
-ex11.check_milestones(milestones_for_batch);
+ex11.check_recipe_for_batch(recipe_for_batch);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 2. Option B's parameters

@@ -835,19 +835,37 @@ if PROFILE != "smoke":  # an untrained smoke model stops after a word or two
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex13.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex13.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. Layer normalisation
+# ### 1. RMSNorm and its gradient
 #
-# Write `layer_norm(x, weight, bias, eps)` without `F.layer_norm` or `nn.LayerNorm`; `x` may have
-# any number of dimensions, the last one holding the features.
+# Many recent language models (LLaMA among them) replace layer normalisation by **RMSNorm** (Zhang and
+# Sennrich, 2019, *Root Mean Square Layer Normalization*): each vector is divided by its root mean
+# square and scaled by a learned weight, and nothing is subtracted or added. Write
+# `rms_norm(x, weight, eps)` over the last dimension, with `eps` added to the mean square before the
+# root, that matches `F.rms_norm(x, (E,), weight, eps)` without calling it. Then derive its backward
+# pass on paper and write `rms_norm_backward(x, weight, eps, grad_output)` returning
+# `(grad_input, grad_weight)` without autograd (the checker compares both with autograd). What does
+# the layer norm's gradient have that this one does not?
 
 # %%
-def my_layer_norm(x, weight, bias, eps):
+def rms_norm(x, weight, eps):
     raise NotImplementedError  # your code here
 
 
-ex13.check_layer_norm(my_layer_norm);
+ex13.check_rms_norm(rms_norm);
+
+# %%
+def rms_norm_backward(x, weight, eps, grad_output):
+    raise NotImplementedError  # your code here
+
+
+ex13.check_rms_norm_backward(rms_norm_backward);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 2. Counting `nn.Transformer`'s parameters
