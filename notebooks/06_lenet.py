@@ -327,13 +327,13 @@ for seed in range(3):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Does a small gradient mean slow learning?
 #
-# It depends on the optimiser. Plain SGD moves each weight by the learning rate times its gradient, so
-# a layer whose gradient is a thousand times smaller takes steps a thousand times smaller. Adam (and
+# It depends on the optimiser. Plain SGD moves each weight by the learning rate times its gradient, so a
+# layer whose gradient is a thousand times smaller takes steps a thousand times smaller. Adam (and
 # AdamW, which the training below uses) divides each parameter's step by the square root of a running
-# average of that parameter's squared gradients, which cancels the gradient's scale. Both, for two seeds: 200 steps of 128 training images (under half an
-# epoch) with SGD (learning rate 0.1, as d2l uses) and with AdamW (learning rate 0.001), measuring how
-# far each layer's weights moved relative to their size at the start, `||W - W0|| / ||W0||`, and the
-# training loss of the last 20 steps:
+# average of that parameter's squared gradients, which cancels the gradient's scale. Both, for two
+# seeds: 200 steps of 128 training images (under half an epoch) with SGD (learning rate 0.1, as d2l
+# uses) and with AdamW (learning rate 0.001), measuring how far each layer's weights moved relative to
+# their size at the start, `||W - W0|| / ||W0||`, and the training loss of the last 20 steps:
 
 # %%
 MOVE_PAIR = {"sigmoid": dict(activation="sigmoid", pool="avg"), "ReLU": dict(activation="relu", pool="max")}
@@ -585,13 +585,14 @@ if PROFILE != "smoke":  # ten rounds are too few to compare reliably on a busy m
     assert with_bn.median > plain.median and with_bn.fastest > plain.fastest, "a batch-norm step should take longer"
 
 # %% [markdown]
-# A batch-norm step takes longer, by the percentages printed above. Where does the time go? LeNet's convolutions are tiny (0.4 million multiply-adds per image), so a training step spends much
-# of its time not multiplying but *moving* activations: every element-wise layer reads and writes whole
-# feature maps, in the forward and in the backward pass. Batch norm adds such passes (the channel means
-# and variances, the normalisation, and three more reductions in its backward pass) over the largest
-# maps of the network. And on a CPU it is slower still in the channels-last layout that speeds up the
-# other layers, so that variant trains in the contiguous layout. PyTorch's profiler shows where one
-# training step's time goes on the CPU:
+# A batch-norm step takes longer, by the percentages printed above. Where does the time go? LeNet's
+# convolutions are tiny (0.4 million multiply-adds per image), so a training step spends much of its
+# time not multiplying but *moving* activations: every element-wise layer reads and writes whole feature
+# maps, in the forward and in the backward pass. Batch norm adds such passes (the channel means and
+# variances, the normalisation, and three more reductions in its backward pass) over the largest maps of
+# the network. And on a CPU it is slower still in the channels-last layout that speeds up the other
+# layers, so that variant trains in the contiguous layout. PyTorch's profiler shows where one training
+# step's time goes on the CPU:
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Profiling one training step
@@ -645,8 +646,8 @@ assert bn_share > 0.1, "batch norm's own passes should be a sizeable part of the
 # above); in the channels-last layout they take more still, which is why that variant trains
 # contiguous, at the price of the layout that is faster for the rest of the network
 # (`benchmarks/memory_layout.py`). The profiler's totals need not match the step times above: it adds
-# bookkeeping of its own. In networks whose convolutions dominate the time
-# (notebooks 08-10) the same layers are a smaller share of a step.
+# bookkeeping of its own. In networks whose convolutions dominate the time (notebooks 08-10) the same
+# layers are a smaller share of a step.
 #
 # What the extra time bought in LeNet: in the saved run the batch-norm variant had the best validation
 # accuracy of the five, which is why it was chosen, a fraction of a point ahead of the plain ReLU

@@ -389,14 +389,18 @@ if PROFILE != "smoke":
 # Without dropout the network fits its thousand training images more closely: the gap between training
 # and validation accuracy is wider on every seed, and its validation loss is higher on average (on every
 # seed of the saved run): it is more confident where it is wrong. Its validation *accuracy* is not
-# lower, though: in the saved run it is higher without dropout, 79.0% ± 0.3 against 77.9% ± 1.2. Dropout
-# narrowed the gap by lowering the training accuracy (87% against 93%), not by raising the validation
-# accuracy.
-#
+# lower, though: in the saved run it is higher without dropout, 79.0% ± 0.3 against 77.9% ± 1.2.
+# Dropout narrowed the gap by lowering the training accuracy (87% against 93%), not by raising the
+# validation accuracy.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What a short run can and cannot show
+
+# %% [markdown]
 # A short run on a small training set can show what dropout does to fitting: less of the training set
 # memorised, fewer confident mistakes. It cannot show whether dropout ends with a better network:
 # training with dropout is slower (the AlexNet paper, section 4.2, found that it roughly doubled the
-# iterations needed to converge), and a difference of a point, with a spread of about a point over three
+# iterations needed to converge), and a difference of a point, with spreads of up to a point over three
 # seeds, does not rank the two settings. With 60,000 images and a few epochs (part 1) overfitting is
 # small, and dropout matters less; on ImageNet, with 61 million parameters, the paper found that its
 # network overfit substantially without dropout.
@@ -579,8 +583,8 @@ assert factors["the paper's input scale"].min() < 0.5 * 2 ** -0.75, "at the pape
 # scale the activations are about 90 times larger (the factors printed above: a convolution and a ReLU
 # scale with their input, up to the biases), the sum term is no longer negligible next to `k` (at the
 # most active positions it is several times larger), and the layer divides strongly active positions
-# by much more than weakly active ones: the normalisation the paper describes. So the experiment runs at the paper's input scale, with and without LRN, three seeds,
-# AdamW as in part 1:
+# by much more than weakly active ones: the normalisation the paper describes. So the experiment runs
+# at the paper's input scale, with and without LRN, three seeds, AdamW as in part 1:
 
 # %%
 lrn_runs = {}
