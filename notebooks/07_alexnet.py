@@ -253,9 +253,15 @@ plt.show()
 # a convolution whose channels are split into independent halves is a **grouped convolution** with
 # `groups=2`: each filter has half as many input channels, so the layer has half the weights.
 #
-# In 2014 Krizhevsky (*One weird trick for parallelizing convolutional neural networks*) trained a
-# single-GPU column with 64, 192, 384, 256, 256 channels and no LRN; that is the AlexNet torchvision
-# (and most code) calls AlexNet. We build the 2012 network with the same class:
+# The network torchvision (and most code) calls AlexNet, which this notebook builds (and trains at a
+# quarter of its width), is a one-GPU network with 64, 192, 384, 256, 256 channels and no LRN: the
+# "2014 variant" here. It is usually credited to Krizhevsky's *One weird trick for parallelizing
+# convolutional neural networks* (2014), but that paper's single column (footnote 1, page 5) has 64,
+# 192, 384, **384**, 256. The 256 of conv 4 comes from the one-GPU ImageNet configuration of
+# Krizhevsky's own code, cuda-convnet2, by way of a Torch reimplementation that torchvision followed;
+# torchvision kept it so that its pretrained weights still load (pytorch/vision pull requests 463 and
+# 704 trace it). We build torchvision's widths, so that its weights load into ours. The 2012 network
+# comes from the same class:
 
 # %%
 CHANNELS_2012, GROUPS_2012 = (96, 256, 384, 384, 256), (1, 2, 1, 2, 2)

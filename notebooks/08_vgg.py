@@ -414,8 +414,13 @@ results.record_training("08", "vgg_test_acc", model, history, input_shape, train
                         description=f"VGG-11 (width {settings['width']}, BN)", test_acc=accuracy);
 
 # %% [markdown]
-# The paper's own figures are ImageNet errors (1000 classes; ILSVRC-2012 validation set, one 224x224
-# crop per image, Simonyan and Zisserman, 2014, Table 3, trained and tested at scale 256):
+# The paper's own figures are ImageNet errors (1000 classes, ILSVRC-2012 validation set; Simonyan and
+# Zisserman, 2014, Table 3), each network trained on images rescaled to a shorter side of 256 pixels
+# and tested at that one scale. They are not one-crop figures. The paper tests by *dense evaluation*
+# (its sections 3.2 and 4.1): the dense layers are recast as convolutions (the first as a 7x7, the
+# others as 1x1), the network runs over the whole rescaled image, and the class scores are averaged
+# over all the positions it produces. (Its Table 5, section 4.3, compares this with averaging over many
+# crops.)
 #
 # | network | paper's name | top-1 error | top-5 error |
 # | --- | --- | --- | --- |

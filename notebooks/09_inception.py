@@ -622,10 +622,13 @@ results.record_training("09", "googlenet_test_acc", model, history, input_shape,
 # %% [markdown]
 # The paper reports ImageNet top-5 errors only (Szegedy et al., 2014, Table 3, ILSVRC-2014): **10.07%**
 # for one GoogLeNet evaluated on one crop per image, 7.89% with 144 crops per image, and 6.67% for the
-# competition entry, seven GoogLeNets with 144 crops each. VGG-16's single-crop top-5 error in its own
-# paper is 8.8% (notebook 08), with 20 times the parameters and ten times the multiply-adds; the two
-# papers' evaluation protocols differ in the details (training scales, crops), so the comparison is
-# approximate. Our number is a different task again, Fashion-MNIST at a quarter width.
+# competition entry, seven GoogLeNets with 144 crops each. VGG-16's top-5 error in its own paper, 8.8%
+# (its Table 3; notebook 08), is not a one-crop figure: it comes from dense evaluation at a single
+# scale, the network run over the whole image rescaled to a shorter side of 256 pixels, its class
+# scores averaged over all positions (Simonyan and Zisserman, sections 3.2 and 4.1). So the two figures
+# were not measured alike (the papers also differ in their training scales), and 8.8% against 10.07%
+# is an approximate comparison, of a network with 20 times the parameters and ten times the
+# multiply-adds. Our number is a different task again, Fashion-MNIST at a quarter width.
 #
 # Per multiply-add, this GoogLeNet is much slower on a CPU than the narrow VGG of notebook 08: dozens of
 # small convolutions, each launched separately, keep two cores busier with overhead than with arithmetic.
@@ -715,11 +718,14 @@ plt.show()
 # In the saved standard run, with the same five epochs each, all four land within two points of each
 # other on the test set: GoogLeNet (92.3%) and VGG-11 (92.1%) first, then LeNet-5 with batch norm
 # (91.1%) and AlexNet (90.5%), the one network without batch norm, last. What an epoch costs differs
-# far more, more than fivefold (5.4 s for LeNet-5, 30.1 s for GoogLeNet). The scaled-down GoogLeNet has
-# about half the parameters and 60% of the multiply-adds of notebook 08's narrow VGG, yet takes longer
-# per epoch on two CPU cores. On 28x28 clothing images the differences that made GoogLeNet famous,
-# accuracy per parameter and per multiply-add on ImageNet, show up in the arithmetic above more than in
-# this table; notebook 10 compares the networks on CIFAR-10, where they differ more.
+# far more: in the table's `s/epoch` column GoogLeNet's epoch takes several times as long as LeNet-5's.
+# Each of those figures comes from one run of its own notebook and moves with whatever else the machine
+# was doing at the time (notebook 06 compares training steps fairly, timed in turn under the same
+# load). The scaled-down GoogLeNet has about half the parameters and 60% of the multiply-adds of
+# notebook 08's narrow VGG, yet takes longer per epoch on two CPU cores. On 28x28 clothing images the
+# differences that made GoogLeNet famous, accuracy per parameter and per multiply-add on ImageNet, show
+# up in the arithmetic above more than in this table; notebook 10 compares the networks on CIFAR-10,
+# where they differ more.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
