@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -289,6 +290,23 @@ def _forward(model, forward, x, device, channels_last):
 # One training step, shared by fit and the experiment runner
 # ----------------------------------------------------------------------------
 
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+@contextlib.contextmanager
+def _running_statistics_kept(model):
+    """Batch norms normalise with the batch's statistics but leave their running
+    statistics (and ``num_batches_tracked``) alone during the block."""
+    norms = [m for m in model.modules() if isinstance(m, _BATCH_NORMS) and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+
+
 @dataclass(frozen=True)
 class StepPart:
     """One forward pass of a training step: its ``outputs`` and ``targets``,
@@ -311,8 +329,13 @@ def train_step(model, x, y, optimizer, scaler, *, loss_fn=F.cross_entropy, forwa
        autocast, ``loss_fn(outputs.float(), y)``, and the backward pass of
        ``loss / chunks`` through ``scaler``, so that the gradients add up to
        the gradient of the mean of the parts' losses. Batch norm normalises
-       each part over its own images. Under ``DistributedDataParallel``
-       only the last part averages the gradients over the processes.
+       each part over its own images, but its running statistics move once
+       per step, with the first part: what a process of a distributed run
+       does (``DistributedDataParallel`` keeps the first process's
+       statistics, from the first part of the batch), so that a step has the
+       same effect however it is split into parts or processes. Under
+       ``DistributedDataParallel`` only the last part averages the gradients
+       over the processes.
     3. With ``clip_grad_norm``, the gradients (unscaled first when float16
        loss scaling is on) are clipped to that total norm.
     4. The optimizer steps through the scaler, the scaler updates, and the
@@ -329,7 +352,8 @@ def train_step(model, x, y, optimizer, scaler, *, loss_fn=F.cross_entropy, forwa
     parts = []
     for i, (xc, yc) in enumerate(zip(xs, ys)):
         sync = not distributed or i == n - 1  # DDP: average the gradients once, at the end
-        with contextlib.nullcontext() if sync else model.no_sync():
+        with (contextlib.nullcontext() if sync else model.no_sync(),
+              contextlib.nullcontext() if i == 0 else _running_statistics_kept(model)):
             outputs = _forward(model, forward, xc, device, channels_last)
             loss, count = _loss_and_count(loss_fn, outputs.float(), yc)
             scaler.scale(loss if n == 1 else loss / n).backward()

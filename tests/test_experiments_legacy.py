@@ -57,7 +57,19 @@ def test_the_current_runner_computes_what_the_legacy_runner_did(tmp_path, monkey
 
 
 def test_chunked_batch_norm_trains_as_the_legacy_runner_did(tmp_path, monkeypatch):
-    """bn_batch=8 of 16: two chunks per step, whose gradients add up."""
-    old, new, (old_state, new_state) = both_runs(tmp_path, monkeypatch, oracle_config(**{"recipe.bn_batch": 8}))
-    assert_same_tensors(old_state, new_state)
-    assert store.comparable(new) == store.comparable(old)
+    """bn_batch=8 of 16: two chunks per step, whose gradients add up. The weights
+    and the training curves are the legacy runner's, bit for bit. The batch-norm
+    running statistics are not, by design (issue 20, section 5): they now move
+    once per step, with the first chunk, as in a run over two processes, where
+    the legacy runner moved them with every chunk; so the eval-mode figures
+    differ too (tests/test_experiments_distributed.py checks them against two
+    processes)."""
+    config = oracle_config(**{"recipe.bn_batch": 8})
+    old, new, (old_state, new_state) = both_runs(tmp_path, monkeypatch, config)
+    weights = [name for name, _ in runner.build_model(config).named_parameters()]
+    assert_same_tensors({n: old_state[n] for n in weights}, {n: new_state[n] for n in weights})
+    for key in ("iteration", "lr", "train_error", "train_loss"):
+        assert new["curves"][key] == old["curves"][key], key
+    counts = {name: (int(old_state[name]), int(new_state[name])) for name in old_state
+              if name.endswith("num_batches_tracked")}
+    assert counts and set(counts.values()) == {(48, 24)}, "two updates per step before, one now"

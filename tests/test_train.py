@@ -376,6 +376,22 @@ def test_chunks_accumulate_the_gradient_of_the_whole_batch():
                   **QUIET)
 
 
+def test_batch_norm_running_statistics_move_once_per_step_in_any_number_of_parts():
+    """Each part is normalised over its own images, but the running statistics
+    follow the first part only: once per step, as one process of a distributed run."""
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 2) * 3 + 1, torch.randint(0, 3, (32,))
+    first = nn.BatchNorm1d(2)
+    with torch.no_grad():
+        first(x[:8])  # what one update from the first of 4 parts gives
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 3))
+    train.fit(model, [(x, y)], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), chunks=4, **QUIET)
+    assert int(model[0].num_batches_tracked) == 1
+    torch.testing.assert_close(model[0].running_mean, first.running_mean, rtol=0, atol=0)
+    torch.testing.assert_close(model[0].running_var, first.running_var, rtol=0, atol=0)
+    assert model[0].track_running_stats, "the running statistics are kept only during the step"
+
+
 # ---------------------------------------------------------------- gradient clipping
 
 
