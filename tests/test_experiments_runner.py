@@ -35,6 +35,8 @@ def test_a_run_records_its_results_and_is_not_repeated(tmp_path, fake_cifar, cap
     result = runner.run(config, tmp_path / "runs", progress=False)
     out = capsys.readouterr().out
     assert "starting resnet8" in out and "resnet8 seed 0: test error" in out
+    # epochs over the run's 208 training images (6 x 16 / 208), not over CIFAR-10's nominal 45,000
+    assert "after 6 iterations (0.5 epochs)" in out
     path = store.result_path(tmp_path / "runs", config)
     assert json.loads(path.read_text()) == result
     curves = result["curves"]
@@ -47,7 +49,7 @@ def test_a_run_records_its_results_and_is_not_repeated(tmp_path, fake_cifar, cap
     assert result["train_images"] == 240 - 32 and result["sessions"] == 1
     mtime = path.stat().st_mtime_ns
     again = runner.run(config, tmp_path / "runs", progress=False)
-    assert "done already" in capsys.readouterr().out
+    assert "done already: resnet8 seed 0" in capsys.readouterr().out
     assert again == result and path.stat().st_mtime_ns == mtime
 
 
