@@ -555,7 +555,7 @@ class _LivePlot:
 def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler=None, loss_fn=F.cross_entropy,
         metrics=None, forward=None, eval_name="val", checkpoint=None, config=None, channels_last=False,
         clip_grad_norm=None, chunks=1, live_plot=False, progress=True, log=True):
-    """Train ``model`` and return its :class:`History` (about 50 lines of code under this docstring, and
+    """Train ``model`` and return its :class:`History` (about 60 lines of code under this docstring, and
     :func:`train_step`: read them).
 
     Args:
