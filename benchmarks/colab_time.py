@@ -53,6 +53,7 @@ from course_utils.data.text import SourceTarget  # noqa: E402
 from course_utils.models import alexnet, googlenet, lenet, resnet, vgg  # noqa: E402
 from course_utils.models import transformer as tr  # noqa: E402
 from course_utils.modes import eval_mode  # noqa: E402
+from course_utils.train import default_forward  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 FASHION_MNIST = (60_000, 10_000)
@@ -98,7 +99,7 @@ def forward_macs(model, example):
     kernel's products (the GPU does the same products either way)."""
     with (eval_mode(model), torch.no_grad(), sdpa_kernel(SDPBackend.MATH),
           FlopCounterMode(display=False) as counter):
-        model(example)
+        default_forward(model, example)  # model(*example) for a tuple of inputs, as fit calls it
     return counter.get_total_flops() // 2
 
 
