@@ -260,3 +260,62 @@ def test_describe_callable():
         "function": "torch.nn.functional.cross_entropy", "args": [], "keywords": {"label_smoothing": 0.1}}
     assert checkpoint.describe_callable(nn.CrossEntropyLoss(label_smoothing=0.2)) == {
         "module": "CrossEntropyLoss", "reduction": "mean", "ignore_index": -100, "label_smoothing": 0.2}
+
+
+def fake_gpus(monkeypatch, count, current=0):
+    """Make torch report ``count`` CUDA devices whose random states are distinct
+    tensors; return the dict that records what is restored, by device index.
+    An index beyond ``count`` raises what CUDA raises."""
+    states = {i: torch.full((8,), i + 1, dtype=torch.uint8) for i in range(count)}
+    restored = {}
+
+    def index(device=None):
+        if device is None or device == "cuda":
+            return current
+        if isinstance(device, int):
+            return device
+        device = torch.device(device)
+        return current if device.index is None else device.index
+
+    def get(device="cuda"):
+        return states[index(device)]
+
+    def put(state, device="cuda"):
+        i = index(device)
+        if i >= count:
+            raise RuntimeError("CUDA error: invalid device ordinal")
+        restored[i] = state
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", get)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [states[i] for i in range(count)])
+    monkeypatch.setattr(torch.cuda, "set_rng_state", put)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda saved: [put(s, i) for i, s in enumerate(saved)])
+    return restored
+
+
+def test_a_checkpoint_from_a_machine_with_more_gpus_resumes_on_one(tmp_path, monkeypatch):
+    """The CUDA random state saved is the current device's: a run saved on a
+    machine with two GPUs (on its second) resumes on a machine with one, whose
+    generator continues the saved one."""
+    fake_gpus(monkeypatch, count=2, current=1)
+    checkpoint.save(tmp_path / "rng.pt", {"rng": checkpoint.rng_states()})
+    restored = fake_gpus(monkeypatch, count=1, current=0)
+    checkpoint.set_rng_states(checkpoint.load(tmp_path / "rng.pt")["rng"])
+    assert list(restored) == [0] and torch.equal(restored[0], torch.full((8,), 2, dtype=torch.uint8))
+
+
+def test_two_writers_of_one_checkpoint_use_their_own_temporary_files(tmp_path, monkeypatch):
+    """Two processes saving the same path at once must not write through one
+    temporary file (one would rename the other's half-written file)."""
+    renamed = []
+    real_replace = checkpoint.os.replace
+    monkeypatch.setattr(checkpoint.os, "replace", lambda src, dst: (renamed.append(str(src)), real_replace(src, dst)))
+    path = tmp_path / "run.pt"
+    for pid in (1001, 1002):
+        monkeypatch.setattr(checkpoint.os, "getpid", lambda pid=pid: pid)
+        checkpoint.save(path, {"x": torch.zeros(1)})
+    assert len(set(renamed)) == 2, f"both writes went through {renamed[0]}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]

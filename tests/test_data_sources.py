@@ -164,6 +164,20 @@ def test_cache_round_trip_and_version_check(tmp_path):
         sources.read_cache(path, "toy")
 
 
+def test_two_processes_writing_one_cache_use_their_own_temporary_files(tmp_path, monkeypatch):
+    """The ranks of a first multi-GPU run may build the cache at once: each
+    writes its own temporary file (a shared one would be renamed half-written)."""
+    renamed = []
+    real_replace = sources.os.replace
+    monkeypatch.setattr(sources.os, "replace", lambda src, dst: (renamed.append(str(src)), real_replace(src, dst)))
+    path = tmp_path / "toy.pt"
+    for pid in (1001, 1002):
+        monkeypatch.setattr(sources.os, "getpid", lambda pid=pid: pid)
+        sources.write_cache(path, {"name": "toy", "images": torch.zeros(3, dtype=torch.uint8)})
+    assert len(set(renamed)) == 2, f"both writes went through {renamed[0]}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.pt"]
+
+
 def test_cache_path_is_in_the_data_folder(tmp_data_dir):
     assert sources.cache_path(sources.DATASETS["mnist"]) == tmp_data_dir / "mnist.pt"
 

@@ -132,3 +132,31 @@ def test_two_gloo_processes_equal_one_process(tmp_path, monkeypatch):
     assert result_two["hardware"]["processes"] == 2 and result_two["hardware"]["backend"] == "gloo"
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
         [store.result_path(".", config).name, store.checkpoint_file(".", config).name])
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("entry", ["start", "run_grid"])
+@pytest.mark.parametrize("rank", [0, 1])
+def test_rank_zero_loads_cifar10_before_the_other_ranks(tmp_path, monkeypatch, rank, entry):
+    """The first multi-GPU run downloads CIFAR-10 and writes its cache: rank 0
+    first, the others after a barrier, so that they read what it wrote instead
+    of downloading into one folder at once."""
+    events = []
+    procs = distributed.Processes(rank, 2, rank, torch.device("cpu"), "gloo")
+    monkeypatch.setattr(distributed, "start", lambda device=None: procs)
+    monkeypatch.setattr(distributed, "barrier", lambda processes: events.append("barrier"))
+
+    def load(name):
+        events.append("load")
+        raise _Stop  # enough: what happened before and around the load is recorded
+
+    monkeypatch.setattr(runner, "load_dataset", load)
+    with pytest.raises(_Stop):
+        if entry == "start":
+            runner.start(tiny_config(**{"recipe.bn_batch": 8}), tmp_path, procs)
+        else:
+            runner.run_grid([tiny_config(**{"recipe.bn_batch": 8})], tmp_path)
+    assert events == (["load", "barrier"] if rank == 0 else ["barrier", "load"]), events

@@ -13,7 +13,7 @@ from experiments_helpers import TINY_SETS, cli, fake_cifar_env, single_thread, t
 
 from course_utils import checkpoint
 from course_utils.data import load_dataset
-from course_utils.experiments import runner, store
+from course_utils.experiments import distributed, runner, store
 from course_utils.experiments.batches import EVAL_BATCH
 from course_utils.experiments.cli import main
 from course_utils.models.resnet import layer_responses, resnet_cifar
@@ -160,3 +160,18 @@ def test_warmup_until_the_training_error_is_low_enough(tmp_path, fake_cifar):
     never = ends.replace(**{"recipe.warmup_error": 0.01})  # random labels: the error stays near 90%
     result = runner.run(never, tmp_path, progress=False, log=False)
     assert result["warmup_end"] is None and result["curves"]["lr"] == pytest.approx([0.01, 0.01])
+
+
+@pytest.mark.parametrize("saved, resumed", [(False, True), (True, False)], ids=["scaler-off-to-on", "on-to-off"])
+def test_a_run_resumes_where_float16_loss_scaling_is_switched(tmp_path, fake_cifar, monkeypatch, capsys, saved,
+                                                               resumed):
+    """A runs folder shared between an A100 (bfloat16, no scaler) and a T4
+    (float16, scaler on), as notebook 11 invites: a checkpoint from one resumes on the other."""
+    config, procs = tiny_config(), distributed.start("cpu")
+    monkeypatch.setattr(runner, "grad_scaler", lambda device: torch.amp.GradScaler("cpu", enabled=saved))
+    runner.start(config, tmp_path, procs, fake_cifar, log=False).save()
+    monkeypatch.setattr(runner, "grad_scaler", lambda device: torch.amp.GradScaler("cpu", enabled=resumed))
+    run = runner.start(config, tmp_path, procs, fake_cifar)
+    assert run.state.sessions == 2 and "resuming" in capsys.readouterr().out
+    runner.train(run, progress=False, log=False)
+    assert run.state.iteration == config.iterations

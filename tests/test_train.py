@@ -732,3 +732,20 @@ def test_plot_does_not_import_train():
     """train imports plot at module level; plot importing train back would be a cycle."""
     code = "import sys, course_utils.plot; assert 'course_utils.train' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.parametrize("saved, resumed", [(False, True), (True, False)], ids=["scaler-off-to-on", "on-to-off"])
+def test_a_run_resumes_where_float16_loss_scaling_is_switched(tmp_path, monkeypatch, capsys, saved, resumed):
+    """A checkpoint saved without loss scaling (CPU, or bfloat16 on an A100) resumed
+    where it is on (float16 on a T4), and the other way round: the run continues,
+    with a fresh scaler where the saved one was off, and says so."""
+    ckpt = tmp_path / "run.pt"
+    monkeypatch.setattr(train, "grad_scaler", lambda device: torch.amp.GradScaler("cpu", enabled=saved))
+    model, opt, sched, tr, te = make_run()
+    train.fit(model, tr, te, epochs=1, optimizer=opt, scheduler=sched, checkpoint=ckpt, **QUIET)
+    monkeypatch.setattr(train, "grad_scaler", lambda device: torch.amp.GradScaler("cpu", enabled=resumed))
+    model, opt, sched, tr, te = make_run()
+    history = train.fit(model, tr, te, epochs=2, optimizer=opt, scheduler=sched, checkpoint=ckpt, progress=False)
+    out = capsys.readouterr().out
+    assert "resumed from" in out and [e.epoch for e in history] == [1, 2], out
+    assert "loss scaling" in out, f"the switch of precision should be said:\n{out}"
