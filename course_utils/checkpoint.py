@@ -29,6 +29,18 @@ what that is safe to do:
      for ``fit`` the random number generators) and training continues as
      if it had not stopped.
 
+  The precision is not part of a run's identity: a run may move between
+  machines (a CPU trains in float32, an A100 or H100 in bfloat16, a T4 in
+  float16 with loss scaling; ``course_utils.device``), and notebook 11
+  shares one runs folder between them. So the gradient scaler's state is
+  restored only where it applies (:func:`restore_scaler`): a scaler that was
+  on and is on again continues; one saved off (an empty state) and on now
+  starts fresh, at its initial scale (its first steps may be skipped while
+  it finds its scale); one saved on and off now is dropped. A line says so
+  in both cases. Likewise only the current GPU's random state is saved and
+  restored (:func:`rng_states`), so a checkpoint from a machine with more
+  GPUs resumes on one with fewer.
+
   What counts as "the same" is the caller's to say: ``fit`` continues a run
   saved with fewer epochs than asked for (its first epochs are the same run)
   and starts afresh when fewer are asked for; a scheduler is the same when its
@@ -39,7 +51,9 @@ what that is safe to do:
   ``load_state_dict()`` of the model, optimizer, scheduler and scaler.
 - **Is the file whole?** :func:`save` writes a temporary file and renames it
   over the old one (``os.replace`` is atomic), so a run killed at any moment
-  leaves either the previous checkpoint or the new one, never half.
+  leaves either the previous checkpoint or the new one, never half. The
+  temporary file's name holds the process id, so processes writing the same
+  path at once never rename each other's half-written file.
 - **Is the file safe to read?** :func:`load` uses
   ``torch.load(..., weights_only=True)``, which unpickles only tensors and
   plain containers: a checkpoint someone hands you cannot run code.
@@ -283,6 +297,29 @@ def resume(path, differences):
     return None
 
 
+def restore_scaler(scaler, state, log=True):
+    """Load a gradient scaler's saved ``state`` into ``scaler`` where it applies.
+
+    float16 loss scaling is on or off with the device (see the module
+    docstring): a disabled scaler saves an empty state. Both on: the state
+    is restored. Saved off, on now: ``scaler`` keeps its fresh state. Saved
+    on, off now: nothing to restore. The last two print a line (``log``).
+    Returns whether the state was restored.
+    """
+    saved_on, now_on = bool(state), scaler.is_enabled()
+    if saved_on and now_on:
+        scaler.load_state_dict(state)
+        return True
+    if log and saved_on != now_on:
+        if now_on:
+            print("note: the checkpoint was trained without float16 loss scaling (float32 or bfloat16) and "
+                  "continues with it here, with a fresh gradient scaler")
+        else:
+            print("note: the checkpoint was trained with float16 loss scaling and continues without it here "
+                  "(float32 or bfloat16): its gradient scaler is not needed")
+    return False
+
+
 # ----------------------------------------------------------------------------
 # Files
 # ----------------------------------------------------------------------------
@@ -291,13 +328,15 @@ def resume(path, differences):
 def save(path, state):
     """Write ``state`` (a dict of tensors and plain data) to ``path`` atomically.
 
-    The data goes to ``<path>.tmp`` first, is flushed to disk, and then
-    replaces ``path`` in one step, so an interruption never leaves half a
-    checkpoint. The file records the format and its version for :func:`load`.
+    The data goes to ``<path>.<process id>.tmp`` first (one per process, so
+    that processes saving the same path at once do not share it), is flushed
+    to disk, and then replaces ``path`` in one step, so an interruption never
+    leaves half a checkpoint. The file records the format and its version
+    for :func:`load`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         torch.save({"format": FORMAT, "version": VERSION, **state}, f)
         f.flush()
@@ -348,15 +387,18 @@ def load(path):
 
 def rng_states():
     """The state of every random number generator a training run may draw
-    from (Python's, NumPy's, PyTorch's CPU and CUDA ones), as tensors and
-    plain data that :func:`save` can store."""
+    from (Python's, NumPy's, PyTorch's CPU one and the current GPU's), as
+    tensors and plain data that :func:`save` can store.
+
+    Only the current GPU's: a process trains on one device, and a machine
+    with fewer GPUs could not restore the others ("invalid device ordinal")."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "python": random.getstate(),
         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
     }
 
 
@@ -368,5 +410,10 @@ def set_rng_states(states):
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                          n["cached_gaussian"]))
     torch.set_rng_state(states["torch"])
-    if states["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    cuda = states["cuda"]
+    if cuda is not None and torch.cuda.is_available():
+        if isinstance(cuda, (list, tuple)):  # an earlier version saved every visible GPU's: take this one's
+            current = torch.cuda.current_device()
+            cuda = cuda[current] if current < len(cuda) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda)  # the current device's

@@ -2,6 +2,19 @@
 
 Everything is decided when a function is called, never at import, so a
 notebook that is moved to a GPU runtime picks the GPU up on its next run.
+
+Mixed precision: on a GPU, :func:`autocast_dtype` picks bfloat16 or float16
+by the compute capability; :func:`autocast` runs a forward pass in it and
+:func:`grad_scaler` scales the loss for float16. The CPU and MPS train in
+float32.
+
+A test switch: ``COURSE_AUTOCAST=bfloat16`` or ``COURSE_AUTOCAST=float16``
+makes the CPU run the same mixed precision as a GPU (PyTorch's CPU autocast,
+and for float16 a CPU gradient scaler), so that the GPU's precision path --
+autocast in ``fit`` and ``evaluate``, loss scaling, float16 overflow -- runs,
+and fails, on a machine without a GPU. CI runs notebooks under it
+(``.ci/run``). It is for testing: on a CPU it is slower than float32 and no
+more accurate. Unset (or ``off``), the CPU trains in float32.
 """
 
 import contextlib
@@ -16,6 +29,8 @@ import torch
 # torch.cuda.is_bf16_supported() is true on some of them (Colab's T4) because
 # bfloat16 is emulated there, which is slower than float32.
 BF16_MIN_CAPABILITY = (8, 0)
+AUTOCAST_ENV = "COURSE_AUTOCAST"  # the test switch of the module docstring
+CPU_AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def get_device():
@@ -39,6 +54,18 @@ def _as_device(device):
     return torch.device(device) if device is not None else get_device()
 
 
+def cpu_autocast_dtype():
+    """The precision that ``COURSE_AUTOCAST`` forces on the CPU (a test switch,
+    see the module docstring), or ``None`` when it is unset, empty or ``off``."""
+    value = os.environ.get(AUTOCAST_ENV, "").strip().lower()
+    if value in ("", "off"):
+        return None
+    if value not in CPU_AUTOCAST_DTYPES:
+        raise ValueError(f"{AUTOCAST_ENV}={value!r} is not a precision the CPU's autocast is tested in: "
+                         f"use {' or '.join(CPU_AUTOCAST_DTYPES)}, or unset it (or 'off') for float32")
+    return CPU_AUTOCAST_DTYPES[value]
+
+
 def autocast_dtype(device=None):
     """The reduced precision used on ``device``, or ``None`` for full float32.
 
@@ -46,9 +73,12 @@ def autocast_dtype(device=None):
     Hopper: A100, H100, RTX 30xx/40xx), which has float32's range and so
     needs no loss scaling; float16 on older GPUs (T4 7.5, V100 7.0), whose
     tensor cores have no bfloat16, with a gradient scaler (see
-    :func:`grad_scaler`). The CPU and MPS train in float32.
+    :func:`grad_scaler`). The CPU and MPS train in float32, unless the test
+    switch ``COURSE_AUTOCAST`` forces a precision on the CPU.
     """
     device = _as_device(device)
+    if device.type == "cpu":
+        return cpu_autocast_dtype()
     if device.type != "cuda":
         return None
     capability = tuple(torch.cuda.get_device_capability(device))
@@ -58,12 +88,13 @@ def autocast_dtype(device=None):
 def autocast(device=None):
     """Context manager for mixed-precision forward passes on ``device``.
 
-    A no-op on the CPU and on MPS.
+    A no-op on MPS and on the CPU (unless ``COURSE_AUTOCAST`` is set).
     """
+    device = _as_device(device)
     dtype = autocast_dtype(device)
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def grad_scaler(device=None):
@@ -72,8 +103,9 @@ def grad_scaler(device=None):
     float16 underflows for small gradients; scaling the loss up before the
     backward pass (and the gradients down before the step) avoids that.
     """
+    device = _as_device(device)
     enabled = autocast_dtype(device) == torch.float16
-    return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.amp.GradScaler("cuda" if device.type == "cuda" else "cpu", enabled=enabled)
 
 
 def seed_everything(seed=0):

@@ -510,7 +510,7 @@ def _resume(path, this_run, model, optimizer, scheduler, scaler, train_batches, 
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
+    ckpt.restore_scaler(scaler, state["scaler"], log)
     if state["batches_epoch"] is not None and hasattr(train_batches, "epoch"):
         train_batches.epoch = state["batches_epoch"]
     ckpt.set_rng_states(state["rng"])

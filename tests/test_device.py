@@ -17,13 +17,51 @@ def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert dev.get_device() == torch.device("cpu")
 
 
-def test_autocast_is_a_no_op_on_cpu():
+def test_autocast_is_a_no_op_on_cpu(monkeypatch):
+    monkeypatch.delenv(dev.AUTOCAST_ENV, raising=False)
     a, b = torch.randn(4, 4), torch.randn(4, 4)
     with dev.autocast(torch.device("cpu")):
         c = a @ b
     assert c.dtype == torch.float32
     assert dev.autocast_dtype(torch.device("cpu")) is None
     assert not dev.grad_scaler(torch.device("cpu")).is_enabled()
+
+
+@pytest.mark.parametrize("value, dtype", [("bfloat16", torch.bfloat16), ("float16", torch.float16)])
+def test_the_test_switch_runs_the_cpu_in_mixed_precision(monkeypatch, value, dtype):
+    """COURSE_AUTOCAST makes the CPU take the GPU's precision path: autocast
+    in that dtype, and for float16 an enabled (CPU) gradient scaler."""
+    monkeypatch.setenv(dev.AUTOCAST_ENV, value)
+    cpu = torch.device("cpu")
+    assert dev.autocast_dtype(cpu) == dtype
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 4, generator=gen), torch.randn(4, 4, generator=gen)
+    with dev.autocast(cpu):
+        c = a @ b
+    assert c.dtype == dtype
+    # each input rounded to 8 (bfloat16) or 11 (float16) bits: errors up to about 2^-8 of the terms' sizes
+    torch.testing.assert_close(c.float(), a @ b, rtol=0, atol=4 * 2 ** -8 * float((a.abs() @ b.abs()).max()))
+    scaler = dev.grad_scaler(cpu)
+    assert scaler.is_enabled() == (dtype == torch.float16)
+    if scaler.is_enabled():  # a CPU scaler: scales, and unscales a CPU model's gradients
+        w = torch.ones(3, requires_grad=True)
+        opt = torch.optim.SGD([w], lr=0.1)
+        scaler.scale((w * 2).sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+        torch.testing.assert_close(w.detach(), torch.full((3,), 0.8))
+
+
+@pytest.mark.parametrize("value", ["", "off", "OFF"])
+def test_the_test_switch_off_is_float32(monkeypatch, value):
+    monkeypatch.setenv(dev.AUTOCAST_ENV, value)
+    assert dev.autocast_dtype("cpu") is None and not dev.grad_scaler("cpu").is_enabled()
+
+
+def test_a_wrong_test_switch_says_what_to_use(monkeypatch):
+    monkeypatch.setenv(dev.AUTOCAST_ENV, "fp8")
+    with pytest.raises(ValueError, match="COURSE_AUTOCAST='fp8'.*bfloat16 or float16"):
+        dev.autocast_dtype("cpu")
 
 
 # (name, compute capability) of the GPUs a learner meets: Colab's free T4, V100, A100, H100

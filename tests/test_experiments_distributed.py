@@ -160,3 +160,21 @@ def test_rank_zero_loads_cifar10_before_the_other_ranks(tmp_path, monkeypatch, r
         else:
             runner.run_grid([tiny_config(**{"recipe.bn_batch": 8})], tmp_path)
     assert events == (["load", "barrier"] if rank == 0 else ["barrier", "load"]), events
+
+
+def test_a_gpu_process_of_a_distributed_run_turns_on_the_cudnn_autotuner(monkeypatch):
+    """Each torchrun process takes its own GPU and, as a single process does
+    (course_utils.device.get_device), turns on cuDNN's autotuner."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: chosen.append(backend))
+    procs = distributed.start()
+    assert (procs.rank, procs.world_size, procs.backend, procs.device) == (1, 2, "nccl", torch.device("cuda", 1))
+    assert chosen == [torch.device("cuda", 1), "nccl"]
+    assert torch.backends.cudnn.benchmark is True

@@ -292,9 +292,11 @@ def cache_path(spec):
 
 def write_cache(path, blob):
     """Save the dict ``blob`` (which names its dataset under ``"name"``) with
-    the cache version, atomically: a half-written cache is never read."""
+    the cache version, atomically: a half-written cache is never read. The
+    temporary file is the process's own, so that the processes of a
+    distributed run never rename each other's half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save({"version": CACHE_VERSION, **blob}, tmp)
     os.replace(tmp, path)
 

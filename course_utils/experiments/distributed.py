@@ -19,6 +19,7 @@ one configuration computes the same thing on one process or several.
 """
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -50,7 +51,7 @@ def start(device=None):
     if world_size == 1:
         return Processes(0, 1, 0, torch.device(device) if device is not None else get_device())
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    if get_device().type == "cuda":  # get_device also turns on cuDNN's autotuner, as for one process
         backend, device = "nccl", torch.device("cuda", local_rank)
         torch.cuda.set_device(device)  # NCCL's collectives use the current device
     else:
@@ -86,6 +87,22 @@ def barrier(processes):
     """Wait until every rank gets here (e.g. while rank 0 writes files)."""
     if processes.world_size > 1:
         dist.barrier()
+
+
+@contextmanager
+def main_first(processes):
+    """Run the block on rank 0 first and on the other ranks after it, e.g. a
+    dataset's download and cache: the others then read what rank 0 wrote
+    instead of downloading into one folder at once. Rank 0 reaches the
+    barrier also when its block fails, so the others do not wait forever
+    (they then try the block themselves and report their own error)."""
+    if not processes.is_main:
+        barrier(processes)
+    try:
+        yield
+    finally:
+        if processes.is_main:
+            barrier(processes)
 
 
 @dataclass(frozen=True)

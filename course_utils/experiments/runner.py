@@ -224,6 +224,13 @@ class Run:
 # ----------------------------------------------------------------------------
 
 
+def load_cifar10(procs):
+    """CIFAR-10, loaded by rank 0 first (which downloads it and writes the
+    cache on a first run) and by the other ranks after it."""
+    with distributed.main_first(procs):
+        return load_dataset("cifar10")
+
+
 def _saved_state(path, config):
     """The checkpoint at ``path`` if it holds this run (``course_utils.checkpoint.resume``'s policy)."""
     return checkpoint.resume(path, lambda saved: checkpoint.config_diff(saved.get("config") or {}, config.to_dict()))
@@ -234,7 +241,9 @@ def start(config, folder, procs, dataset=None, log=True):
     and restore its checkpoint in ``folder``, or start afresh; return a :class:`Run`."""
     recipe = config.recipe
     plan = distributed.batch_norm_plan(recipe, procs.world_size, procs.device.type)
-    images = run_images(dataset if dataset is not None else load_dataset("cifar10"), config, procs.device)
+    if dataset is None:
+        dataset = load_cifar10(procs)
+    images = run_images(dataset, config, procs.device)
     seed_everything(config.seed)  # the same initial weights on every process
     model = build_model(config).to(procs.device)
     if plan.sync:
@@ -249,7 +258,7 @@ def start(config, folder, procs, dataset=None, log=True):
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        scaler.load_state_dict(saved["scaler"])
+        checkpoint.restore_scaler(scaler, saved["scaler"], log and procs.is_main)
         state = RunState.from_dict(saved)
         state.sessions += 1
         if log and procs.is_main:
@@ -412,7 +421,7 @@ def run_grid(configs, runs=None, *, dataset=None, device=None, progress=True, lo
     """Run (or resume, or skip when done) every configuration in turn; return their results."""
     configs = list(configs)
     if dataset is None and any(not store.result_path(runs or store.runs_dir(), c).exists() for c in configs):
-        dataset = load_dataset("cifar10")  # once for the whole grid
+        dataset = load_cifar10(distributed.start(device))  # once for the whole grid
     return [run(c, runs, dataset=dataset, device=device, progress=progress, log=log) for c in configs]
 
 
