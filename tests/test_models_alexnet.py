@@ -110,6 +110,26 @@ def test_lrn_is_the_papers_formula():
     assert (wrong - expected).abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_lrn_normalises_large_activations_in_mixed_precision(dtype):
+    """Under autocast (a GPU, or the CPU with COURSE_AUTOCAST) conv 1's ReLU
+    outputs arrive in float16 or bfloat16. At the paper's input scale they
+    reach about 250 (notebook 07 part 2): a float16 square overflows above
+    256, so LRN must square in float32 or it zeroes the strongest positions
+    and their neighbours. The output keeps the input's dtype, within its rounding."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.relu(torch.randn(4, 96, 8, 8, generator=gen)) * 300  # ReLU outputs, up to about 1000
+    lrn = alexnet.local_response_norm()
+    expected = lrn(a.to(dtype).float())  # float32 from the same rounded inputs
+    with torch.autocast("cpu", dtype=dtype):
+        got = lrn(a.to(dtype))
+    assert got.dtype == dtype
+    zeroed = ((got == 0) & (expected != 0)).float().mean().item()
+    assert zeroed == 0, f"{zeroed:.1%} of the nonzero activations came out of LRN as zeros"
+    rounding = torch.finfo(dtype).eps  # one rounding of the result to dtype
+    torch.testing.assert_close(got.float(), expected, rtol=rounding, atol=0)
+
+
 def test_dropout_only_in_training_mode():
     model = alexnet.alexnet(1, 10, input_size=28, width=0.125, hidden_features=64, dropout=0.5)
     x = torch.randn(4, 1, 28, 28)

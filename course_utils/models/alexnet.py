@@ -31,6 +31,8 @@ factories.
 
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_utils.models.common import check_image_input, feature_map_size, scale_channels
@@ -73,14 +75,33 @@ def feature_size(config):
     return feature_map_size(config.input_size, [config.stem] + overlapping_pools)
 
 
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """``nn.LocalResponseNorm`` computed in at least float32, whatever the input's precision.
+
+    LRN squares its input. Under mixed precision (``course_utils.device.autocast``)
+    a float16 input above 256 has an infinite square, and the layer then
+    divides that position and its neighbours by infinity: it zeroes the
+    strongest activations instead of normalising them (at the paper's input
+    scale conv 1's ReLU outputs reach about 250, notebook 07 part 2). So the
+    sum of squares is computed in float32 (float64 stays float64) and the
+    result is returned in the input's dtype.
+    """
+
+    def forward(self, x):
+        wide = torch.promote_types(x.dtype, torch.float32)
+        return F.local_response_norm(x.to(wide), self.size, self.alpha, self.beta, self.k).to(x.dtype)
+
+
 def local_response_norm():
     """LRN with the paper's constants (section 3.3): k=2, n=5, alpha=1e-4, beta=0.75.
 
     The paper's formula is ``b = a / (k + alpha * sum of a^2 over n channels) ** beta``;
     PyTorch's ``nn.LocalResponseNorm`` divides its ``alpha`` by ``n``, so the
     paper's constant is passed as ``alpha = 1e-4 * 5``. (Many reimplementations
-    pass 1e-4 and so normalise five times more weakly than the paper.)"""
-    return nn.LocalResponseNorm(size=5, alpha=1e-4 * 5, beta=0.75, k=2.0)
+    pass 1e-4 and so normalise five times more weakly than the paper.) The
+    layer is :class:`LocalResponseNorm`: PyTorch's, computed in float32 under
+    mixed precision."""
+    return LocalResponseNorm(size=5, alpha=1e-4 * 5, beta=0.75, k=2.0)
 
 
 def overlapping_pool():
