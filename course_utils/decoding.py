@@ -19,6 +19,8 @@ tokens, and return the tokens without ``<bos>`` and ``<eos>``.
 """
 
 import contextlib
+import math
+import struct
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +97,23 @@ def greedy_search(model, src, *, bos_id, eos_id, max_len):
     return [row[:row.index(eos_id)] if eos_id in row else row for row in out]
 
 
+def _float32_bits(values):
+    """float32 values as int64 holding their bits, so that they travel in one int64 tensor."""
+    return values.float().contiguous().view(torch.int32).long()
+
+
+def _from_bits(bits):
+    """The float32 value (as a Python float) whose bits an int from :func:`_float32_bits` holds."""
+    return struct.unpack("<f", struct.pack("<i", bits))[0]
+
+
+def _read_hypotheses(scores, tokens):
+    """``scores (B, k)`` and ``tokens (B, k, t)`` as Python lists, read from the
+    device in one copy (each read waits for the device's queued work)."""
+    rows = torch.cat([_float32_bits(scores)[:, :, None], tokens], dim=2).tolist()  # (B, k, 1 + t)
+    return [[(_from_bits(row[0]), row[1:]) for row in beams] for beams in rows]
+
+
 def length_penalty(length, alpha):
     """GNMT's length normalisation (Wu et al., 2016, eq. 14): ``((5 + length) / 6) ** alpha``.
 
@@ -148,13 +167,14 @@ def beam_search(model, src, *, bos_id, eos_id, max_len, beam_size=4, alpha=0.6, 
             top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)  # (B, 2k), best first
             top_beam, top_token = top_index // vocab, top_index % vocab  # (B, 2k) each
             is_eos = top_token == eos_id
-            # <eos> among the k best: a finished hypothesis.
+            # <eos> among the k best: a finished hypothesis. The k best extensions' scores and
+            # prefixes come to the CPU in one copy per step; a non-finishing one's score is -inf.
             penalty = length_penalty(t + 1, alpha)
-            hits = (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist()
-            for b, r in hits:
+            ending = top_scores[:, :k].masked_fill(~is_eos[:, :k], float("-inf"))  # (B, k)
+            prefixes = history.gather(1, top_beam[:, :k, None].expand(-1, -1, t))  # (B, k, t)
+            for b, beams in enumerate(_read_hypotheses(ending, prefixes)):
                 if not done[b]:
-                    beam = int(top_beam[b, r])
-                    finished[b].append((float(top_scores[b, r]) / penalty, history[b, beam].tolist()))
+                    finished[b].extend((score / penalty, tokens) for score, tokens in beams if math.isfinite(score))
             for b in range(batch):
                 done[b] = done[b] or len(finished[b]) >= k
             if all(done):
@@ -169,11 +189,9 @@ def beam_search(model, src, *, bos_id, eos_id, max_len, beam_size=4, alpha=0.6, 
             tokens = new_tokens.reshape(-1)  # (B * k,)
         else:  # max_len reached: live prefixes compete with the finished hypotheses
             penalty = length_penalty(max_len, alpha)
-            for b in range(batch):
+            for b, beams in enumerate(_read_hypotheses(scores, history)):
                 if not done[b]:
-                    for r in range(k):
-                        if torch.isfinite(scores[b, r]):
-                            finished[b].append((float(scores[b, r]) / penalty, history[b, r].tolist()))
+                    finished[b].extend((score / penalty, tokens) for score, tokens in beams if math.isfinite(score))
     best = [max(f, key=lambda item: item[0]) for f in finished]
     sequences = [tokens for _, tokens in best]
     return (sequences, [score for score, _ in best]) if return_scores else sequences

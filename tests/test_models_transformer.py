@@ -212,6 +212,11 @@ def test_bad_ids_are_refused_with_a_clear_message():
     model = tr.transformer(10, 12, d_model=D, nhead=H)
     with pytest.raises(ValueError, match="outside"):
         model(torch.tensor([[3, 10]]), torch.tensor([[1, 2]]))
+    model(torch.tensor([[3, 4]]), torch.tensor([[1, 2]]))  # after good ids, the range is not read again...
+    for src, tgt_in, name in (([[3, 10]], [[1, 2]], "src"), ([[3, 4]], [[1, 12]], "tgt_in"), ([[-1, 4]], [[1, 2]],
+                                                                                               "src")):
+        with pytest.raises(ValueError, match=f"{name} holds ids outside"):  # ...but the CPU's error says it
+            model(torch.tensor(src), torch.tensor(tgt_in))
     with pytest.raises(ValueError, match="int64"):
         model(torch.tensor([[3.0, 4.0]]), torch.tensor([[1, 2]]))
     with pytest.raises(ValueError, match="divisible"):

@@ -26,15 +26,32 @@ class Augment:
     flip: bool = True
 
 
-def random_crop(images, padding, generator=None):
-    """Pad a batch by ``padding`` zeros on each side, then crop each image back
-    to its size at its own random offset. Works on any dtype and device."""
-    if padding <= 0:
-        return images
+def augment_draws(sizes, padding, flip, generator=None):
+    """The random numbers that :func:`random_crop` (with ``padding``) and then
+    :func:`random_flip` (if ``flip``) draw from ``generator`` for batches of
+    ``sizes`` images, one batch after the other, drawn on the CPU in that
+    order: a ``(sum(sizes), 3)`` int64 tensor of each image's row offset,
+    column offset and flip (0 or 1).
+
+    Drawing a whole epoch's numbers at once and copying them to the device in
+    one go (instead of three small copies per batch, each of which makes the
+    CPU wait) gives the same batches as drawing them batch by batch."""
+    parts = []
+    for b in sizes:
+        dy = dx = torch.zeros(b, dtype=torch.int64)
+        if padding > 0:
+            dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
+            dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
+        flips = (torch.rand(b, generator=generator) < 0.5).long() if flip else torch.zeros(b, dtype=torch.int64)
+        parts.append(torch.stack([dy, dx, flips], dim=1))  # (b, 3)
+    return torch.cat(parts) if parts else torch.zeros(0, 3, dtype=torch.int64)
+
+
+def crop_at(images, padding, dy, dx):
+    """Pad a batch by ``padding`` zeros on each side and crop each image back to
+    its size at its offsets ``dy``, ``dx`` (``(B,)`` tensors on the images' device)."""
     b, c, h, w = images.shape
     padded = F.pad(images, (padding, padding, padding, padding))  # (B, C, H+2p, W+2p)
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(images.device)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(images.device)
     rows = dy[:, None] + torch.arange(h, device=images.device)  # (B, H)
     cols = dx[:, None] + torch.arange(w, device=images.device)  # (B, W)
     batch = torch.arange(b, device=images.device)[:, None, None, None]
@@ -42,10 +59,31 @@ def random_crop(images, padding, generator=None):
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, H, W)
 
 
+def flip_where(images, flips):
+    """Flip left-right the images of a batch whose ``flips`` entry (``(B,)``, on their device) is nonzero."""
+    return torch.where(flips.bool()[:, None, None, None], images.flip(3), images)
+
+
+def augment(images, padding, draws):
+    """Crop (if ``padding``) and flip a batch with its rows of :func:`augment_draws` (on the images' device)."""
+    if padding > 0:
+        images = crop_at(images, padding, draws[:, 0], draws[:, 1])
+    return flip_where(images, draws[:, 2])
+
+
+def random_crop(images, padding, generator=None):
+    """Pad a batch by ``padding`` zeros on each side, then crop each image back
+    to its size at its own random offset. Works on any dtype and device."""
+    if padding <= 0:
+        return images
+    draws = augment_draws([images.shape[0]], padding, False, generator).to(images.device)  # (B, 3)
+    return crop_at(images, padding, draws[:, 0], draws[:, 1])
+
+
 def random_flip(images, generator=None):
     """Flip each image of a batch left-right with probability 1/2."""
-    flip = torch.rand(images.shape[0], generator=generator).to(images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
+    draws = augment_draws([images.shape[0]], 0, True, generator).to(images.device)  # (B, 3)
+    return flip_where(images, draws[:, 2])
 
 
 class Batches:
@@ -136,14 +174,16 @@ class Batches:
         self.epoch += 1
         n = self.num_examples
         order = torch.randperm(n, generator=gen).to(self.device) if self.shuffle else None
-        for k in range(len(self)):
-            sl = slice(k * self.batch_size, min((k + 1) * self.batch_size, n))
+        slices = [slice(k * self.batch_size, min((k + 1) * self.batch_size, n)) for k in range(len(self))]
+        draws = None
+        if self.augment is not None:  # the epoch's crop offsets and flips, copied to the device at once
+            sizes = [sl.stop - sl.start for sl in slices]
+            draws = augment_draws(sizes, self.augment.crop_padding, self.augment.flip, gen).to(self.device)
+        for sl in slices:
             idx = order[sl] if order is not None else sl
             images, labels = self.images[idx], self.labels[idx]
-            if self.augment is not None:
-                images = random_crop(images, self.augment.crop_padding, gen)
-                if self.augment.flip:
-                    images = random_flip(images, gen)
+            if draws is not None:
+                images = augment(images, self.augment.crop_padding, draws[sl])
             yield self.prepare(images), labels
 
 

@@ -407,9 +407,13 @@ class TranslationBatches:
         batches = list(order.split(self.batch_size))
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
-        for idx in batches:
-            s_len, t_len = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
-            idx = idx.to(self.device)
+        # The epoch's indices go to the device in one copy (not one per batch, which makes the CPU
+        # wait), and each batch's lengths are read on the CPU, where the lengths live, once.
+        sizes = [len(idx) for idx in batches]
+        on_device = torch.cat(batches).to(self.device).split(sizes) if batches else []
+        lengths = torch.stack([torch.stack([self.src_lengths[idx].max(), self.tgt_lengths[idx].max()])
+                               for idx in batches]).tolist() if batches else []  # [[S, T + 1] per batch]
+        for idx, (s_len, t_len) in zip(on_device, lengths):
             src = self.src[idx, :s_len]  # (B, S)
             tgt = self.tgt[idx, :t_len]  # (B, T + 1)
             yield SourceTarget(src, tgt[:, :-1]), tgt[:, 1:]  # (B, T) each: shifted by one

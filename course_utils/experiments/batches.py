@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from course_utils.data import Batches, random_crop, random_flip
+from course_utils.data import Batches
+from course_utils.data.batches import augment, augment_draws
 
 EVAL_BATCH = 1_000  # images per forward pass when evaluating
 
@@ -80,6 +81,7 @@ class IterationBatches:
         self.batch_size, self.crop_padding, self.flip, self.seed = batch_size, crop_padding, flip, seed
         self.steps_per_epoch = len(labels) // batch_size
         self._epoch, self._order = None, None
+        self._draws_epoch, self._draws = None, None
 
     def order(self, epoch):
         """The random order of the training images in ``epoch``."""
@@ -89,6 +91,20 @@ class IterationBatches:
             self._epoch = epoch
         return self._order
 
+    def augmentation(self, epoch):
+        """The crop offsets and flips of every step of ``epoch``, ``(steps_per_epoch,
+        batch_size, 3)`` on the device (see ``course_utils.data.batches.augment_draws``).
+        Step ``t``'s are drawn from its own generator, ``(seed, "augment", t)``,
+        and the epoch's are copied to the device at once, not step by step."""
+        if epoch != self._draws_epoch:
+            first = epoch * self.steps_per_epoch
+            draws = [augment_draws([self.batch_size], self.crop_padding, self.flip,
+                                   generator(self.seed, "augment", t))
+                     for t in range(first, first + self.steps_per_epoch)]
+            self._draws = torch.stack(draws).to(self.source.device)  # (steps, B, 3)
+            self._draws_epoch = epoch
+        return self._draws
+
     def __getitem__(self, iteration):
         """``(x, y)``: the normalised, augmented images and labels of step ``iteration``."""
         if iteration < 0:
@@ -96,11 +112,8 @@ class IterationBatches:
         epoch, k = divmod(iteration, self.steps_per_epoch)
         idx = self.order(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
         images = self.source.images[idx]  # (B, C, H, W) uint8
-        gen = generator(self.seed, "augment", iteration)
-        if self.crop_padding:
-            images = random_crop(images, self.crop_padding, gen)
-        if self.flip:
-            images = random_flip(images, gen)
+        if self.crop_padding or self.flip:
+            images = augment(images, self.crop_padding, self.augmentation(epoch)[k])
         return self.source.prepare(images), self.source.labels[idx]
 
     def part(self, iteration, rank, world_size):

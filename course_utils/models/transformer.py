@@ -307,28 +307,47 @@ class Transformer(nn.Module):
 
     # -- pieces -----------------------------------------------------------------------------------
 
-    def _embed(self, embedding, ids, start=0):
-        return self.positions(embedding(ids) * math.sqrt(self.config.d_model), start)  # (B, T, d_model)
+    def _embed(self, embedding, ids, start=0, name="tokens"):
+        try:
+            vectors = embedding(ids)  # (B, T, d_model)
+        except IndexError:  # an id outside the vocabulary (raised on the CPU; a GPU asserts on the device)
+            self._check_range(ids, name, embedding.num_embeddings)
+            raise
+        return self.positions(vectors * math.sqrt(self.config.d_model), start)  # (B, T, d_model)
 
-    def _check_ids(self, ids, name, vocab_size):
-        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype != torch.int64:
-            got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids).__name__
-            raise ValueError(f"{name} must be an int64 tensor of token ids (B, length), got {got}")
+    @staticmethod
+    def _check_range(ids, name, vocab_size):
         if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
             raise ValueError(f"{name} holds ids outside [0, {vocab_size}): min {int(ids.min())}, max "
                              f"{int(ids.max())}; was it encoded with the other language's vocabulary?")
+
+    def _check_ids(self, ids, name, vocab_size):
+        """The ids' type and shape, every call; their range, on the model's first call only.
+
+        The range check reads the ids' minimum and maximum, and on a GPU a
+        read waits until all queued work is done: per step, that would keep
+        the CPU from running ahead of the GPU. A wrong vocabulary shows on
+        the first batch; on a CPU a later out-of-range id still gets this
+        message (from the embedding's ``IndexError``)."""
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype != torch.int64:
+            got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids).__name__
+            raise ValueError(f"{name} must be an int64 tensor of token ids (B, length), got {got}")
+        checked = self.__dict__.setdefault("_ranges_checked", set())
+        if name not in checked:
+            self._check_range(ids, name, vocab_size)
+            checked.add(name)
 
     def encode(self, src, need_weights=False):
         """``src (B, S)`` -> ``(memory (B, S, d_model), key_mask (B, S), weights or None)``."""
         self._check_ids(src, "src", self.config.src_vocab_size)
         key_mask = src != self.config.pad_id  # (B, S): True = real token
-        memory, weights = self.encoder(self._embed(self.src_embed, src), key_mask, need_weights)
+        memory, weights = self.encoder(self._embed(self.src_embed, src, name="src"), key_mask, need_weights)
         return memory, key_mask, weights
 
     def decode(self, tgt_in, memory, memory_key_mask, need_weights=False):
         """``tgt_in (B, T)`` -> ``(logits (B, T, V), cross weights or None)``, all positions at once."""
         self._check_ids(tgt_in, "tgt_in", self.config.tgt_vocab_size)
-        x, weights = self.decoder(self._embed(self.tgt_embed, tgt_in), memory, memory_key_mask,
+        x, weights = self.decoder(self._embed(self.tgt_embed, tgt_in, name="tgt_in"), memory, memory_key_mask,
                                   need_weights=need_weights)
         return self.out_proj(x), weights  # (B, T, V)
 
