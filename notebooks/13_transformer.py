@@ -8,8 +8,8 @@
 # attention, masks, positional encodings); this notebook assembles them into the paper's
 # encoder-decoder and trains it on the paper's own task, translation, with real sentences:
 #
-# 1. **the data**: 76,036 English-French sentence pairs from Tatoeba, a word-level tokenizer, a
-#    split by English sentence, batches bucketed by length;
+# 1. **the data**: English-French sentence pairs from Tatoeba (76,036 in the course's offline copy),
+#    a word-level tokenizer, a split by English sentence, batches bucketed by length;
 # 2. **layer normalisation**, from scratch, and why it suits sequences better than batch norm;
 # 3. **the encoder and decoder layers**, post-LN (the paper) and pre-LN, proved equal to
 #    `nn.TransformerEncoderLayer` / `nn.TransformerDecoderLayer`, and the whole model's parameter
@@ -53,11 +53,13 @@ from course_utils.data import text
 from course_utils.accounting import count_params
 from course_utils.checkpoint import checkpoint_path
 from course_utils.checks import assert_close
+from course_utils.device import autocast
 from course_utils.decoding import FullPrefix, beam_search, greedy_search
 from course_utils.exercises import ex13
 from course_utils.models import transformer as tr
 from course_utils.modes import eval_mode
 from course_utils.plot import plot_history, show_attention
+from course_utils.timing import Stopwatch
 from course_utils.train import accuracy, evaluate, fit, to_device
 
 from course_utils import profile
@@ -71,11 +73,13 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The data: English-French sentence pairs
 #
-# The file holds one pair per line, `english<TAB>french`, sorted by length: one to nine English
-# words, mostly three to six. It is the first part of one release of the Tatoeba file that Dive
-# into Deep Learning's machine-translation chapters download (`fra-eng.zip`; releases differ a
-# little in which pairs they hold). The loader reads an offline copy (the file named by the
-# environment variable `COURSE_FRA_ENG`, or the archive beside the checkout) or downloads d2l's file.
+# The file holds one pair per line, `english<TAB>french`, sorted by length. The loader reads an
+# offline copy (the file named by the environment variable `COURSE_FRA_ENG`, or the archive beside
+# the checkout): 76,036 pairs of one to nine English words, mostly three to six, the first part of
+# one release of the Tatoeba file that Dive into Deep Learning's machine-translation chapters
+# download (`fra-eng.zip`; releases differ a little in which pairs they hold). Without it (on Colab,
+# for instance) it downloads d2l's whole file, which holds more pairs, and longer ones: the figures
+# printed below are those of the file this run loaded.
 
 # %%
 pairs = text.load_sentence_pairs()
@@ -638,9 +642,10 @@ for i in shown:
 # notebooks) prints "va !", "j'ai perdu ." and "je suis chez moi ." with BLEU 1.000, and
 # "<unk> ." for "he's calm .", BLEU 0.000. That model trains for 30 epochs on the first **512**
 # pairs of its file (the default of d2l's `MTFraEng`), and the file starts with its shortest
-# sentences: in this release "go.", "i lost." and "i'm home." are lines 1, 38 and 283, so a model
-# trained like d2l's has seen them, with these very references. "He's calm." is not in this release
-# at all. Ours trains on about 70,000 pairs and keeps its test sentences apart; in our split the
+# sentences: in the offline copy "go.", "i lost." and "i'm home." are lines 1, 38 and 283, so a
+# model trained like d2l's has seen them, with these very references, and "He's calm." is not in it
+# at all (the cell below prints where they are in the file this run loaded). Ours trains on about
+# 70,000 pairs of the offline copy and keeps its test sentences apart; in our split of that copy the
 # same three are training sentences and "he's calm ." is new to our model too.
 
 # %%
@@ -671,9 +676,13 @@ d2l_printed = [("va !", 1.0), ("j'ai perdu .", 1.0), ("<unk> .", 0.0), ("je suis
 ours_greedy, ours_beam = translate(d2l_sentences), translate(d2l_sentences, beam_size=4)
 train_sources = split_sources[0]
 in_training = [tuple(text.tokenize(en)) in train_sources for en in d2l_sentences]
-assert not any(key == tuple(text.tokenize("he's calm .")) for key in sources), "he's calm . is not in this file"
-if SETTINGS["max_train"] is None:
-    assert in_training == [True, True, False, True], "three of d2l's sentences are our training sentences"
+first_lines = {en: sources.index(key) + 1 if key in sources else None
+               for en, key in ((en, tuple(text.tokenize(en))) for en in d2l_sentences)}
+print("first line of each in the file loaded:", ", ".join(f"{en!r} {n or 'absent'}" for en, n in first_lines.items()))
+if len(pairs) == 76_036:  # the offline copy (Colab downloads d2l's larger file, where these facts differ)
+    assert list(first_lines.values()) == [1, 38, None, 283], "d2l's sentences in the offline copy"
+    if SETTINGS["max_train"] is None:
+        assert in_training == [True, True, False, True], "three of d2l's sentences are our training sentences"
 print(f"{'English':12} {'in our training?':17} {'d2l (BLEU)':25} {'ours, greedy (BLEU)':28} ours, beam (BLEU)")
 for en, ref, theirs, g, b, seen in zip(d2l_sentences, d2l_references, d2l_printed, ours_greedy, ours_beam,
                                       in_training):
@@ -689,18 +698,25 @@ for en, ref, theirs, g, b, seen in zip(d2l_sentences, d2l_references, d2l_printe
 # and one wrong word changes everything after it: the model was never trained on prefixes with its
 # own mistakes. This mismatch is called **exposure bias**. It shows in numbers: the same model, on
 # the same test pairs, scored position by position with the true prefix (teacher forcing) and with
-# its own greedy prefix (free running).
+# its own greedy prefix (free running). The teacher-forced loop runs the model in the precision
+# `evaluate` uses (`course_utils.device.autocast`: float16 or bfloat16 on a GPU, float32 on a CPU),
+# so the two compute the same logits and their accuracy and loss agree to rounding; a float32 loop
+# would differ from `evaluate` on a GPU wherever two words' scores are closer than float16 resolves.
 
 # %%
 test_batches = data.test_batches(256)
 test_scores = evaluate(model, test_batches, loss_fn, metrics)
 teacher_correct = torch.zeros(40)
 teacher_total = torch.zeros(40)
-teacher_whole = 0
+teacher_whole, teacher_loss = 0, 0.0
 with torch.no_grad(), eval_mode(model):
     for xb, yb in test_batches:
+        with autocast(DEVICE):  # the precision evaluate (and fit) run the model in: the same logits
+            logits = model(*to_device(xb, DEVICE))  # (B, T, V)
+        loss, count = loss_fn(logits.float(), yb.to(DEVICE))
+        teacher_loss += float(loss) * int(count)
         yb = yb.cpu()
-        hits = model(*to_device(xb, DEVICE)).argmax(-1).cpu() == yb  # (B, T)
+        hits = logits.argmax(-1).cpu() == yb  # (B, T)
         real = yb != PAD
         teacher_correct[:yb.shape[1]] += (hits & real).sum(0)
         teacher_total[:yb.shape[1]] += real.sum(0)
@@ -721,6 +737,8 @@ print(f"token accuracy on the test pairs: teacher forcing {teacher_acc:.1%} "
 print(f"whole sentence right against that pair's reference: teacher forcing {teacher_whole / n_pairs:.1%}, "
       f"free running {free_whole / n_pairs:.1%}")
 assert abs(teacher_acc - test_scores["acc"]) < 1e-6, "the two measures of teacher-forced accuracy should agree"
+assert abs(teacher_loss / float(teacher_total.sum()) - test_scores["loss"]) < 1e-6 * test_scores["loss"], \
+    "the loop should compute evaluate's loss (up to the order of float32 sums)"
 assert free_acc < teacher_acc, "feeding on its own outputs should lose accuracy"
 assert abs(teacher_whole - free_whole) <= 0.005 * n_pairs, "whole-sentence agreement should be the same both ways"
 positions = int((teacher_total > 50).sum())  # positions that at least 50 test pairs reach
@@ -817,11 +835,10 @@ show_attention(per_head[0].cpu(), x_labels=words, y_labels=words, title="encoder
 # %%
 one_target = [(en, refs[0]) for en, refs in test_groups]  # each test sentence once, as greedy decoded them
 parallel_batches = [to_device(xb, DEVICE) for xb, _ in data.batches(one_target, 200)]
-with torch.no_grad(), eval_mode(model):
-    start = time.perf_counter()
+with torch.no_grad(), eval_mode(model), Stopwatch(DEVICE) as clock:  # waits for a GPU's queued work
     for xb in parallel_batches:
         model(*xb)  # all positions of all sentences of the batch in one pass
-    parallel_seconds = time.perf_counter() - start
+parallel_seconds = clock.seconds
 print(f"{len(test_groups):,} test sentences: greedy decoding, one step per word, {greedy_seconds:.2f} s; "
       f"one parallel pass {parallel_seconds:.2f} s ({greedy_seconds / parallel_seconds:.1f}x)")
 if PROFILE != "smoke":  # an untrained smoke model stops after a word or two
