@@ -138,15 +138,21 @@ def _describe_model(model):
     return {"class": type(model).__name__, "layers": layers, "shapes": shapes}
 
 
+# How an optimizer's update runs (which kernels), not what it computes: a run
+# saved on a CPU continues with a fused optimizer on a GPU (train.optimizer_options).
+IMPLEMENTATION_OPTIONS = ("foreach", "fused", "capturable", "differentiable")
+
+
 def _group_hyperparameters(group):
-    """One parameter group's settings, without the values a scheduler moves.
+    """One parameter group's settings, without the values a scheduler moves
+    and without the implementation options (``IMPLEMENTATION_OPTIONS``).
 
     A scheduler records the learning rate it started from as ``initial_lr``
     and changes ``lr`` as it goes; OneCycleLR and CyclicLR also cycle the
     momentum (Adam's first beta) between ``base_momentum`` and ``max_momentum``.
     Those start values are the run's settings; the current values are progress.
     """
-    settings = {k: _plain(v) for k, v in group.items() if k != "params"}
+    settings = {k: _plain(v) for k, v in group.items() if k != "params" and k not in IMPLEMENTATION_OPTIONS}
     settings["num_tensors"] = len(group["params"])
     if "initial_lr" in settings:
         del settings["lr"]
@@ -232,6 +238,16 @@ def run_config(model, optimizer, scheduler, epochs, train_batches, extra=None):
     return json.loads(json.dumps(config))  # tuples -> lists: what a stored copy compares equal to
 
 
+def comparable(config):
+    """A saved :func:`run_config` description as this version describes runs:
+    without the implementation options that earlier versions recorded."""
+    groups = (config.get("optimizer") or {}).get("param_groups")
+    if not groups:
+        return config
+    groups = [{k: v for k, v in g.items() if k not in IMPLEMENTATION_OPTIONS} for g in groups]
+    return {**config, "optimizer": {**config["optimizer"], "param_groups": groups}}
+
+
 _ABSENT = object()
 
 
@@ -295,6 +311,18 @@ def resume(path, differences):
     print(f"{path} holds a different run, so this one starts fresh (the old checkpoint is now {kept.name}). "
           "What differs (checkpoint -> now):\n" + "\n".join(f"  {line}" for line in lines))
     return None
+
+
+def restore_optimizer(optimizer, state):
+    """Load an optimizer's saved ``state`` (its ``state_dict()``) and keep this
+    optimizer's implementation options (``IMPLEMENTATION_OPTIONS``: a fused
+    optimizer on a GPU stays fused when it resumes a run saved on a CPU, and
+    the other way round). ``load_state_dict`` alone would take the saved ones."""
+    saved_groups = state["param_groups"]
+    if len(saved_groups) == len(optimizer.param_groups):
+        saved_groups = [{**saved, **{k: group[k] for k in IMPLEMENTATION_OPTIONS if k in group}}
+                        for group, saved in zip(optimizer.param_groups, saved_groups)]
+    optimizer.load_state_dict({**state, "param_groups": saved_groups})
 
 
 def restore_scaler(scaler, state, log=True):

@@ -339,7 +339,12 @@ def train_step(model, x, y, optimizer, scaler, *, loss_fn=F.cross_entropy, forwa
     3. With ``clip_grad_norm``, the gradients (unscaled first when float16
        loss scaling is on) are clipped to that total norm.
     4. The optimizer steps through the scaler, the scaler updates, and the
-       ``scheduler`` (if any) steps.
+       ``scheduler`` (if any) steps -- if the optimizer stepped: float16 loss
+       scaling skips a step whose gradients overflowed (the scaler then
+       lowers its scale), and the schedule waits for it. (A fused optimizer,
+       see :func:`optimizer_options`, is always called, skipping inside its
+       kernel: the schedule then moves on, as the scaler does not read the
+       overflow back to say.)
 
     Returns a list of :class:`StepPart`, one per part. Nothing is read back
     from the device (a GPU keeps running ahead of the CPU).
@@ -361,11 +366,31 @@ def train_step(model, x, y, optimizer, scaler, *, loss_fn=F.cross_entropy, forwa
     if clip_grad_norm is not None:
         scaler.unscale_(optimizer)  # clip the true gradients, not the float16-scaled ones
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-    scaler.step(optimizer)
+    stepped = []  # the scaler calls optimizer.step() only when no gradient overflowed
+    hook = optimizer.register_step_post_hook(lambda *args: stepped.append(True))
+    try:
+        scaler.step(optimizer)
+    finally:
+        hook.remove()
     scaler.update()
-    if scheduler is not None:
+    if scheduler is not None and stepped:
         scheduler.step()
     return parts
+
+
+def optimizer_options(device):
+    """Keyword arguments for a ``torch.optim`` optimizer (SGD, Adam, AdamW) on ``device``.
+
+    On CUDA ``{"fused": True}``: one kernel updates every parameter (instead of
+    a few per parameter), and with float16 loss scaling the optimizer skips an
+    overflowed step inside that kernel, so the scaler does not read its
+    overflow check back from the GPU every step (a read waits for the GPU).
+    Elsewhere ``{}``: the CPU's optimizers stay PyTorch's defaults. Fusing
+    changes how the update runs, not what it computes (to rounding), so a
+    checkpoint's run identity leaves it out. Use
+    ``torch.optim.AdamW(model.parameters(), lr=1e-3, **optimizer_options(device))``.
+    """
+    return {"fused": True} if torch.device(device).type == "cuda" else {}
 
 
 def set_learning_rate(optimizer, lr):
@@ -491,7 +516,7 @@ def _differences(state, this_run, scheduler):
     :mod:`course_utils.checkpoint`): more epochs than were saved continue the
     run, and a scheduler that is where the checkpoint left it (the same
     objects passed again) is the scheduler the run started with."""
-    saved = state["config"]
+    saved = ckpt.comparable(state["config"])
     if scheduler is not None and state.get("scheduler") is not None \
             and ckpt.describe_scheduler(scheduler) == ckpt.describe_scheduler(scheduler, state["scheduler"]):
         this_run = {**this_run, "scheduler": saved.get("scheduler")}
@@ -507,7 +532,7 @@ def _resume(path, this_run, model, optimizer, scheduler, scaler, train_batches, 
     if state is None:
         return History(), this_run
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    ckpt.restore_optimizer(optimizer, state["optimizer"])
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     ckpt.restore_scaler(scaler, state["scaler"], log)
@@ -518,7 +543,7 @@ def _resume(path, this_run, model, optimizer, scheduler, scaler, train_batches, 
     if log:
         print(f"resumed from {path}: {done} of {this_run['epochs']} epochs already done "
               "(delete the file to train from scratch)")
-    return History.from_dicts(state["history"]), {**state["config"], "epochs": this_run["epochs"]}
+    return History.from_dicts(state["history"]), {**ckpt.comparable(state["config"]), "epochs": this_run["epochs"]}
 
 
 class _LivePlot:

@@ -175,3 +175,11 @@ def test_a_run_resumes_where_float16_loss_scaling_is_switched(tmp_path, fake_cif
     assert run.state.sessions == 2 and "resuming" in capsys.readouterr().out
     runner.train(run, progress=False, log=False)
     assert run.state.iteration == config.iterations
+
+
+def test_the_runner_builds_its_optimizer_with_the_devices_options(tmp_path, fake_cifar, monkeypatch):
+    """On CUDA optimizer_options fuses the optimizer (tested in test_train.py); the runner asks it."""
+    asked = []
+    monkeypatch.setattr(runner, "optimizer_options", lambda device: asked.append(device) or {"foreach": False})
+    run = runner.start(tiny_config(), tmp_path, distributed.start("cpu"), fake_cifar, log=False)
+    assert asked == [torch.device("cpu")] and run.optimizer.param_groups[0]["foreach"] is False

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -749,3 +750,48 @@ def test_a_run_resumes_where_float16_loss_scaling_is_switched(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "resumed from" in out and [e.epoch for e in history] == [1, 2], out
     assert "loss scaling" in out, f"the switch of precision should be said:\n{out}"
+
+
+def test_the_scheduler_steps_only_when_the_optimizer_does():
+    """float16 loss scaling skips a step whose gradients overflowed (often the
+    first: the scaler starts high and halves its scale). The scheduler then
+    does not step either (PyTorch warns when it steps before the optimizer)."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 127)  # the first scaled gradients overflow
+    stepped = []
+    opt.register_step_post_hook(lambda *args: stepped.append(True))
+    x, y = 100 * torch.randn(8, 2), torch.randint(0, 3, (8,))  # large gradients: several steps overflow
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(6):
+            train.train_step(model, x, y, opt, scaler, scheduler=sched)
+    assert 0 < len(stepped) < 6, "the test needs skipped and taken steps"
+    assert sched.last_epoch == len(stepped), f"{len(stepped)} optimizer steps, {sched.last_epoch} scheduler steps"
+    assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_optimizer_options_fuse_on_cuda_only():
+    """Fused optimizers (one kernel for every parameter's update; with float16
+    loss scaling no read-back of the overflow check per step) on CUDA; the
+    CPU's optimizers stay as they are."""
+    assert train.optimizer_options(torch.device("cuda")) == {"fused": True}
+    assert train.optimizer_options("cuda:1") == {"fused": True}
+    assert train.optimizer_options(torch.device("cpu")) == {} and train.optimizer_options("mps") == {}
+
+
+def test_a_fused_optimizer_resumes_a_run_saved_with_an_unfused_one(tmp_path, capsys):
+    """Fusing is how the update runs, not what it computes: a run saved on a CPU
+    (no fused optimizer) resumes on a GPU (fused), as the same run."""
+    ckpt = tmp_path / "run.pt"
+    model, _, _, tr, te = make_run()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, foreach=False)
+    train.fit(model, tr, te, epochs=1, optimizer=opt, checkpoint=ckpt, **QUIET)
+    model, _, _, tr, te = make_run()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=True)
+    history = train.fit(model, tr, te, epochs=2, optimizer=opt, checkpoint=ckpt, progress=False)
+    out = capsys.readouterr().out
+    assert "resumed from" in out and [e.epoch for e in history] == [1, 2], out
+    assert opt.param_groups[0]["fused"] is True, "the resumed optimizer should stay fused"

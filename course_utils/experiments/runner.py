@@ -53,6 +53,7 @@ from course_utils.train import (
     Progress,
     check_finite,
     evaluate,
+    optimizer_options,
     set_learning_rate,
     set_memory_format,
     to_device,
@@ -251,13 +252,13 @@ def start(config, folder, procs, dataset=None, log=True):
     channels_last = _channels_last(procs.device)
     set_memory_format(model, channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
+                                weight_decay=recipe.weight_decay, **optimizer_options(procs.device))
     scaler = grad_scaler(procs.device)
     path = store.checkpoint_file(folder, config)
     saved = distributed.broadcast(_saved_state(path, config) if procs.is_main else None, procs)
     if saved is not None:
         model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        checkpoint.restore_optimizer(optimizer, saved["optimizer"])
         checkpoint.restore_scaler(scaler, saved["scaler"], log and procs.is_main)
         state = RunState.from_dict(saved)
         state.sessions += 1
@@ -431,7 +432,7 @@ def seconds_per_iteration(config, device=None, steps=5, warmup=2):
     device = torch.device(device) if device is not None else get_device()
     chunks = distributed.batch_norm_plan(config.recipe, 1, device.type).chunks
     model = set_memory_format(build_model(config).to(device), _channels_last(device))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, **optimizer_options(device))
     scaler = grad_scaler(device)
     x = to_device(torch.randn(config.recipe.batch_size, 3, 32, 32, device=device), device, _channels_last(device))
     y = torch.randint(0, 10, (config.recipe.batch_size,), device=device)
