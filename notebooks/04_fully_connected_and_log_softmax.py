@@ -45,7 +45,7 @@ from course_utils.checks import assert_close, relative_error
 from course_utils.data import load_dataset
 from course_utils.plot import confusion_matrix, plot_confusion_matrix, plot_history, show_images
 from course_utils.checkpoint import checkpoint_path
-from course_utils.train import evaluate, fit, predict
+from course_utils.train import evaluate, fit, optimizer_options, predict
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -632,7 +632,8 @@ assert 0 < forward_step < 1e-3 and first_step < 0.05, "the layouts differ only i
 # `channels_last=True` is the memory layout of the previous slide; which
 # layout trains faster depends on the network, so each notebook chooses: for
 # this one `benchmarks/memory_layout.py` measured 1.4x more examples per second
-# channels-last on a CPU.
+# channels-last on a CPU. `optimizer_options(DEVICE)` adds `fused=True` on a
+# GPU (one kernel updates all the weights) and nothing on a CPU.
 
 # %%
 epochs = profile.pick(smoke=1, standard=3, full=10)
@@ -642,7 +643,7 @@ val_batches = data.val_batches(1000, device=DEVICE)
 
 torch.manual_seed(0)
 model = small_cnn().to(DEVICE)
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01, **optimizer_options(DEVICE))  # fused on a GPU
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=epochs * len(train_batches))
 channels_last = DEVICE.type in ("cpu", "cuda")  # faster on both (benchmarks/memory_layout.py; CUDA: tensor cores)
 history = fit(model, train_batches, val_batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler,

@@ -53,7 +53,7 @@ from course_utils.models import lenet
 from course_utils.plot import plot_history, show_feature_maps, show_images, show_kernels
 from course_utils.checkpoint import checkpoint_path
 from course_utils.timing import time_interleaved
-from course_utils.train import evaluate, fit
+from course_utils.train import evaluate, fit, optimizer_options
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -455,7 +455,8 @@ start = time.perf_counter()
 for key, kwargs in VARIANTS.items():
     seed_everything(0)
     model = lenet.lenet(1, 10, input_size=28, **kwargs).to(DEVICE)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.01,
+                                  **optimizer_options(DEVICE))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"],
                                                     total_steps=settings["epochs"] * len(train_batches))
     print(f"--- {LABELS[key]}")

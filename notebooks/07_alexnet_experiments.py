@@ -45,7 +45,7 @@ from course_utils.data import Augment, load_dataset, random_crop, random_flip
 from course_utils.exercises import ex07
 from course_utils.models import alexnet
 from course_utils.plot import show_images
-from course_utils.train import fit
+from course_utils.train import fit, optimizer_options
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -223,7 +223,7 @@ for seed in SEEDS:
 def train_activation(activation, seed, lr, epochs, log_every=10):
     """SGD with momentum; the loss of every step and the gradient norms every ``log_every`` steps."""
     net = network_for(activation, seed)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, **optimizer_options(DEVICE))
     batches = exp_data.train_batches(batch_size, device=DEVICE, seed=seed)
     losses, norms = [], []
     for _ in range(epochs):
@@ -331,7 +331,7 @@ def train_small(seed, dropout=0.5, augment=False):
     seed_everything(seed)
     net = small_alexnet(dropout=dropout)
     batches = small_data.train_batches(32, device=DEVICE, seed=seed, augment=augment)  # 32 steps an epoch
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05, **optimizer_options(DEVICE))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=settings["small_epochs"] * len(batches))
     return fit(net, batches, small_val, epochs=settings["small_epochs"], optimizer=opt, scheduler=sched,
                eval_name="val", channels_last=channels_last, progress=False, log=False)
@@ -592,7 +592,7 @@ for lrn in (False, True):
     for seed in SEEDS:
         seed_everything(seed)
         net = nn.Sequential(PaperInputScale(), small_alexnet(lrn=lrn))
-        opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
+        opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05, **optimizer_options(DEVICE))
         batches = exp_data.train_batches(batch_size, device=DEVICE, seed=seed)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=settings["exp_epochs"] * len(batches))
         lrn_runs[lrn, seed] = fit(net, batches, exp_val, epochs=settings["exp_epochs"], optimizer=opt,

@@ -47,7 +47,7 @@ from course_utils.exercises import ex08
 from course_utils.models import vgg
 from course_utils.plot import plot_history
 from course_utils.checkpoint import checkpoint_path
-from course_utils.train import evaluate, fit
+from course_utils.train import evaluate, fit, optimizer_options
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -387,7 +387,7 @@ input_shape = (1, 1, size, size)
 print_layer_table(model, input_shape, depth=2);
 
 # %%
-optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05)
+optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.05, **optimizer_options(DEVICE))
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"],
                                                 total_steps=settings["epochs"] * len(train_batches))
 start = time.perf_counter()

@@ -54,7 +54,7 @@ from course_utils.data import Augment, Batches, load_dataset
 from course_utils.exercises import ex10
 from course_utils.models import alexnet, blocks, googlenet, lenet, resnet, vgg
 from course_utils.plot import plot_history
-from course_utils.train import evaluate, fit
+from course_utils.train import evaluate, fit, optimizer_options
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -118,14 +118,15 @@ print("F = 0: residual block -> identity, plain block -> zeros")
 # ### Degradation, measured
 #
 # We can watch the beginning of it on CIFAR-10, the dataset of the paper's Figure 1: 50,000 training
-# and 10,000 test colour images of 32x32 pixels in ten classes. (The course reads an offline copy stored
-# as JPEG files, whose lossy compression changes the pixels slightly from the original's; every CIFAR-10
-# accuracy in this notebook is on that copy.) We keep 5,000 training images aside as a **validation
-# split**, 500 per class, for choosing settings; the test set is used once per model, at the end.
+# and 10,000 test colour images of 32x32 pixels in ten classes. (Offline, the course reads a copy stored
+# as JPEG files, whose lossy compression changes the pixels slightly from the original's; on Colab
+# torchvision downloads the original files. The cell prints which one this run loaded: every CIFAR-10
+# accuracy in this notebook is on it.) We keep 5,000 training images aside as a **validation split**,
+# 500 per class, for choosing settings; the test set is used once per model, at the end.
 
 # %%
 data = load_dataset("cifar10")
-print(data)
+print(f"{data}, from the {data.origin}")
 
 
 def validation_split(labels, n_val, seed=0):
@@ -183,7 +184,8 @@ demo_batches = cifar_batches(train_idx[: demo["n_train"]])
 def train_for_curves(depth, plain, seed=0):
     seed_everything(seed)
     model = resnet.resnet_cifar(depth, plain=plain, width=demo["width"]).to(DEVICE)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4,
+                                **optimizer_options(DEVICE))
     demo_batches.epoch = 0  # every network sees the same batches
     return fit(model, demo_batches, epochs=demo["epochs"], optimizer=optimizer,
                channels_last=DEVICE.type in ("cpu", "cuda"), progress=False, log=False)
@@ -751,7 +753,8 @@ else:
     model = resnet.resnet_cifar(settings["depth"], width=settings["width"]).to(DEVICE)
 model_name = f"ResNet-{settings['depth']}" + (f", width {settings['width']}" if settings["width"] != 1 else "")
 optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9,
-                            nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"])
+                            nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"],
+                            **optimizer_options(DEVICE))
 steps = settings["epochs"] * len(train_batches)
 if settings["schedule"] == "paper":  # divide by 10 at 32k and 48k iterations; 182 epochs = 64,064 iterations
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[32_000, 48_000], gamma=0.1)
@@ -804,7 +807,7 @@ test = evaluate(model, test_batches)
 tta = flip_tta_accuracy(model, test_batches)
 print(f"{model_name}, {len(history)} epochs: validation accuracy {history.final.val_acc:.2%}, "
       f"test accuracy {test['acc']:.2%} ({tta:.2%} with flip test-time augmentation) on the 10,000 test "
-      "images (the JPEG copy of CIFAR-10)")
+      f"images (CIFAR-10's {data.origin})")
 assert test["acc"] >= settings["bar"], (
     f"test accuracy {test['acc']:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
 results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{model_name} on CIFAR-10",
@@ -812,7 +815,7 @@ results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{
                seconds_per_epoch=round(history.mean("seconds"), 2), examples_per_s=round(history.mean("examples_per_s")),
                epochs=len(history), n_train=train_batches.num_examples, n_test=len(data.test_labels),
                val_acc=round(history.final.val_acc, 4), flip_tta_acc=round(tta, 4), device=str(DEVICE),
-               dataset="cifar10 (JPEG copy)")
+               dataset=f"cifar10 ({data.origin})")
 
 # %% [markdown]
 # The paper's ResNet-20 reaches 91.25% (8.75% error, Table 6) after 182 epochs; Page's full-width
@@ -849,7 +852,7 @@ rows = []
 for name, build in NETWORKS.items():
     seed_everything(0)
     net = build().to(DEVICE)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4, **optimizer_options(DEVICE))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=compare["epochs"] * len(compare_batches))
     compare_batches.epoch = 0  # the same batches for every network
     net_history = fit(net, compare_batches, epochs=compare["epochs"], optimizer=opt, scheduler=sched,

@@ -34,7 +34,9 @@ if importlib.util.find_spec("course_utils") is None:
                            f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
+import queue
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -474,25 +476,41 @@ for name in sorted({c.arch.name for c in configs + option_configs}, key=lambda n
 # ### Training: one shard per process
 
 # %% [markdown]
-# The training itself is the command line, one shard per process, exactly as on several GPUs or machines
-# (each process prints a one-line summary per finished run):
+# The training itself is the command line, one shard per process, exactly as on several GPUs or machines.
+# Each process prints a line when a run starts and a summary when it ends, shown here as they come, so a
+# long grid shows its progress (the expected time above says how long it should take):
 
 # %%
 def run_in_shards(grid_name, seeds=None, processes=PROCESSES):
-    """Train a named grid at this profile's scale with `processes` shard processes at once; print their output."""
+    """Train a named grid at this profile's scale with `processes` shard processes at once, printing their
+    output line by line as it comes."""
     command = [sys.executable, "-m", "course_utils.experiments", "grid", grid_name, "--scale", settings["scale"],
                "--no-progress", "--runs", str(RUNS)] + (["--seeds", ",".join(map(str, seeds))] if seeds else [])
-    env = dict(os.environ, PYTHONPATH=str(Path(course_utils.__file__).parent.parent))
+    env = dict(os.environ, PYTHONPATH=str(Path(course_utils.__file__).parent.parent), PYTHONUNBUFFERED="1")
     if DEVICE.type == "cpu":
         env["OMP_NUM_THREADS"] = "1"
     print("$ " + " ".join(["python", *command[1:]]) + f" --shard I/{processes}")
     shards = [subprocess.Popen(command + ["--shard", f"{i}/{processes}"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True) for i in range(1, processes + 1)]
+    lines = queue.Queue()  # (shard, line), and (shard, None) when its output ends
+
+    def forward(i, shard):
+        for line in shard.stdout:
+            lines.put((i, line.rstrip()))
+        lines.put((i, None))
+
     for i, shard in enumerate(shards, 1):
-        output = shard.communicate()[0]
-        lines = [line for line in output.splitlines() if line.strip()]
-        assert shard.returncode == 0, f"shard {i}/{processes} failed:\n{output}"
-        print(f"shard {i}/{processes}:\n  " + "\n  ".join(lines))
+        threading.Thread(target=forward, args=(i, shard), daemon=True).start()
+    output, running = {i: [] for i in range(1, processes + 1)}, processes
+    while running:
+        i, line = lines.get()
+        if line is None:
+            running -= 1
+        elif line.strip():
+            output[i].append(line)
+            print(f"shard {i}/{processes}: {line}", flush=True)
+    for i, shard in enumerate(shards, 1):
+        assert shard.wait() == 0, f"shard {i}/{processes} failed:\n" + "\n".join(output[i])
 
 
 start = time.perf_counter()

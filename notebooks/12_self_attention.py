@@ -57,7 +57,7 @@ from course_utils.attention import (AdditiveAttention, MultiheadAttention, Sinus
 from course_utils.checks import assert_close
 from course_utils.layer_math import receptive_field
 from course_utils.plot import show_attention
-from course_utils.train import accuracy, evaluate, fit, over_seeds, token_cross_entropy
+from course_utils.train import accuracy, evaluate, fit, optimizer_options, over_seeds, token_cross_entropy
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -796,7 +796,7 @@ sort_train = SequenceBatches(*sorting_data(n_sort_train, seed=1), batch_size=64,
 sort_test = SequenceBatches(*sorting_data(1000, seed=2), batch_size=500, device=DEVICE)
 seed_everything(0)
 sorter = PointerSorter(VOCAB, embed_dim=32).to(DEVICE)
-optimizer = torch.optim.Adam(sorter.parameters(), lr=3e-3)
+optimizer = torch.optim.Adam(sorter.parameters(), lr=3e-3, **optimizer_options(DEVICE))
 with cpu_threads(1):
     history = fit(sorter, sort_train, sort_test, epochs=epochs_sort, optimizer=optimizer,
                   loss_fn=token_cross_entropy, metrics={"acc": accuracy}, eval_name="test",
@@ -952,7 +952,7 @@ def train_tagger(make_model, n_train, seed):
                               device=DEVICE)
     epochs = max(1, round(steps / len(batches)))
     model = make_model().to(DEVICE)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, **optimizer_options(DEVICE))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * len(batches))
     fit(model, batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler, loss_fn=token_cross_entropy,
         metrics={"acc": accuracy}, progress=False, log=False)

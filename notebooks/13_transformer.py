@@ -60,7 +60,7 @@ from course_utils.models import transformer as tr
 from course_utils.modes import eval_mode
 from course_utils.plot import plot_history, show_attention
 from course_utils.timing import Stopwatch
-from course_utils.train import accuracy, evaluate, fit, to_device
+from course_utils.train import accuracy, evaluate, fit, optimizer_options, to_device
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -444,7 +444,7 @@ print("loss on 3 real tokens:", token_loss(logits, targets))
 # %%
 steps = SETTINGS["epochs"] * len(train_batches)
 scale = SETTINGS["peak_lr"] * math.sqrt(config.d_model * SETTINGS["warmup"])  # puts the peak at peak_lr
-optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, **optimizer_options(DEVICE))
 scheduler = tr.warmup_scheduler(optimizer, config.d_model, SETTINGS["warmup"], scale=scale)
 schedule = [tr.warmup_inverse_sqrt(s, config.d_model, SETTINGS["warmup"], scale) for s in range(1, steps + 1)]
 assert max(schedule) == schedule[SETTINGS["warmup"] - 1], "the peak should come at the end of the warm-up"

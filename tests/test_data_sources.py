@@ -40,7 +40,7 @@ def make_idx_folder(folder, n_train=40, n_test=20, seed=0):
     return arrays
 
 
-def make_image_folder(root, classes, per_class=(3, 2), size=8, seed=0):
+def make_image_folder(root, classes, per_class=(3, 2), size=8, seed=0, suffix=".png"):
     rng = np.random.default_rng(seed)
     pixels = {}
     for split, n in zip(("train", "test"), per_class):
@@ -49,7 +49,7 @@ def make_image_folder(root, classes, per_class=(3, 2), size=8, seed=0):
             folder.mkdir(parents=True)
             for i in range(n):
                 img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                Image.fromarray(img).save(folder / f"{i:04d}.png")  # lossless
+                Image.fromarray(img).save(folder / f"{i:04d}{suffix}")  # .png: lossless
                 pixels[(split, k, i)] = img
     return pixels
 
@@ -230,3 +230,36 @@ def test_bad_offline_folder_is_reported(tmp_data_dir, tmp_path, monkeypatch):
     no_download(monkeypatch)
     with pytest.raises(DatasetUnavailableError, match="neither an image-folder copy"):
         load_dataset("cifar10")
+
+
+@pytest.mark.parametrize("layout, origin", [("jpeg", "JPEG copy"), ("png", "PNG copy"), ("batches", "original files"),
+                                            ("download", "original files")])
+def test_a_dataset_says_where_it_came_from_also_through_its_cache(tmp_data_dir, tmp_path, monkeypatch, layout,
+                                                                  origin):
+    """Notebook 10 prints which CIFAR-10 it trained on: the course's offline
+    JPEG copy (lossy) or the original files (Colab downloads them)."""
+    classes = sources.DATASETS["cifar10"].classes
+    if layout in ("jpeg", "png"):
+        make_image_folder(tmp_path / "cifar", classes, suffix="." + layout.replace("jpeg", "jpg"))
+    elif layout == "batches":
+        make_cifar_batches(tmp_path / "cifar")
+    monkeypatch.setenv("COURSE_CIFAR10_DIR", str(tmp_path / ("cifar" if layout != "download" else "absent")))
+    if layout == "download":
+        fake = sources.Splits(torch.zeros(20, 3, 4, 4, dtype=torch.uint8), torch.arange(20) % 10,
+                              torch.zeros(10, 3, 4, 4, dtype=torch.uint8), torch.arange(10))
+        monkeypatch.setattr(sources, "download", lambda spec, root: fake)
+    else:
+        no_download(monkeypatch)
+    assert load_dataset("cifar10").origin == origin
+    assert load_dataset("cifar10").origin == origin, "read back from the cache"
+    if layout != "batches":  # (random labels there: a stratified subset may find a class empty)
+        assert load_dataset("cifar10").subset(10, 10).split_validation(5).origin == origin
+
+
+def test_a_cache_from_before_origins_says_so(tmp_data_dir):
+    blob = {"name": "cifar10", "classes": list(sources.DATASETS["cifar10"].classes),
+            "train_images": torch.zeros(10, 3, 4, 4, dtype=torch.uint8), "train_labels": torch.arange(10),
+            "test_images": torch.zeros(10, 3, 4, 4, dtype=torch.uint8), "test_labels": torch.arange(10),
+            "mean": torch.zeros(3), "std": torch.ones(3)}
+    sources.write_cache(sources.cache_path(sources.DATASETS["cifar10"]), blob)
+    assert "not recorded" in load_dataset("cifar10").origin

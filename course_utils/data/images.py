@@ -56,6 +56,7 @@ class ImageDataset:
     std: torch.Tensor = field(default=None, repr=False)
     val_images: torch.Tensor = field(default=None, repr=False)
     val_labels: torch.Tensor = field(default=None, repr=False)
+    origin: str = field(default=None, repr=False)  # "original files", "JPEG copy"...: see load_dataset
 
     def __post_init__(self):
         if (self.val_images is None) != (self.val_labels is None):
@@ -108,6 +109,7 @@ class ImageDataset:
             std=self.std,
             val_images=self.val_images,
             val_labels=self.val_labels,
+            origin=self.origin,
         )
 
     def split_validation(self, n_val, seed=0):
@@ -138,6 +140,7 @@ class ImageDataset:
             std=self.std,
             val_images=self.train_images[val_idx],
             val_labels=self.train_labels[val_idx],
+            origin=self.origin,
         )
 
     def train_batches(self, batch_size, device=None, augment=False, resize=None, seed=0, drop_last=False):
@@ -211,12 +214,14 @@ def _to_cache(ds):
         "test_labels": ds.test_labels,
         "mean": ds.mean,
         "std": ds.std,
+        "origin": ds.origin,
     }
 
 
-def _from_cache(blob):
+def _from_cache(blob, path):
+    origin = blob.get("origin") or f"not recorded (a cache from an earlier course_utils: delete {path} to reload)"
     return ImageDataset(blob["name"], tuple(blob["classes"]), blob["train_images"], blob["train_labels"],
-                        blob["test_images"], blob["test_labels"], blob["mean"], blob["std"])
+                        blob["test_images"], blob["test_labels"], blob["mean"], blob["std"], origin=origin)
 
 
 def dataset_status(name):
@@ -236,14 +241,19 @@ def load_dataset(name, download=True, cache=True):
 
     Returns an :class:`ImageDataset`. The first successful load writes a
     cache file into :func:`course_utils.paths.data_dir`; later loads read it.
-    Raises :class:`DatasetUnavailableError` if no source works.
+    Raises :class:`DatasetUnavailableError` if no source works. The dataset's
+    ``origin`` says what was read, also through the cache: ``"original
+    files"`` (torchvision's download, the IDX files, CIFAR-10's python
+    batches) or an image-folder copy such as ``"JPEG copy"`` (the course's
+    offline CIFAR-10: lossy, so its accuracies run a little below the
+    original's).
     """
     spec = sources.get_spec(name)
     cache_path = sources.cache_path(spec)
     tried = []
     if cache and cache_path.exists():
         try:
-            return _from_cache(sources.read_cache(cache_path, spec.name))
+            return _from_cache(sources.read_cache(cache_path, spec.name), cache_path)
         except Exception as err:  # a corrupt or old cache is rebuilt, not fatal
             tried.append(f"cache {cache_path}: unreadable ({err}); rebuilding it")
     else:
@@ -255,7 +265,8 @@ def load_dataset(name, download=True, cache=True):
             tried.append(f"{description}: {why_not}")
             continue
         try:
-            ds = ImageDataset(spec.name, spec.classes, *sources.read_folder(folder, spec))
+            ds = ImageDataset(spec.name, spec.classes, *sources.read_folder(folder, spec),
+                              origin=sources.folder_origin(folder, spec))
             break
         except (OSError, ValueError) as err:
             tried.append(f"{description}: {err}")
@@ -263,7 +274,7 @@ def load_dataset(name, download=True, cache=True):
     if ds is None and download:
         root = data_dir() / "torchvision"
         try:
-            ds = ImageDataset(spec.name, spec.classes, *sources.download(spec, root))
+            ds = ImageDataset(spec.name, spec.classes, *sources.download(spec, root), origin=sources.ORIGINAL)
         except Exception as err:  # network errors come in many types
             detail = " ".join(str(err).split())  # one line, however the error was formatted
             detail = detail if len(detail) <= 160 else detail[:157] + "..."

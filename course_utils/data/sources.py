@@ -17,6 +17,7 @@ knows nothing about the in-memory dataset object it builds.
 """
 
 import gzip
+import itertools
 import os
 import pickle
 import struct
@@ -227,26 +228,51 @@ def read_image_folder(root, spec, progress=True):
     return Splits(*splits["train"], *splits["test"])
 
 
-def read_folder(folder, spec):
-    """An offline copy of ``spec``'s dataset in any supported layout."""
+ORIGINAL = "original files"  # what ImageDataset.origin says of the original files (read or downloaded)
+LOSSY_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _locate(folder, spec):
+    """``(layout, path)`` of the offline copy in ``folder``: ``"images"``, ``"cifar"`` or ``"idx"``."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
     for candidate in (folder, folder / spec.name, folder / f"{spec.name.replace('_', '-')}"):
         if (candidate / "train").is_dir() and (candidate / "test").is_dir():
-            return read_image_folder(candidate, spec)
+            return "images", candidate
     if spec.name == "cifar10":
         for candidate in (folder, folder / "cifar-10-batches-py"):
             if (candidate / "data_batch_1").exists():
-                return read_cifar_batches(candidate)
+                return "cifar", candidate
     else:
         for candidate in (folder, folder / "raw", folder / spec.torchvision_class / "raw"):
             if _find(candidate, "train-images-idx3-ubyte"):
-                return read_idx_folder(candidate)
+                return "idx", candidate
     raise FileNotFoundError(
         f"{folder} holds neither an image-folder copy (train/<class>/*, test/<class>/*) "
         f"nor the original {spec.title} files"
     )
+
+
+def read_folder(folder, spec):
+    """An offline copy of ``spec``'s dataset in any supported layout."""
+    layout, path = _locate(folder, spec)
+    if layout == "images":
+        return read_image_folder(path, spec)
+    return read_cifar_batches(path) if layout == "cifar" else read_idx_folder(path)
+
+
+def folder_origin(folder, spec):
+    """What :func:`read_folder` reads in ``folder``, in two words: ``"original
+    files"`` (IDX files, CIFAR-10's python batches) or ``"<FORMAT> copy"`` for
+    an image-folder copy (``"JPEG copy"``: lossy, so not the original pixels)."""
+    layout, path = _locate(folder, spec)
+    if layout != "images":
+        return ORIGINAL
+    suffixes = {p.suffix.lower() for split in ("train", "test") for d in (path / split).iterdir() if d.is_dir()
+                for p in itertools.islice(d.iterdir(), 10) if p.suffix.lower() in IMAGE_SUFFIXES}
+    names = sorted({LOSSY_SUFFIXES.get(x, x.lstrip(".").upper()) for x in suffixes})
+    return f"{'/'.join(names) or 'image'} copy"
 
 
 def offline_sources(spec):
