@@ -296,9 +296,11 @@ def stamp(nb, path, needs_d2l=None, commit=None):
     setup.metadata = nbformat.NotebookNode({**hidden, **{k: v for k, v in setup.metadata.items() if k not in hidden}})
     for cell in cells:
         kind = slide_type(cell)
-        cell.metadata.pop("slideshow", None)
+        before = cell.metadata.pop("slideshow", None) or {}
         if kind:
             cell.metadata["slideshow"] = {"slide_type": kind}
+        elif cell.cell_type == "markdown" and before.get("slide_type") == "notes":
+            cell.metadata["slideshow"] = {"slide_type": "notes"}  # speaker notes stay notes
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata.setdefault("language_info", {"name": "python"})  # execution fills in the rest
     nb.metadata.setdefault("colab", {"provenance": []})
