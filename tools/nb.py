@@ -245,7 +245,8 @@ def split_at_headings(source):
 
 
 def slide_type(cell):
-    """The slide type a cell must have: ``slide``, ``subslide``, ``skip`` or ``None`` (continue)."""
+    """The slide type a cell must have: ``slide``, ``subslide``, ``skip``, ``notes`` (speaker notes,
+    kept where a markdown cell without a heading has it) or ``None`` (continue)."""
     tags = cell.metadata.get("tags", [])
     if "setup" in tags or NO_SLIDE_TAG in tags:
         return "skip"
@@ -253,6 +254,8 @@ def slide_type(cell):
         level = heading_level(cell.source.lstrip().split("\n", 1)[0])
         if level:
             return "subslide" if level == 3 else "slide"
+        if cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            return "notes"  # speaker notes (a markdown cell without a heading) stay notes
     return None
 
 
@@ -296,11 +299,9 @@ def stamp(nb, path, needs_d2l=None, commit=None):
     setup.metadata = nbformat.NotebookNode({**hidden, **{k: v for k, v in setup.metadata.items() if k not in hidden}})
     for cell in cells:
         kind = slide_type(cell)
-        before = cell.metadata.pop("slideshow", None) or {}
+        cell.metadata.pop("slideshow", None)
         if kind:
             cell.metadata["slideshow"] = {"slide_type": kind}
-        elif cell.cell_type == "markdown" and before.get("slide_type") == "notes":
-            cell.metadata["slideshow"] = {"slide_type": "notes"}  # speaker notes stay notes
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata.setdefault("language_info", {"name": "python"})  # execution fills in the rest
     nb.metadata.setdefault("colab", {"provenance": []})
