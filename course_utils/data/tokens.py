@@ -16,9 +16,9 @@ Both yield ``(x, y)`` with ``y[:, t] = ids[start + t + 1]``: the target of
 position ``t`` is the token after it.
 """
 
-import hashlib
-
 import torch
+
+from course_utils.data.batches import fingerprint
 
 
 def _check_ids(ids, block_size):
@@ -31,11 +31,6 @@ def _check_ids(ids, block_size):
     if len(ids) < block_size + 1:
         raise ValueError(f"the stream has {len(ids)} tokens, too few for one window of block_size={block_size} "
                          "plus its target: use a longer text or a shorter block_size")
-
-
-def fingerprint(ids):
-    """A SHA-256 (16 hex digits) of a token stream, to tell one data set from another."""
-    return hashlib.sha256(ids.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 class TokenBatches:
