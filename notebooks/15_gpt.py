@@ -28,7 +28,7 @@
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@8a8c66ca2533c99e760697898e4acbbff31303f9"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@21308f9c3c3a6cdf12d3afa9341fe8bc69c8cc0c"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -53,7 +53,7 @@ from course_utils.accounting import count_params
 from course_utils.checkpoint import checkpoint_path
 from course_utils.checks import assert_close
 from course_utils.data import shakespeare
-from course_utils.data.tokens import TokenBatches, TokenBlocks, fingerprint
+from course_utils.data.tokens import TokenBatches, TokenBlocks
 from course_utils.exercises import ex15
 from course_utils.models import gpt as gpt_models
 from course_utils.models import transformer as tr
@@ -531,7 +531,7 @@ def train_gpt(model, train_ids, val_ids, epochs, name, data_name):
         history = fit(model, batches, TokenBlocks(val_ids, SETTINGS["context"], 64, device=DEVICE), epochs=epochs,
                       optimizer=optimizer, scheduler=scheduler, loss_fn=token_cross_entropy, metrics={},
                       clip_grad_norm=1.0, checkpoint=checkpoint_path(f"15_{name}"),
-                      config={"data": data_name, "train_fingerprint": fingerprint(train_ids)})
+                      config={"data": data_name})
     steps = epochs * SETTINGS["steps_per_epoch"]
     print(f"{name}: {sw.seconds:.0f} s for {steps:,} steps and {epochs} evaluations ({sw.seconds / steps * 1000:.0f} "
           f"ms per step, {torch.get_num_threads()} threads on {DEVICE})")
