@@ -58,6 +58,15 @@ def test_stamp_turns_a_new_py_into_a_course_notebook(tmp_path):
     assert (py.read_text(), py.with_suffix(".ipynb").read_text()) == before
 
 
+def test_stamp_keeps_speaker_notes(tmp_path):
+    py = write_pair(tmp_path)
+    py.write_text(NEW_NOTEBOOK + '\n# %% [markdown] slideshow={"slide_type": "notes"}\n# Say this aloud.\n')
+    nbtool.main(["stamp", str(py)])
+    nb = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
+    assert nb.cells[-1].source == "Say this aloud." and nb.cells[-1].metadata.slideshow.slide_type == "notes"
+    assert 'slideshow={"slide_type": "notes"}' in py.read_text()
+
+
 def test_a_prose_edit_in_the_py_keeps_the_saved_outputs(tmp_path):
     py = write_pair(tmp_path)
     nbtool.main(["stamp", str(py)])

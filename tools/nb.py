@@ -245,7 +245,8 @@ def split_at_headings(source):
 
 
 def slide_type(cell):
-    """The slide type a cell must have: ``slide``, ``subslide``, ``skip`` or ``None`` (continue)."""
+    """The slide type a cell must have: ``slide``, ``subslide``, ``skip``, ``notes`` (speaker notes,
+    kept where a markdown cell without a heading has it) or ``None`` (continue)."""
     tags = cell.metadata.get("tags", [])
     if "setup" in tags or NO_SLIDE_TAG in tags:
         return "skip"
@@ -253,6 +254,8 @@ def slide_type(cell):
         level = heading_level(cell.source.lstrip().split("\n", 1)[0])
         if level:
             return "subslide" if level == 3 else "slide"
+        if cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            return "notes"  # speaker notes (a markdown cell without a heading) stay notes
     return None
 
 
