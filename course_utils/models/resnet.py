@@ -58,7 +58,7 @@ from torch import nn
 
 from course_utils.models.common import check_image_input, scale_channels
 
-SHORTCUTS = ("A", "B", "C")
+SHORTCUTS = ("A", "B", "C")  # the paper's options (section 3.3); experiments.config checks against these too
 BLOCKS = ("basic", "bottleneck")
 
 # Blocks per stage of the ImageNet ResNets (the paper's Table 1).
