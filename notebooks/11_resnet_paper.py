@@ -412,6 +412,14 @@ print(f"  curves: a point every {SCALE.eval_every} iterations, on {SCALE.eval_si
       f"{'of each' if SCALE.final_eval_size else 'test images'}")
 print(f"  runs folder: {RUNS}")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
+# Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here.
+colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({settings['scale']} scale)",
+                   model=lambda c=c: runner.build_model(c), input_shape=(1, 3, 32, 32), epochs=1,
+                   train=c.iterations * c.recipe.batch_size, eval=grids.eval_images(c), batch_size=c.recipe.batch_size)
+              for c in grids.grid(settings["grid"], C.SCALES[settings["scale"]], settings["seeds"])]
+
 # %% [markdown]
 # In the `standard` profile that is half the width (8/16/32 filters: a quarter of the multiply-adds)
 # and 256 iterations instead of 64,000 (0.7 passes over the training images), with the learning rate
