@@ -36,7 +36,6 @@ importlib.invalidate_caches()  # so that packages installed just now can be impo
 # ---- notebook imports ----
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -44,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 import course_utils
-from course_utils import checkpoint, results
+from course_utils import budget, checkpoint, results
 from course_utils.accounting import count_params
 from course_utils.data import load_dataset
 from course_utils.exercises import ex11
@@ -52,6 +51,7 @@ from course_utils.experiments import cli, distributed, grids, paper, report, run
 from course_utils.experiments import config as C
 from course_utils.experiments.batches import IterationBatches, split
 from course_utils.models import resnet
+from course_utils.timing import cpu_threads
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -440,20 +440,9 @@ colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth}
 # step of the standard ResNet-20 both ways, measured now:
 
 # %%
-@contextmanager
-def cpu_threads(n):
-    """Run a block with ``n`` CPU threads (no change on a GPU), then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n if DEVICE.type == "cpu" else before)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 step_time, steps = {}, profile.pick(smoke=1, standard=3, full=3)
 for threads in (1, 2):
-    with cpu_threads(threads):
+    with cpu_threads(threads, DEVICE):  # on a GPU the thread count is left alone
         step_time[threads] = runner.seconds_per_iteration(C.paper_config(SHALLOW, scale=SCALE), DEVICE, steps=steps,
                                                           warmup=1)
     print(f"{threads} thread{'s' if threads > 1 else ''}: {1000 * step_time[threads]:.0f} ms per step of "
@@ -472,7 +461,7 @@ print(f"-> {PROCESSES} process(es) of one thread: {PROCESSES / step_time[1]:.1f}
 # %%
 configs = grids.grid(settings["grid"], SCALE, SEEDS)
 option_configs = [c for c in grids.grid("shortcuts", SCALE) if c.arch.shortcut != "A"]
-with cpu_threads(1):
+with cpu_threads(1, DEVICE):
     estimate = grids.estimate_seconds(configs + option_configs,
                                       lambda c: runner.seconds_per_iteration(c, DEVICE, steps=steps, warmup=1))
 expected_seconds = sum(estimate.values()) / PROCESSES
@@ -679,7 +668,7 @@ for depth in DEPTHS:
 # %%
 # the smoke test only goes through the motions, with the three ResNet-20s at the smoke scale
 paper_grid = grids.grid("paper") if PROFILE != "smoke" else grids.grid("shortcuts", C.SCALES["smoke"])
-with cpu_threads(1):
+with cpu_threads(1, DEVICE):
     paper_estimate = grids.estimate_seconds(paper_grid, lambda c: runner.seconds_per_iteration(c, DEVICE, steps=1,
                                                                                               warmup=1))
 total = sum(paper_estimate.values())
@@ -688,14 +677,11 @@ print(f"{len(paper_grid)} runs of {paper_grid[0].iterations:,} iterations: about
       f"({store.describe_time(min(paper_estimate.values()))} to "
       f"{store.describe_time(max(paper_estimate.values()))} per run)")
 results.record("11", "paper_grid_estimate_hours", round(total / 3600, 1), device=str(DEVICE))
-LONG_RUN = "11-paper-grid"  # runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all)
-if {name.strip() for name in os.environ.get("COURSE_LONG_RUNS", "").split(",")} & {LONG_RUN, "all"}:
-    print(f"{LONG_RUN}: training the paper's grid now, about {store.describe_time(total)} here "
-          "(interrupt at will: the same cell resumes it)")
-    runner.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)
+# runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all): course_utils.budget
+if budget.long_run("11-paper-grid", total / 3600, "the paper's grid", where=f"here ({DEVICE.type})"):
+    runner.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)  # interrupt at will: this cell resumes it
 else:
-    print(f"{LONG_RUN}: not started. To run it here, set COURSE_LONG_RUNS={LONG_RUN} (in a cell: "
-          f'os.environ["COURSE_LONG_RUNS"] = "{LONG_RUN}") and run this cell again, or use the command line below')
+    print("(or run it from the command line, below)")
 
 # %% [markdown]
 # To produce the paper-scale column of Table 6 (every command resumes where it stopped; the results
