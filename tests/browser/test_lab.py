@@ -140,11 +140,43 @@ def open_menu_item(page, menu, item):
     raise AssertionError(f"no menu item {menu} > {item}")
 
 
-def wait_until_notebook_idle(page, timeout_s):
-    """The notebook's execution indicator: busy while cells are queued."""
-    status = f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator').dataset.status"
-    page.wait_for_function(f"{status} === 'busy'", timeout=30_000)
-    page.wait_for_function(f"{status} === 'idle'", timeout=timeout_s * 1000)
+def mark_outputs_stale(page):
+    """Mark every output now shown in the notebook, so that a wait can tell the outputs of a run
+    started after this call (JupyterLab clears a cell's outputs when it queues the cell)."""
+    page.evaluate(f"""() => {{
+        for (const out of document.querySelectorAll('{PANEL} .jp-CodeCell .jp-OutputArea-child')) {{
+            out.dataset.courseStale = '1';
+        }}
+    }}""")
+
+
+def wait_until_cells_ran(page, code_cells, timeout_s):
+    """Wait until the run started after :func:`mark_outputs_stale` has finished every queued cell.
+
+    The execution indicator alone cannot tell: it goes idle when the kernel has restarted and
+    between two cells as well as at the end, so a wait for "busy, then idle" can return before the
+    run began (a flaky failure: every execution count None in the saved file). Two marks of the
+    run itself cannot race: JupyterLab queues all the cells of Run All at once, showing ``[*]`` in
+    each prompt, before the first one executes; so once the set-up cell shows an output that was
+    not there before (it always prints the profile), every cell of this run is queued or done, and
+    when no prompt shows ``[*]`` any more, all are done (after an error JupyterLab clears the
+    ``[*]`` of the cells it will not run, and the checks of the saved file report the error).
+    ``code_cells``: how many the notebook has, so that a panel not fully rendered cannot pass.
+    """
+    page.wait_for_function(f"""(count) => {{
+        const cells = document.querySelectorAll('{PANEL} .jp-CodeCell');
+        if (cells.length !== count) return false;
+        const started = [...cells[0].querySelectorAll('.jp-OutputArea-child')].some(o => !o.dataset.courseStale);
+        const queued = [...cells].some(c => (c.querySelector('.jp-InputPrompt')?.textContent || '').includes('*'));
+        return started && !queued;
+    }}""", arg=code_cells, timeout=timeout_s * 1000)
+    page.wait_for_function(
+        f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
+        timeout=60_000)
+
+
+def count_code_cells(path):
+    return sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("notebook", RUN_ALL)
@@ -166,11 +198,12 @@ def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
         assert setting(lab, "@jupyterlab/apputils-extension:notification", "fetchNews") == "false"
         assert page.get_by_text("official Jupyter news").count() == 0, "JupyterLab asks about its news"
 
+        mark_outputs_stale(page)
         open_menu_item(page, "Kernel", "Restart Kernel and Run All Cells")
         dialog = page.locator(".jp-Dialog button.jp-mod-accept")
         dialog.wait_for(timeout=10_000)
         dialog.click()  # "Restart"
-        wait_until_notebook_idle(page, timeout_s=600)
+        wait_until_cells_ran(page, count_code_cells(lab["notebooks"] / f"{notebook}.ipynb"), timeout_s=600)
         saved_before = time.time()
         page.locator(f"{PANEL} .jp-Notebook").first.click()
         page.keyboard.press("Control+s")
@@ -227,9 +260,10 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
         horizontal = rise.locator(".reveal .slides > section").count()
         assert horizontal == n_slides, f"RISE shows {horizontal} slides, the notebook has {n_slides}"
         # the set-up cell is not on a slide: run it from the notebook, as a lecturer does before the talk
+        mark_outputs_stale(page)
         page.locator(f"{PANEL} .jp-CodeCell").first.click()
         page.keyboard.press("Shift+Enter")
-        wait_until_notebook_idle(page, timeout_s=120)
+        wait_until_cells_ran(page, count_code_cells(lab["notebooks"] / f"{NOTEBOOK}.ipynb"), timeout_s=120)
         rise.locator(".reveal").click()
         cell = None
         for _ in range(n_slides + n_subslides):
