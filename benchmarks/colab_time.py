@@ -152,11 +152,25 @@ class Run:
         if (self.input_shape is None) == (self.example is None):
             raise ValueError(f"run {self.what!r}: give input_shape (images) or example (other inputs), one of them")
         if not isinstance(self.model, nn.Module):
-            self.model = self.model()
+            self.model = self._build(self.model, meta=self.input_shape is not None)
+
+    @staticmethod
+    def _build(factory, meta):
+        """An image model is built on the meta device (shapes only: counting its multiply-adds needs no
+        weights, nor the time to fill them); a sequence model's forward may look at its input's values,
+        which meta tensors do not have, so it is built as it is. So is a factory that moves its network
+        to a device (there is no copying out of a meta tensor)."""
+        if meta:
+            try:
+                with torch.device("meta"):
+                    return factory()
+            except NotImplementedError:
+                pass
+        return factory()
 
     def macs(self):
         if self.input_shape is not None:
-            return count_macs(self.model, tuple(self.input_shape))
+            return count_macs(self.model, tuple(self.input_shape))  # the input follows the model's device
         return forward_macs(self.model, self.example)
 
     def flops(self):
