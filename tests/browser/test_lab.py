@@ -179,15 +179,35 @@ def count_code_cells(path):
     return sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
 
 
+def kernel_state(lab, notebook):
+    """The execution state of the notebook's kernel as the server knows it (None: no session yet)."""
+    with urllib.request.urlopen(f"{lab['base']}api/sessions?token={TOKEN}", timeout=10) as response:
+        sessions = json.load(response)
+    states = [s["kernel"]["execution_state"] for s in sessions
+              if s.get("path", "").endswith(f"{notebook}.ipynb") and s.get("kernel")]
+    return states[0] if states else None
+
+
+def wait_until_notebook_open(page, lab, notebook, timeout_s=120):
+    """The notebook is loaded and its kernel has started. Neither the panel nor the execution indicator
+    can tell alone: while the document loads the panel shows one empty cell, and the indicator says
+    idle before any kernel is there (its default). So: every code cell of the file is in the panel, and
+    the server reports the notebook's kernel idle."""
+    page.wait_for_function(f"(count) => document.querySelectorAll('{PANEL} .jp-CodeCell').length === count",
+                           arg=count_code_cells(lab["notebooks"] / f"{notebook}.ipynb"), timeout=timeout_s * 1000)
+    deadline = time.time() + timeout_s
+    while (state := kernel_state(lab, notebook)) != "idle":
+        if time.time() > deadline:
+            raise AssertionError(f"{notebook}: its kernel is {state or 'not started'} after {timeout_s} s")
+        page.wait_for_timeout(500)
+
+
 @pytest.mark.parametrize("notebook", RUN_ALL)
 def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
     page, traffic = open_page(viewport=(1400, 900))
     with timer(f"JupyterLab: open {notebook}, restart and run all (smoke), save"):
         page.goto(open_url(lab, notebook, workspace=notebook))
-        page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
-        page.wait_for_function(
-            f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
-            timeout=90_000)
+        wait_until_notebook_open(page, lab, notebook)
         page.wait_for_timeout(1500)
         screenshot(page, "lab", f"{notebook}_first_view.png")
 
@@ -245,7 +265,7 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
     n_slides, n_subslides = web.expected_slides(nb)
     page, traffic = open_page(viewport=(1400, 900))
     page.goto(open_url(lab, NOTEBOOK, workspace="rise"))
-    page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
+    wait_until_notebook_open(page, lab, NOTEBOOK)
     with timer("RISE: open the slideshow, run the set-up and one more cell"):
         button = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar [data-jp-item-name='RISE-button'] button")
         button.wait_for(timeout=30_000)
