@@ -71,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 from course_utils import budget  # noqa: E402
 from course_utils.accounting import count_macs  # noqa: E402
 from course_utils.modes import eval_mode  # noqa: E402
+from course_utils.train import default_forward  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 TAG = "colab-estimate"
@@ -113,10 +114,9 @@ def forward_macs(model, example):
     ``count_macs``. Attention runs on PyTorch's math kernel here: the flop
     counter does not count the fused CPU kernel's products (the GPU does the
     same products either way)."""
-    args = example if isinstance(example, tuple) else (example,)
     with (eval_mode(model), torch.no_grad(), sdpa_kernel(SDPBackend.MATH),
           FlopCounterMode(display=False) as counter):
-        model(*args)
+        default_forward(model, example)  # model(*example) for a tuple of inputs, as fit calls it
     return counter.get_total_flops() // 2
 
 

@@ -56,8 +56,7 @@ class TorchTransformer(nn.Module):
             nn.init.normal_(embed.weight, std=c.d_model ** -0.5)
         self.out_proj.weight = self.tgt_embed.weight
 
-    def forward(self, x):
-        src, tgt_in = x.src, x.tgt_in
+    def forward(self, src, tgt_in):
         scale = math.sqrt(self.config.d_model)
         padding = src == self.config.pad_id  # (B, S): PyTorch's convention, True = ignore
         causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1], device=src.device)

@@ -603,15 +603,35 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     ``forward(x, start=0)`` adds positions ``start .. start + T - 1``
     (incremental decoding passes the number of positions already decoded).
+    The table is computed in float64 and rounded once to the input's dtype,
+    per dtype and device (:meth:`table`): a float64 model gets it to float64
+    precision, however the module was converted before (a table kept in
+    float32 and widened would be off by about 3e-8). It is not a parameter
+    and not saved.
     """
 
     def __init__(self, embed_dim, max_len=1024, dropout=0.0, base=10000.0):
         super().__init__()
-        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, embed_dim, base), persistent=False)
+        _check_even(embed_dim)
+        self.embed_dim, self.max_len, self.base = embed_dim, max_len, base
+        self._tables = {}  # (dtype, device) -> (max_len, E) table
         self.dropout = nn.Dropout(dropout)
 
+    def table(self, dtype=torch.float32, device="cpu"):
+        """The ``(max_len, E)`` table in ``dtype`` on ``device``."""
+        key = (dtype, torch.device(device))
+        if key not in self._tables:
+            exact = sinusoidal_positional_encoding(self.max_len, self.embed_dim, self.base, dtype=torch.float64)
+            self._tables[key] = exact.to(dtype).to(key[1])  # rounded on the CPU (MPS has no float64)
+        return self._tables[key]
+
+    @property
+    def pe(self):
+        """The table in float32, as :class:`LearnedPositionalEncoding`'s ``pe``."""
+        return self.table()
+
     def forward(self, x, start=0):
-        return self.dropout(x + _positions(self.pe, x, start))
+        return self.dropout(x + _positions(self.table(x.dtype, x.device), x, start))
 
 
 class LearnedPositionalEncoding(nn.Module):

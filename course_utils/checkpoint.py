@@ -1,29 +1,51 @@
-"""Checkpoints of training runs: where they live, what they hold, whose they are.
+"""Checkpoints of training runs: where they live, what they hold, whose they are,
+and when one is resumed.
 
-A checkpoint is one file per run, written after every epoch, so that running
-the same ``fit(..., checkpoint=path)`` again after an interruption resumes
-instead of starting over. Three questions decide what that is safe to do:
+A checkpoint is one file per run, written as training goes (``fit``: after
+every epoch; the experiment runner: at every point of its curves), so that
+running the same ``fit(..., checkpoint=path)`` or the same experiment again
+after an interruption resumes instead of starting over. Four questions decide
+what that is safe to do:
 
-- **Whose run is it?** :func:`run_config` describes a run as plain JSON data:
-  the model's configuration, the optimizer's class and every parameter
-  group's hyperparameters, the scheduler, the epochs, the training data
-  (batch size, size, a fingerprint of its contents, seed, augmentation,
-  resizing) and anything the caller adds. ``fit`` stores it in the
-  checkpoint and resumes only when the new run's description is the same;
-  otherwise it starts fresh and prints :func:`config_diff`'s lines, e.g.
-  ``optimizer.param_groups.0.lr: 0.1 -> 0.001``.
+- **Whose run is it?** Every run has a description as plain JSON data. For
+  ``fit`` it is :func:`run_config`: the model's configuration, the optimizer's
+  class and every parameter group's hyperparameters, the scheduler (its class
+  and ``state_dict()``), the epochs, what the training batches say about
+  themselves (their ``describe()``: batch size, size, a fingerprint of the
+  contents, seed, augmentation...) and anything the caller adds. For the
+  experiment runner it is the run's ``RunConfig``. :func:`config_diff` lists
+  how two descriptions differ, e.g. ``optimizer.param_groups.0.lr: 0.1 -> 0.001``.
+- **When is it resumed?** One policy, :func:`resume`, for ``fit`` and the
+  runner alike:
+
+  1. no file at the path: the run starts fresh;
+  2. a file that cannot be read: :class:`CheckpointError`, saying what is
+     wrong and how to start over; the file is left alone (never overwritten);
+  3. a file of another run (the descriptions differ): the differences are
+     printed, the old file is kept as ``<name>.replaced.pt``, and the run
+     starts fresh;
+  4. the same run: everything saved is restored (weights and buffers,
+     optimizer, scheduler, gradient scaler, the position in the data, and
+     for ``fit`` the random number generators) and training continues as
+     if it had not stopped.
+
+  What counts as "the same" is the caller's to say: ``fit`` continues a run
+  saved with fewer epochs than asked for (its first epochs are the same run)
+  and starts afresh when fewer are asked for; a scheduler is the same when its
+  ``state_dict()`` equals the one the saved run started with (a new process
+  building it again) or the one the checkpoint holds (the same objects passed
+  to ``fit`` again). The runner's iterations are part of its configuration.
+  Only public state is compared and saved: ``state_dict()`` and
+  ``load_state_dict()`` of the model, optimizer, scheduler and scaler.
 - **Is the file whole?** :func:`save` writes a temporary file and renames it
   over the old one (``os.replace`` is atomic), so a run killed at any moment
-  leaves either the previous epoch's checkpoint or the new one, never half.
+  leaves either the previous checkpoint or the new one, never half.
 - **Is the file safe to read?** :func:`load` uses
   ``torch.load(..., weights_only=True)``, which unpickles only tensors and
-  plain containers: a checkpoint someone hands you cannot run code. A file
-  that cannot be read raises :class:`CheckpointError`, which names the file,
-  says what is wrong with it and how to start over.
+  plain containers: a checkpoint someone hands you cannot run code.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import random
@@ -37,11 +59,6 @@ from course_utils.paths import project_folder
 
 FORMAT = "course_utils checkpoint"
 VERSION = 1
-
-# Scheduler state that changes as training goes; the rest describes the schedule.
-_SCHEDULER_PROGRESS = {"last_epoch", "_step_count", "_is_initial", "_get_lr_called_within_step", "_last_lr",
-                       "best", "num_bad_epochs", "cooldown_counter"}
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be used."""
@@ -126,51 +143,29 @@ def _group_hyperparameters(group):
     return settings
 
 
-def _describe_scheduler(scheduler):
+def describe_scheduler(scheduler, state=None):
+    """A scheduler as JSON data: its class and its ``state_dict()`` (or the
+    saved ``state`` of one), settings and progress alike; ``None`` for none."""
     if scheduler is None:
         return None
+    state = scheduler.state_dict() if state is None else state
+    return json.loads(json.dumps({"class": type(scheduler).__name__, **_plain(state)}))
 
-    def schedule(state):
-        described = {}
-        for key, value in state.items():
-            if key in _SCHEDULER_PROGRESS:
-                continue
-            if key == "_schedulers":  # SequentialLR and ChainedScheduler: describe each part
-                value = [schedule(s) for s in value]
-            described[key.lstrip("_")] = _plain(value)
+
+def describe_batches(batches):
+    """What a batch source says about itself for a run's identity: its
+    ``describe()`` (a dict of JSON data; the course's batch sources have one),
+    else the number of batches of a plain iterable that has a length."""
+    describe = getattr(batches, "describe", None)
+    if callable(describe):
+        described = describe()
+        if not isinstance(described, dict):
+            raise ValueError(f"{type(batches).__name__}.describe() must return a dict of JSON data, got "
+                             f"{type(described).__name__}")
         return described
-
-    return {"class": type(scheduler).__name__, **schedule(scheduler.state_dict())}
-
-
-def _fingerprint(tensor, max_values=2**20):
-    """A SHA-256 of ``tensor``'s contents, or of ``max_values`` evenly spaced
-    values of it (enough to tell one subset of a dataset from another)."""
-    flat = tensor.detach().reshape(-1)
-    step = max(1, flat.numel() // max_values)
-    sample = flat[::step].cpu().contiguous()
-    return hashlib.sha256(sample.numpy().tobytes()).hexdigest()[:16]
-
-
-def _describe_data(batches):
-    """Read through the public attributes of ``course_utils.data.Batches``
-    (``batch_size``, ``num_examples``, ``labels``, ``images``, ``seed``,
-    ``shuffle``, ``drop_last``, ``augment``, ``resize``, ``mean``, ``std``);
-    another iterable reports whichever of them it has."""
-    described = {}
-    for name in ("batch_size", "num_examples", "shuffle", "drop_last", "seed", "augment", "resize", "mean", "std"):
-        if hasattr(batches, name):
-            value = getattr(batches, name)
-            if isinstance(value, torch.Tensor):  # per-channel statistics, (1, C, 1, 1) -> [C values]
-                value = value.reshape(-1).tolist()
-            described[name] = _plain(value)
-    if "num_examples" not in described and hasattr(batches, "__len__"):
-        described["num_batches"] = len(batches)
-    for name in ("labels", "images"):
-        tensor = getattr(batches, name, None)
-        if isinstance(tensor, torch.Tensor):
-            described[f"{name}_fingerprint"] = _fingerprint(tensor)
-    return described
+    if hasattr(batches, "__len__"):
+        return {"num_batches": len(batches)}
+    return {"class": type(batches).__name__}
 
 
 def run_config(model, optimizer, scheduler, epochs, train_batches, extra=None):
@@ -186,15 +181,19 @@ def run_config(model, optimizer, scheduler, epochs, train_batches, extra=None):
             hyperparameters except the parameters themselves (their count is
             kept). Values a scheduler moves during training are described by
             the scheduler's start values (see ``_group_hyperparameters``).
-        scheduler: its class and the settings in its ``state_dict``, without
-            the progress (``last_epoch``, the last learning rate). A
-            ``LambdaLR``'s function is not seen: pass a description in ``extra``.
+        scheduler: its class and its ``state_dict()``: the settings and
+            where the schedule is (``last_epoch``...), see :func:`describe_scheduler`.
+            A ``LambdaLR``'s function is not seen (a callable object's
+            attributes are): pass a description in ``extra``.
         epochs: the number of epochs asked for.
-        train_batches: batch size, number of examples, shuffling, seed,
-            augmentation, resizing and normalisation, and a fingerprint of the
-            labels and images, so that another subset of a dataset differs.
+        train_batches: what the batch source says about itself, its
+            ``describe()`` (see :func:`describe_batches`); the course's
+            ``Batches`` give their batch size, number of examples, shuffling,
+            seed, augmentation, resizing and normalisation, and a fingerprint
+            of the labels and images, so that another subset of a dataset differs.
         extra: a dict of more JSON data that defines the run (``fit`` passes
-            its loss function, gradient clipping and the caller's ``config``).
+            its loss function, forward function, gradient clipping and
+            accumulation and the caller's ``config``).
 
     Returns:
         ``{"model": ..., "optimizer": ..., "scheduler": ..., "epochs": ...,
@@ -211,9 +210,9 @@ def run_config(model, optimizer, scheduler, epochs, train_batches, extra=None):
         "model": _describe_model(model),
         "optimizer": {"class": type(optimizer).__name__,
                       "param_groups": [_group_hyperparameters(g) for g in optimizer.param_groups]},
-        "scheduler": _describe_scheduler(scheduler),
+        "scheduler": describe_scheduler(scheduler),
         "epochs": int(epochs),
-        "data": _describe_data(train_batches),
+        "data": describe_batches(train_batches),
         "extra": extra or {},
     }
     return json.loads(json.dumps(config))  # tuples -> lists: what a stored copy compares equal to
@@ -252,6 +251,36 @@ def config_diff(old, new, ignore=()):
 
     compare(old, new, "")
     return lines
+
+
+# ----------------------------------------------------------------------------
+# Resuming
+# ----------------------------------------------------------------------------
+
+
+def resume(path, differences):
+    """The saved state at ``path`` if it holds this run, else ``None`` (start fresh).
+
+    The one resume policy of ``fit`` and the experiment runner (the module's
+    docstring has it in full): no file, ``None``; an unreadable file raises
+    :class:`CheckpointError` and stays; otherwise ``differences(state)``
+    lists how the saved run differs from this one (:func:`config_diff`'s
+    lines): none, and the state is returned; some, and they are printed
+    (always: replacing a checkpoint is never silent), the file is kept as
+    ``<name>.replaced.pt`` and ``None`` returned.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = load(path)  # raises CheckpointError, naming the file and how to start over
+    lines = differences(state)
+    if not lines:
+        return state
+    kept = path.with_name(path.stem + ".replaced.pt")
+    path.replace(kept)
+    print(f"{path} holds a different run, so this one starts fresh (the old checkpoint is now {kept.name}). "
+          "What differs (checkpoint -> now):\n" + "\n".join(f"  {line}" for line in lines))
+    return None
 
 
 # ----------------------------------------------------------------------------

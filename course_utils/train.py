@@ -8,6 +8,17 @@ the learning curves live in a notebook, uses mixed precision on CUDA, and with
 call again after an interruption resumes instead of starting over -- but only
 the same run (see :mod:`course_utils.checkpoint`).
 
+A batch is ``(x, y)``: ``y`` the targets, ``x`` a tensor or a tuple of
+tensors; ``forward(model, x)`` runs the model on it (by default ``model(x)``,
+or ``model(*x)`` for a tuple), so a model of several inputs, a language
+model's windows or mixed-up images train through the same loop.
+
+:func:`train_step` is one optimizer step (forward, loss, backward through the
+gradient scaler, optional gradient accumulation over parts of the batch and
+clipping, optimizer and scheduler step); ``fit`` and the experiment runner
+(``course_utils.experiments.runner``) both train with it, with the same
+:class:`Progress` bar and finite-loss check (:func:`check_finite`).
+
 A metric is a function ``metric(outputs, targets) -> (total, count)``: a sum
 over the batch and the number of things summed, so that an epoch's value is
 the exact ratio of the sums over all batches (:func:`accuracy` returns the
@@ -17,20 +28,24 @@ number of correct predictions and of predictions made).
 spread of its results.
 """
 
+import contextlib
+import functools
 import math
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from course_utils import checkpoint as ckpt
 from course_utils.device import autocast, get_device, grad_scaler, seed_everything
 from course_utils.modes import eval_mode
 from course_utils.plot import plot_history
+from course_utils.timing import Stopwatch, per_second
 
 # ----------------------------------------------------------------------------
 # Metrics and losses for any task
@@ -186,6 +201,54 @@ def _epoch_line(stats, epochs, sets):
 
 
 # ----------------------------------------------------------------------------
+# The batch seam: what a batch is, and how the model runs on it
+# ----------------------------------------------------------------------------
+
+
+def default_forward(model, x):
+    """How ``fit``, ``evaluate`` and ``predict`` run ``model`` on a batch's ``x``
+    unless told otherwise: ``model(*x)`` when ``x`` is a tuple or list (a model
+    of several inputs, e.g. a translation model's ``(src, tgt_in)``), else
+    ``model(x)``."""
+    return model(*x) if isinstance(x, (tuple, list)) else model(x)
+
+
+def to_device(x, device, channels_last=False):
+    """``x``, a tensor or a tuple or list of tensors, on ``device`` (a named
+    tuple stays one); with ``channels_last``, 4-D tensors are stored channels-last."""
+    if isinstance(x, torch.Tensor):
+        x = x.to(device, non_blocking=True)
+        if channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)  # same (B, C, H, W), strides of (B, H, W, C)
+        return x
+    if isinstance(x, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in x):
+        return _same_kind(x, [to_device(t, device, channels_last) for t in x])
+    raise TypeError(f"a batch's x must be a tensor or a tuple of tensors, got {_kind(x)}: make the batch "
+                    "source yield (x, y) with x a tensor, or a tuple such as (src, tgt_in) for a model of "
+                    "several inputs (fit then calls model(*x), or pass forward=)")
+
+
+def _same_kind(x, items):
+    """``items`` as the sequence type of ``x`` (tuple, list or named tuple)."""
+    return x._make(items) if hasattr(x, "_make") else type(x)(items)
+
+
+def _kind(x):
+    if isinstance(x, (tuple, list)):
+        return f"a {type(x).__name__} of {', '.join(type(t).__name__ for t in x)}"
+    return type(x).__name__
+
+
+def _chunked(x, chunks):
+    """``x`` (a tensor or a tuple of tensors) cut into ``chunks`` parts along the batch dimension."""
+    if chunks == 1:
+        return [x]
+    if isinstance(x, torch.Tensor):
+        return list(x.chunk(chunks))
+    return [_same_kind(x, parts) for parts in zip(*(t.chunk(chunks) for t in x))]
+
+
+# ----------------------------------------------------------------------------
 # Memory layout and devices
 # ----------------------------------------------------------------------------
 
@@ -204,18 +267,16 @@ def _is_channels_last(model):
                for p in model.parameters())
 
 
-def _prepare_input(x, device, channels_last):
-    x = x.to(device, non_blocking=True)
-    if channels_last and x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)  # same (B, C, H, W), strides of (B, H, W, C)
-    return x
+def set_memory_format(model, channels_last):
+    """Store ``model``'s 4-D weights channels-last (``True``) or contiguous (``False``), in place."""
+    return model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
-def _forward(model, x, channels_last):
-    """``model(x)`` under autocast; with channels-last memory, a failure says what to try."""
+def _forward(model, forward, x, device, channels_last):
+    """``forward(model, x)`` under autocast; with channels-last memory, a failure says what to try."""
     try:
-        with autocast(x.device):
-            return model(x)
+        with autocast(device):
+            return forward(model, x)
     except RuntimeError as err:
         if not channels_last:
             raise
@@ -225,9 +286,138 @@ def _forward(model, x, channels_last):
             "in the model, or train with channels_last=False.") from err
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+# ----------------------------------------------------------------------------
+# One training step, shared by fit and the experiment runner
+# ----------------------------------------------------------------------------
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+@contextlib.contextmanager
+def _running_statistics_kept(model):
+    """Batch norms normalise with the batch's statistics but leave their running
+    statistics (and ``num_batches_tracked``) alone during the block."""
+    norms = [m for m in model.modules() if isinstance(m, _BATCH_NORMS) and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+
+
+@dataclass(frozen=True)
+class StepPart:
+    """One forward pass of a training step: its ``outputs`` and ``targets``,
+    its mean ``loss`` (detached) and the ``count`` of targets it averaged."""
+
+    outputs: torch.Tensor
+    targets: torch.Tensor
+    loss: torch.Tensor
+    count: object
+
+
+def train_step(model, x, y, optimizer, scaler, *, loss_fn=F.cross_entropy, forward=default_forward, chunks=1,
+               clip_grad_norm=None, scheduler=None, channels_last=False):
+    """One optimizer step on the batch ``(x, y)``, already on the device; the
+    loop body of both ``fit`` and the experiment runner.
+
+    1. The gradients are zeroed.
+    2. The batch is fed in ``chunks`` equal parts (gradient accumulation; 1:
+       the whole batch at once). Each part: ``forward(model, x)`` under
+       autocast, ``loss_fn(outputs.float(), y)``, and the backward pass of
+       ``loss / chunks`` through ``scaler``, so that the gradients add up to
+       the gradient of the mean of the parts' losses. Batch norm normalises
+       each part over its own images, but its running statistics move once
+       per step, with the first part: what a process of a distributed run
+       does (``DistributedDataParallel`` keeps the first process's
+       statistics, from the first part of the batch), so that a step has the
+       same effect however it is split into parts or processes. Under
+       ``DistributedDataParallel`` only the last part averages the gradients
+       over the processes.
+    3. With ``clip_grad_norm``, the gradients (unscaled first when float16
+       loss scaling is on) are clipped to that total norm.
+    4. The optimizer steps through the scaler, the scaler updates, and the
+       ``scheduler`` (if any) steps.
+
+    Returns a list of :class:`StepPart`, one per part. Nothing is read back
+    from the device (a GPU keeps running ahead of the CPU).
+    """
+    device = y.device
+    optimizer.zero_grad(set_to_none=True)
+    distributed = isinstance(model, DistributedDataParallel)
+    xs, ys = _chunked(x, chunks), _chunked(y, chunks)
+    n = len(ys)  # fewer than chunks for a batch of fewer examples
+    parts = []
+    for i, (xc, yc) in enumerate(zip(xs, ys)):
+        sync = not distributed or i == n - 1  # DDP: average the gradients once, at the end
+        with (contextlib.nullcontext() if sync else model.no_sync(),
+              contextlib.nullcontext() if i == 0 else _running_statistics_kept(model)):
+            outputs = _forward(model, forward, xc, device, channels_last)
+            loss, count = _loss_and_count(loss_fn, outputs.float(), yc)
+            scaler.scale(loss if n == 1 else loss / n).backward()
+        parts.append(StepPart(outputs.detach(), yc, loss.detach(), count))
+    if clip_grad_norm is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the float16-scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    if scheduler is not None:
+        scheduler.step()
+    return parts
+
+
+def set_learning_rate(optimizer, lr):
+    """Set every parameter group's learning rate (a schedule computed by hand)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def check_finite(loss, when):
+    """Raise ``FloatingPointError`` if the training loss ``loss`` (a number) is
+    not finite; ``when`` says where, e.g. ``"in epoch 3"``."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"the training loss became {loss} {when}: lower the learning rate or check the "
+                                 "inputs' normalisation")
+
+
+class Progress:
+    """The progress bar of ``fit`` and the experiment runner (tqdm), or
+    nothing when ``enabled`` is false or no step is left; :meth:`write`
+    prints a line above the bar (or just prints it)."""
+
+    def __init__(self, total, desc, unit, initial=0, enabled=True):
+        self.bar = None
+        if enabled and initial < total:
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stdout, mininterval=2.0,
+                            leave=False, dynamic_ncols=False, ncols=100)
+
+    def update(self, steps=1):
+        if self.bar is not None:
+            self.bar.update(steps)
+
+    def show(self, **values):
+        """Values to show beside the bar, e.g. ``show(loss="0.312")``."""
+        if self.bar is not None:
+            self.bar.set_postfix(**values)
+
+    def write(self, line):
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+        else:
+            print(line)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 # ----------------------------------------------------------------------------
@@ -236,24 +426,25 @@ def _sync(device):
 
 
 @torch.no_grad()
-def evaluate(model, batches, loss_fn=F.cross_entropy, metrics=None):
+def evaluate(model, batches, loss_fn=F.cross_entropy, metrics=None, forward=None):
     """The mean loss and metrics of ``model`` over ``batches``, as a dict.
 
     ``evaluate(model, test_batches)`` returns ``{"loss": ..., "acc": ...}``
-    for a classifier. ``loss_fn`` and ``metrics`` work as in :func:`fit`
-    (default ``{"acc": accuracy}``): each value is the exact mean over all
-    examples (or, for a sequence task, all real tokens). The model is in eval
-    mode meanwhile (dropout off, batch norm uses its running statistics) and
-    returns to its previous mode afterwards.
+    for a classifier. ``loss_fn``, ``metrics`` and ``forward`` work as in
+    :func:`fit` (default ``{"acc": accuracy}``): each value is the exact mean
+    over all examples (or, for a sequence task, all real tokens). The model
+    is in eval mode meanwhile (dropout off, batch norm uses its running
+    statistics) and returns to its previous mode afterwards.
     """
     metrics = {"acc": accuracy} if metrics is None else metrics
+    forward = default_forward if forward is None else forward
     device = _model_device(model)
     channels_last = _is_channels_last(model)
     sums = _Sums()
     with eval_mode(model):
         for x, y in batches:
-            x, y = _prepare_input(x, device, channels_last), y.to(device)
-            outputs = _forward(model, x, channels_last)
+            x, y = to_device(x, device, channels_last), y.to(device)
+            outputs = _forward(model, forward, x, device, channels_last)
             loss, count = _loss_and_count(loss_fn, outputs.float(), y)
             sums.add_batch(loss, count, metrics, outputs, y)
     if not sums.counts:
@@ -262,15 +453,16 @@ def evaluate(model, batches, loss_fn=F.cross_entropy, metrics=None):
 
 
 @torch.no_grad()
-def predict(model, batches):
+def predict(model, batches, forward=None):
     """Predicted classes (argmax over the last dimension) and targets over
-    ``batches``, as CPU tensors."""
+    ``batches``, as CPU tensors (``forward`` as in :func:`fit`)."""
+    forward = default_forward if forward is None else forward
     device = _model_device(model)
     channels_last = _is_channels_last(model)
     preds, targets = [], []
     with eval_mode(model):
         for x, y in batches:
-            outputs = _forward(model, _prepare_input(x, device, channels_last), channels_last)
+            outputs = _forward(model, forward, to_device(x, device, channels_last), device, channels_last)
             preds.append(outputs.argmax(dim=-1).cpu())
             targets.append(y.cpu())
     return torch.cat(preds), torch.cat(targets)
@@ -294,27 +486,26 @@ def _save_run(path, config, model, optimizer, scheduler, scaler, history, train_
     })
 
 
-def _resume(path, config, model, optimizer, scheduler, scaler, train_batches, log):
-    """Restore the run saved at ``path`` if it is this run; return its history.
+def _differences(state, this_run, scheduler):
+    """What differs between the run saved in ``state`` and this call's (see
+    :mod:`course_utils.checkpoint`): more epochs than were saved continue the
+    run, and a scheduler that is where the checkpoint left it (the same
+    objects passed again) is the scheduler the run started with."""
+    saved = state["config"]
+    if scheduler is not None and state.get("scheduler") is not None \
+            and ckpt.describe_scheduler(scheduler) == ckpt.describe_scheduler(scheduler, state["scheduler"]):
+        this_run = {**this_run, "scheduler": saved.get("scheduler")}
+    longer = len(state["history"]) <= this_run["epochs"]
+    return ckpt.config_diff(saved, this_run, ignore=("epochs",) if longer else ())
 
-    A checkpoint of another run (any field of :func:`~course_utils.checkpoint.run_config`
-    differs) is never continued: the old file is renamed to ``<name>.replaced.pt``,
-    the differences are printed, and training starts fresh. Asking for more
-    epochs than the checkpoint has done continues it (the first epochs of a
-    longer run are the same run); asking for fewer starts fresh.
-    """
-    path = Path(path)
-    if not path.exists():
-        return History()
-    state = ckpt.load(path)  # raises CheckpointError, naming the file and how to start over
-    done = len(state["history"])
-    differences = ckpt.config_diff(state["config"], config, ignore=("epochs",) if done <= config["epochs"] else ())
-    if differences:
-        kept = path.with_name(path.stem + ".replaced.pt")
-        path.replace(kept)
-        print(f"{path} holds a different run, so this one starts fresh (the old checkpoint is now {kept.name}). "
-              "What differs (checkpoint -> now):\n" + "\n".join(f"  {line}" for line in differences))
-        return History()
+
+def _resume(path, this_run, model, optimizer, scheduler, scaler, train_batches, log):
+    """Restore the run saved at ``path`` if it is this run (the policy of
+    :func:`course_utils.checkpoint.resume`); return its history and its
+    description (with the scheduler as the run started)."""
+    state = ckpt.resume(path, lambda saved: _differences(saved, this_run, scheduler))
+    if state is None:
+        return History(), this_run
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
@@ -323,10 +514,11 @@ def _resume(path, config, model, optimizer, scheduler, scaler, train_batches, lo
     if state["batches_epoch"] is not None and hasattr(train_batches, "epoch"):
         train_batches.epoch = state["batches_epoch"]
     ckpt.set_rng_states(state["rng"])
+    done = len(state["history"])
     if log:
-        print(f"resumed from {path}: {done} of {config['epochs']} epochs already done "
+        print(f"resumed from {path}: {done} of {this_run['epochs']} epochs already done "
               "(delete the file to train from scratch)")
-    return History.from_dicts(state["history"])
+    return History.from_dicts(state["history"]), {**state["config"], "epochs": this_run["epochs"]}
 
 
 class _LivePlot:
@@ -361,14 +553,19 @@ class _LivePlot:
 
 
 def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler=None, loss_fn=F.cross_entropy,
-        metrics=None, eval_name="val", checkpoint=None, config=None, channels_last=False, clip_grad_norm=None,
-        live_plot=False, progress=True, log=True):
-    """Train ``model`` and return its :class:`History` (about 80 lines of code under this docstring: read them).
+        metrics=None, forward=None, eval_name="val", checkpoint=None, config=None, channels_last=False,
+        clip_grad_norm=None, chunks=1, live_plot=False, progress=True, log=True):
+    """Train ``model`` and return its :class:`History` (about 60 lines of code under this docstring, and
+    :func:`train_step`: read them).
 
     Args:
         model: the network; it stays on the device it is on (move it first,
             e.g. ``model.to(get_device())``).
-        train_batches: iterable of ``(x, y)``, e.g. ``ImageDataset.train_batches``.
+        train_batches: iterable of ``(x, y)``, e.g. ``ImageDataset.train_batches``:
+            ``y`` a tensor of targets (its length is the number of examples),
+            ``x`` a tensor or a tuple of tensors (each moved to the model's
+            device). A batch source with a ``describe()`` method (the course's
+            do) says what it is for the checkpoint's run identity.
         eval_batches: iterable evaluated after each epoch (``None``: no
             evaluation, and no such columns in the history).
         epochs: total number of epochs (a resumed run counts those done).
@@ -384,6 +581,9 @@ def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler
             ``{"acc": partial(accuracy, ignore_index=pad)}``). They are
             measured on the training batches as the model trains (dropout on)
             and on ``eval_batches`` in eval mode.
+        forward: ``forward(model, x) -> outputs``, how the model runs on a
+            batch's ``x`` (default :func:`default_forward`: ``model(*x)`` for a
+            tuple, else ``model(x)``); e.g. ``lambda m, x: m(x)["logits"]``.
         eval_name: the name of the evaluated set in the history and the epoch
             line: ``"val"`` gives ``val_loss`` and ``val_acc``; pass ``"test"``
             when ``eval_batches`` is the test set.
@@ -404,92 +604,72 @@ def fit(model, train_batches, eval_batches=None, *, epochs, optimizer, scheduler
             with ``True``; the error says how to fix it.
         clip_grad_norm: clip the gradients' total norm to this value before
             each step (after unscaling them when float16 loss scaling is on).
+        chunks: feed each batch in this many equal parts whose gradients add
+            up (gradient accumulation, for a batch larger than memory allows);
+            batch norm then normalises each part on its own (see :func:`train_step`).
         live_plot: redraw the learning curves after each epoch (notebooks).
         progress: show a tqdm progress bar.
         log: print one line per epoch, and whether the run resumed.
     """
     device = _model_device(model)
     metrics = {"acc": accuracy} if metrics is None else dict(metrics)
+    forward = default_forward if forward is None else forward
     if "loss" in metrics:
         raise ValueError("metrics may not be named 'loss': fit reports loss_fn's value under that name")
     if eval_name == "train" or not eval_name:
         raise ValueError(f"eval_name={eval_name!r} would mix up the evaluated set with the training set: "
                          "use e.g. 'val' or 'test'")
-    model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    scaler = grad_scaler(device)
-    history = History()
+    if not callable(forward):
+        raise ValueError(f"forward must be a function forward(model, x) -> outputs, got {type(forward).__name__}")
+    if not isinstance(chunks, int) or chunks < 1:
+        raise ValueError(f"chunks must be a positive integer (1: no gradient accumulation), got {chunks!r}")
     if config is not None and not isinstance(config, dict):
         raise ValueError(f"config must be a dict of JSON data, e.g. {{'label_smoothing': 0.1}}; got {type(config)}")
+    set_memory_format(model, channels_last)
+    scaler = grad_scaler(device)
+    history = History()
     if checkpoint is not None:
-        extra = {"loss_fn": ckpt.describe_callable(loss_fn), "clip_grad_norm": clip_grad_norm, "config": config or {}}
+        extra = {"loss_fn": ckpt.describe_callable(loss_fn), "forward": ckpt.describe_callable(forward),
+                 "clip_grad_norm": clip_grad_norm, "chunks": chunks, "config": config or {}}
         this_run = ckpt.run_config(model, optimizer, scheduler, epochs, train_batches, extra=extra)
-        history = _resume(checkpoint, this_run, model, optimizer, scheduler, scaler, train_batches, log)
+        history, this_run = _resume(checkpoint, this_run, model, optimizer, scheduler, scaler, train_batches, log)
     sets = ["train"] + ([eval_name] if eval_batches is not None else [])
     plot = _LivePlot() if live_plot else None
     if plot is not None and history:
         plot.update(history)
+    step = functools.partial(train_step, optimizer=optimizer, scaler=scaler, loss_fn=loss_fn, forward=forward,
+                             chunks=chunks, clip_grad_norm=clip_grad_norm, scheduler=scheduler,
+                             channels_last=channels_last)
 
     steps = len(train_batches) * max(0, epochs - len(history))
-    bar = None
-    if progress and steps > 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, desc="training", unit="batch", file=sys.stdout, mininterval=2.0, leave=False,
-                   dynamic_ncols=False, ncols=100)
-    try:
+    with Progress(steps, desc="training", unit="batch", enabled=progress) as bar:
         for epoch in range(len(history) + 1, epochs + 1):
             model.train()
             sums, examples = _Sums(), 0
-            _sync(device)
-            start = time.perf_counter()
-            for x, y in train_batches:
-                x, y = _prepare_input(x, device, channels_last), y.to(device, non_blocking=True)
-                outputs = _forward(model, x, channels_last)
-                loss, count = _loss_and_count(loss_fn, outputs.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if clip_grad_norm is not None:
-                    scaler.unscale_(optimizer)  # clip the true gradients, not the float16-scaled ones
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                if scheduler is not None:
-                    scheduler.step()
-                with torch.no_grad():
-                    sums.add_batch(loss, count, metrics, outputs.detach(), y)
-                examples += len(x)
-                if bar is not None:
-                    bar.update(1)
-            _sync(device)
-            seconds = time.perf_counter() - start
+            with Stopwatch(device) as clock:
+                for x, y in train_batches:
+                    x, y = to_device(x, device, channels_last), y.to(device, non_blocking=True)
+                    for part in step(model, x, y):
+                        sums.add_batch(part.loss, part.count, metrics, part.outputs, part.targets)
+                    examples += len(y)
+                    bar.update()
             if examples == 0:
                 raise ValueError("train_batches yielded no batches: the training set is empty")
             values = {f"train_{name}": v for name, v in sums.means().items()}
-            if not math.isfinite(values["train_loss"]):
-                raise FloatingPointError(
-                    f"the training loss became {values['train_loss']} in epoch {epoch}: lower the learning rate "
-                    "or check the inputs' normalisation")
+            check_finite(values["train_loss"], f"in epoch {epoch}")
             if eval_batches is not None:
-                scores = evaluate(model, eval_batches, loss_fn, metrics)
+                scores = evaluate(model, eval_batches, loss_fn, metrics, forward)
                 values.update({f"{eval_name}_{name}": v for name, v in scores.items()})
-            stats = EpochStats(epoch, seconds, examples / seconds if seconds > 0 else math.nan,
+            stats = EpochStats(epoch, clock.seconds, per_second(examples, clock.seconds),
                                optimizer.param_groups[0]["lr"], values)
             history.append(stats)
             if checkpoint is not None:
                 _save_run(checkpoint, this_run, model, optimizer, scheduler, scaler, history, train_batches)
-            if bar is not None:
-                bar.set_postfix(loss=f"{values['train_loss']:.3f}")
+            bar.show(loss=f"{values['train_loss']:.3f}")
             if log:
-                line = _epoch_line(stats, epochs, sets)
-                if bar is not None:
-                    bar.write(line, file=sys.stdout)
-                else:
-                    print(line)
+                bar.write(_epoch_line(stats, epochs, sets))
             if plot is not None:
                 plot.update(history)
-    finally:
-        if bar is not None:
-            bar.close()
     return history
 
 

@@ -545,11 +545,12 @@ results.record("01", "loops_vs_conv2d_slowdown", timings["loops"][-1] / timings[
 # ## Exercises
 #
 # Each exercise gives a stub; replace `raise NotImplementedError` with your
-# code and run the cell. A checker compares your answer with PyTorch. An
-# exercise you have not attempted prints a first hint (a nudge);
-# `ex01.hint("name")` shows the next one, and a wrong answer says what differs
-# and gives the next hint too. The last hint of each is a recipe: try without
-# it first.
+# code and run the cell. A checker compares your answer with PyTorch. Hints
+# come in three tiers: an exercise you have not attempted prints the first, a
+# nudge (what to look at); `ex01.hint("name")` shows the next, the key idea,
+# and so does a wrong answer, after saying what differs. The third is a
+# recipe: `ex01.hint("name", level=3)` shows it, and so does a third wrong
+# attempt. Try without it first.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Two thin passes instead of one square kernel
@@ -599,9 +600,8 @@ ex01.check_spot_detector(spot_detector);
 # and outputs `y = F.conv2d(x, weight, bias)` of an unknown layer, the weight
 # and bias solve a system of linear equations. Write
 # `fit_conv(x, y, kernel_size)` returning `(weight, bias)` of shape
-# `(C_out, C_in, k, k)` and `(C_out,)`, found without any iterations (im2col
-# builds the system). The checker hides layers with several channels and
-# wants them back exactly.
+# `(C_out, C_in, k, k)` and `(C_out,)`, found without any iterations. The
+# checker hides layers with several channels and wants them back exactly.
 
 # %%
 def fit_conv(x, y, kernel_size):

@@ -404,8 +404,10 @@ print(f"formula: {r}x{r}; gradient extent: {len(rows)}x{len(cols)}")
 # ## Exercises
 #
 # Replace each `raise NotImplementedError` with your code and run the cell.
-# An exercise not attempted yet prints a first hint; `ex02.hint("name")`
-# gives the next one (the last is a recipe), and so does a wrong answer.
+# Hints come in three tiers: an exercise not attempted yet prints a nudge (what
+# to look at); `ex02.hint("name")` gives the next, the key idea, and so does a
+# wrong answer. The third is a recipe: `ex02.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Convolution with stride and padding
@@ -424,22 +426,22 @@ ex02.check_conv2d_stride_padding(conv2d);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 2. Receptive field and jump, with dilation
+# ### 2. How many layers to see that far?
 #
-# Extend the recurrence to dilated layers: write `receptive_field(layers)` for
-# a list of `(kernel_size, stride, dilation)` triples that returns
-# `(field, jump)`: the side of the input patch one output pixel sees, and how
-# many input pixels apart two neighbouring output pixels are. Then predict:
-# three 3x3 convolutions with dilations 1, 2 and 4 see how far? And one pixel
-# after AlexNet's first five layers (`[(11, 4, 1), (3, 2, 1), (5, 1, 1),
-# (3, 2, 1), (3, 1, 1)]`)?
+# The recurrence above answers "how far does this stack see?". Turn the question around: write
+# `layers_needed(field, kernel_size, growth)`, the fewest stride-1 convolutions with kernel
+# `kernel_size` and dilations `1, growth, growth**2, ...` (layer by layer) whose receptive field is at
+# least `field` pixels (`growth=1`: no dilation). WaveNet (van den Oord et al., 2016) stacks
+# convolutions with kernel 2 whose dilation doubles from one layer to the next (1, 2, 4, ..., 512, then
+# again): how many such layers see 16,000 samples (one second of audio at 16 kHz), and how many without
+# dilation? The checker measures its answers with gradients.
 
 # %%
-def receptive_field(layers):
+def layers_needed(field, kernel_size, growth):
     raise NotImplementedError  # your code here
 
 
-ex02.check_receptive_field(receptive_field);
+ex02.check_layers_needed(layers_needed);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 3. Predict the shapes before running
@@ -460,16 +462,20 @@ ex02.check_predict_shapes(predict_shapes);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 4. What does a layer cost?
+# ### 4. The layer that runs the formula backwards
 #
-# Write `conv_cost(in_channels, out_channels, kernel_size, height, width,
-# stride, padding)` returning `(parameters, multiply_accumulates)` of one
-# `nn.Conv2d` with bias on a `height x width` input. One of the checker's cases
-# is the 5x5 layer from GoogLeNet that notebook 09 discusses.
+# A **transposed convolution** (`nn.ConvTranspose2d`, used to upsample, e.g. in segmentation and image
+# generation) works the other way round: every input pixel scatters a copy of the `k x k` kernel,
+# scaled by its value, into the output; the copies of neighbouring input pixels start `stride` output
+# pixels apart, overlapping copies add up, and `padding` removes that many rows and columns from each
+# border of the result. Its weight has shape `(C_in, C_out, k, k)`, plus one bias per output channel.
+# Write `conv_transpose_cost(in_channels, out_channels, kernel_size, height, width, stride, padding)`
+# returning `((C_out, H_out, W_out), parameters, multiply_accumulates)` for a `height x width` input.
+# Which convolution maps the output's shape back to the input's?
 
 # %%
-def conv_cost(in_channels, out_channels, kernel_size, height, width, stride, padding):
+def conv_transpose_cost(in_channels, out_channels, kernel_size, height, width, stride, padding):
     raise NotImplementedError  # your code here
 
 
-ex02.check_conv_cost(conv_cost);
+ex02.check_conv_transpose_cost(conv_transpose_cost);

@@ -363,8 +363,10 @@ except AssertionError as err:
 # ## Exercises
 #
 # Replace each `raise NotImplementedError` with your code and run the cell.
-# An exercise not attempted yet prints a first hint; `ex03.hint("name")`
-# gives the next one (the last is a recipe), and so does a wrong answer.
+# Hints come in three tiers: an exercise not attempted yet prints a nudge (what
+# to look at); `ex03.hint("name")` gives the next, the key idea, and so does a
+# wrong answer. The third is a recipe: `ex03.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Max pooling with `ceil_mode`
@@ -403,14 +405,19 @@ ex03.check_lp_pool_backward(lp_pool_backward);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 3. Max pooling, backward, without stored indices
+# ### 3. The backward pass of adaptive average pooling
 #
-# Write `max_pool_backward(x, grad_output, kernel_size, stride)`: find each
-# window's arg-max from `x` yourself and route the gradient there.
+# `nn.AdaptiveAvgPool2d(output_size)` fixes the *output* size instead of the window: torchvision's
+# AlexNet ends its features with `AdaptiveAvgPool2d((6, 6))` so that other input sizes reach the dense
+# layers with 6x6 maps, and ResNet ends with `AdaptiveAvgPool2d(1)`. Its windows are chosen by PyTorch
+# from the input and output sizes (find out how). Write
+# `adaptive_avg_pool_backward(grad_output, input_size)` returning `dL/dx` of
+# `F.adaptive_avg_pool2d(x, grad_output.shape[-2:])` for `x` of height and width `input_size`. The
+# checker's cases include sizes that do not divide evenly and outputs larger than their inputs.
 
 # %%
-def max_pool_backward(x, grad_output, kernel_size, stride):
+def adaptive_avg_pool_backward(grad_output, input_size):
     raise NotImplementedError  # your code here
 
 
-ex03.check_max_pool_backward(max_pool_backward);
+ex03.check_adaptive_avg_pool_backward(adaptive_avg_pool_backward);

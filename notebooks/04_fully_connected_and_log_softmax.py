@@ -756,9 +756,11 @@ plt.show()
 # ## Exercises
 #
 # Each exercise gives a stub; replace `raise NotImplementedError` with your
-# code and run the cell. The checker compares your answer with PyTorch. An
-# exercise not attempted yet prints a first hint; `ex04.hint("name")` gives the
-# next one (the last is a recipe), and so does a wrong answer.
+# code and run the cell. The checker compares your answer with PyTorch. Hints
+# come in three tiers: an exercise not attempted yet prints a nudge (what to
+# look at); `ex04.hint("name")` gives the next, the key idea, and so does a
+# wrong answer. The third is a recipe: `ex04.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %%
 from course_utils.exercises import ex04

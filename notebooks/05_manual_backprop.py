@@ -726,9 +726,11 @@ _ = results.record("05", "numpy_cnn_test_acc", round(float(final_acc), 4), param
 # ## Exercises
 #
 # Replace each `raise NotImplementedError` with your code (NumPy only) and run
-# the cell; the checker compares your answer with PyTorch autograd. An
-# exercise not attempted yet prints a first hint; `ex05.hint("name")` gives the
-# next one (the last is a recipe), and so does a wrong answer.
+# the cell; the checker compares your answer with PyTorch autograd. Hints come
+# in three tiers: an exercise not attempted yet prints a nudge (what to look
+# at); `ex05.hint("name")` gives the next, the key idea, and so does a wrong
+# answer. The third is a recipe: `ex05.hint("name", level=3)`, or a third
+# wrong attempt, shows it.
 
 # %%
 from course_utils.exercises import ex05
@@ -738,8 +740,10 @@ from course_utils.exercises import ex05
 # ### Exercise 1: the linear layer's backward pass
 #
 # Write `linear_backward(x, weight, grad_output)` for `y = x W^T + b`, returning
-# `(grad_input, grad_weight, grad_bias)`. Derive it on paper first, without
-# looking back at the slide.
+# `(grad_input, grad_weight, grad_bias)`. This one is **recall, by design**:
+# the section *Linear (dense)* above derived it. Redo the derivation from
+# memory, on paper, before exercise 3 asks for one you have not seen; then
+# check the shapes.
 
 # %%
 def linear_backward(x, weight, grad_output):

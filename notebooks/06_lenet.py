@@ -52,6 +52,7 @@ from course_utils.exercises import ex06
 from course_utils.models import lenet
 from course_utils.plot import plot_history, show_feature_maps, show_images, show_kernels
 from course_utils.checkpoint import checkpoint_path
+from course_utils.timing import time_interleaved
 from course_utils.train import evaluate, fit
 
 from course_utils import profile
@@ -321,9 +322,81 @@ for seed in range(3):
 # In the sigmoid LeNet each sigmoid layer passes on about 0.24 of the gradient on average (its inputs
 # sit near 0 at initialisation, where the slope is largest), the four together about 1/300, and the
 # weights shrink it further: C1's gradient comes out about a thousand times smaller than the output
-# layer's. In the ReLU LeNet the gradient reaches C1 at about the size it left the output. A layer whose
-# gradient is a thousand times smaller learns correspondingly slower, which is what the training below
-# shows.
+# layer's. In the ReLU LeNet the gradient reaches C1 at about the size it left the output.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Does a small gradient mean slow learning?
+#
+# It depends on the optimiser. Plain SGD moves each weight by the learning rate times its gradient, so a
+# layer whose gradient is a thousand times smaller takes steps a thousand times smaller. Adam (and
+# AdamW, which the training below uses) divides each parameter's step by the square root of a running
+# average of that parameter's squared gradients, which cancels the gradient's scale. Both, for two
+# seeds: 200 steps of 128 training images (under half an epoch) with SGD (learning rate 0.1, as d2l
+# uses) and with AdamW (learning rate 0.001), measuring how far each layer's weights moved relative to
+# their size at the start, `||W - W0|| / ||W0||`, and the training loss of the last 20 steps:
+
+# %%
+MOVE_PAIR = {"sigmoid": dict(activation="sigmoid", pool="avg"), "ReLU": dict(activation="relu", pool="max")}
+OPTIMIZERS = {"SGD": lambda params: torch.optim.SGD(params, lr=0.1),
+              "AdamW": lambda params: torch.optim.AdamW(params, lr=1e-3)}
+move_steps = profile.pick(smoke=30, standard=200, full=200)
+
+
+def weight_moves(key, optimizer_name, seed):
+    """Each layer's ||W - W0|| / ||W0|| after ``move_steps`` steps, and the mean loss of the last 20."""
+    torch.manual_seed(seed)
+    net = lenet.lenet(1, 10, input_size=28, **MOVE_PAIR[key]).to(DEVICE)
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    start = [m.weight.detach().clone() for m in layers]
+    optimizer = OPTIMIZERS[optimizer_name](net.parameters())
+    losses = []
+    for _, (xb, yb) in zip(range(move_steps), data.train_batches(128, device=DEVICE, seed=seed)):
+        loss = torch.nn.functional.cross_entropy(net(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    moves = [((m.weight.detach() - w0).norm() / w0.norm()).item() for m, w0 in zip(layers, start)]
+    return moves, sum(losses[-20:]) / len(losses[-20:])
+
+
+moves, last_loss = {}, {}
+for optimizer_name in OPTIMIZERS:
+    for seed in range(2):
+        for key in MOVE_PAIR:
+            moves[optimizer_name, key, seed], last_loss[optimizer_name, key, seed] = weight_moves(key, optimizer_name, seed)
+print(f"how far each layer's weights moved in {move_steps} steps, ||W - W0|| / ||W0||; loss of the last 20 steps")
+print(f"{'':<24}" + "".join(f"{n:>9}" for n in layer_names) + f"{'C1 / output':>13}{'loss':>7}")
+for (optimizer_name, key, seed), m in moves.items():
+    print(f"{optimizer_name + ', ' + key + ', seed ' + str(seed):<24}" + "".join(f"{v:>9.1e}" for v in m)
+          + f"{m[0] / m[-1]:>13.1e}{last_loss[optimizer_name, key, seed]:>7.3f}")
+for seed in range(2):
+    sgd_sigmoid, sgd_relu, adamw_sigmoid = (moves[o, k, seed] for o, k in (("SGD", "sigmoid"), ("SGD", "ReLU"),
+                                                                            ("AdamW", "sigmoid")))
+    assert sgd_sigmoid[0] / sgd_sigmoid[-1] < 0.1 < 0.3 < sgd_relu[0] / sgd_relu[-1], (
+        "with SGD the sigmoid LeNet's C1 should move far less than its output layer, the ReLU LeNet's should not")
+    assert sgd_sigmoid[0] < 0.02 * sgd_relu[0], "with SGD the sigmoid C1 should move far less than the ReLU C1"
+    assert adamw_sigmoid[0] / adamw_sigmoid[-1] > 0.3 and adamw_sigmoid[0] > 30 * sgd_sigmoid[0], (
+        "AdamW should move the sigmoid LeNet's C1 about as far as its output layer")
+    if PROFILE != "smoke":  # 30 steps are too few for the losses to part
+        assert last_loss["SGD", "sigmoid", seed] > 2.2 > 1.5 > last_loss["SGD", "ReLU", seed], (
+            "with SGD the sigmoid LeNet should still be at chance (ln 10 = 2.30), the ReLU one well below")
+        assert last_loss["AdamW", "sigmoid", seed] < 2.0, "with AdamW the sigmoid LeNet should learn"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What the steps show
+
+# %% [markdown]
+# With SGD the small gradient is a small step. In the sigmoid LeNet C1 moves by a fraction of a per
+# cent of its size, a few per cent of what the output layer moves (not the thousandth of the gradients
+# at initialisation: the gradients change as the weights do) and over a hundred times less than C1 of
+# the ReLU LeNet; and after 200 steps the sigmoid network has not started to learn: its loss is still
+# `ln 10 = 2.30`, chance, where the ReLU network's is below 1.
+#
+# With AdamW the sigmoid LeNet's C1 moves as far as its other layers, and the network learns, though
+# its loss stays above the ReLU network's. Adam's per-parameter scaling hides most of the vanishing
+# gradient: that is why the training below, which uses AdamW, shows the sigmoid variants behind the
+# ReLU ones, not stuck at chance.
 #
 # Five variants, all with the same convolutions and dense layers (batch norm adds a scale and a shift
 # per channel):
@@ -435,6 +508,10 @@ plot_history(histories[chosen], title=f"LeNet ({LABELS[chosen]})");
 # What the table should show (and the next cell asserts, in the `standard` and `full` profiles where
 # the runs are long enough to be reliable): ReLU variants learn faster than sigmoid ones -- they are
 # ahead after the first epoch and at the end.
+#
+# The `s/epoch` and `examples/s` columns are wall-clock times of one run each, on a machine that may be
+# busy with other work at the same time: they carry its load (compare the seconds of single epochs of
+# one network in the log above). What batch norm costs per step is timed fairly below.
 
 # %%
 if PROFILE != "smoke":
@@ -467,38 +544,71 @@ results.record_training("06", "lenet_test_acc", models[chosen], histories[chosen
 # T-shirt and pullover look alike at 28x28, which costs our LeNet several times the paper's error.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## Why does batch norm cost so much here?
+# ## What does batch norm cost here?
 #
-# In the table the batch-norm LeNet needs far longer per epoch than the plain ReLU one, for 452
-# more parameters and hardly more arithmetic. LeNet's convolutions are tiny (0.4 million multiply-adds
-# per image), so a training step spends much of its time not multiplying but *moving* activations:
-# every element-wise layer reads and writes whole feature maps, in the forward and in the backward pass.
-# Batch norm adds such passes (the channel means and variances, the normalisation, and three more
-# reductions in its backward pass) over the largest maps of the network. And on a CPU it is slower
-# still in the channels-last layout that speeds up the convolutions, so that variant trains in the
-# slower contiguous layout. PyTorch's profiler shows where one training step's time goes:
+# The batch-norm LeNet has 452 more parameters than the plain ReLU one and hardly more arithmetic. Its
+# seconds per epoch in the table cannot say what that costs: each comes from one run, and whatever else
+# the machine did at the time slowed one run and not another. A fair comparison times the two networks'
+# training steps in turn, round after round (`time_interleaved` from `course_utils.timing`), so that a
+# burst of load hits both alike: the median says what a step typically takes, the fastest what it takes
+# undisturbed. Each network in the memory layout it trained in, on one batch of 128 images:
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Training steps, timed in turn
+
+# %%
+def training_step(batch_norm, channels_last, device):
+    """A function that runs one AdamW training step of the ReLU LeNet on a fixed batch of 128."""
+    torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    net = lenet.lenet(1, 10, input_size=28, activation="relu", pool="max", batch_norm=batch_norm)
+    net.to(device=device, memory_format=layout)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    xb = torch.randn(128, 1, 28, 28, device=device).contiguous(memory_format=layout)
+    yb = torch.randint(0, 10, (128,), device=device)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(net(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+# the training cell's rule: channels-last on a GPU, and on a CPU for the networks without batch norm
+trained_channels_last = {bn: DEVICE.type == "cuda" or (DEVICE.type == "cpu" and not bn) for bn in (False, True)}
+step_names = {False: "ReLU", True: "ReLU + batch norm"}
+step_timings = time_interleaved({step_names[bn]: training_step(bn, trained_channels_last[bn], DEVICE)
+                                 for bn in (False, True)},
+                                repeats=profile.pick(smoke=10, standard=40, full=40), warmup=5, device=DEVICE)
+for bn, name in step_names.items():
+    layout = "channels-last" if trained_channels_last[bn] else "contiguous"
+    print(f"{name:<18} ({layout:<13}) one training step: {step_timings[name]}")
+plain, with_bn = step_timings["ReLU"], step_timings["ReLU + batch norm"]
+print(f"batch norm adds {with_bn.median / plain.median - 1:+.0%} per step (medians), "
+      f"{with_bn.fastest / plain.fastest - 1:+.0%} (fastest runs)")
+if PROFILE != "smoke":  # ten rounds are too few to compare reliably on a busy machine
+    assert with_bn.median > plain.median and with_bn.fastest > plain.fastest, "a batch-norm step should take longer"
+
+# %% [markdown]
+# A batch-norm step takes longer, by the percentages printed above. Where does the time go? LeNet's
+# convolutions are tiny (0.4 million multiply-adds per image), so a training step spends much of its
+# time not multiplying but *moving* activations: every element-wise layer reads and writes whole feature
+# maps, in the forward and in the backward pass. Batch norm adds such passes (the channel means and
+# variances, the normalisation, and three more reductions in its backward pass) over the largest maps of
+# the network. And on a CPU it is slower still in the channels-last layout that speeds up the other
+# layers, so that variant trains in the contiguous layout. PyTorch's profiler shows where one training
+# step's time goes on the CPU:
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Profiling one training step
 
 # %%
 def step_profile(batch_norm, channels_last):
-    """Milliseconds per training step, by kind of operation (self CPU time)."""
+    """Milliseconds per training step on the CPU, by kind of operation (self CPU time)."""
     steps = profile.pick(smoke=3, standard=10, full=10)
-    torch.manual_seed(0)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    net = lenet.lenet(1, 10, input_size=28, activation="relu", pool="max", batch_norm=batch_norm)
-    net.to(memory_format=layout)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    xb = torch.randn(128, 1, 28, 28).contiguous(memory_format=layout)
-    yb = torch.randint(0, 10, (128,))
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(net(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
+    step = training_step(batch_norm, channels_last, "cpu")
     for _ in range(3):
         step()  # warm-up
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
@@ -523,7 +633,7 @@ for kind in kinds:
     widths = [p[kind] for p in profiles.values()]
     ax.barh(list(profiles), widths, left=left, label=kind)
     left = [a + b for a, b in zip(left, widths)]
-ax.set(xlabel="ms per training step (batch 128, this machine)", title="where a LeNet training step spends its time")
+ax.set(xlabel="ms per training step (batch 128, this machine's CPU)", title="where a LeNet training step spends its time")
 ax.invert_yaxis()
 ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 fig.tight_layout()
@@ -539,12 +649,17 @@ assert bn_share > 0.1, "batch norm's own passes should be a sizeable part of the
 # ### What the profile shows
 
 # %% [markdown]
-# Batch norm's forward and backward passes alone take a large share of every step, about as much as a
-# convolution layer does in this small network; in the channels-last layout they take more still, which
-# is why that variant trains contiguous and so also loses the faster channels-last convolutions. On a
-# GPU, or in a network whose convolutions dominate the time (notebooks 08-10), the same layers cost a few
-# per cent. Per epoch, batch norm does not pay for itself in LeNet's accuracy; in deeper networks it is
-# what makes them trainable at all (notebook 10).
+# Batch norm's forward and backward passes take a sizeable share of every step (the percentages printed
+# above); in the channels-last layout they take more still, which is why that variant trains
+# contiguous, at the price of the layout that is faster for the rest of the network
+# (`benchmarks/memory_layout.py`). The profiler's totals need not match the step times above: it adds
+# bookkeeping of its own. In networks whose convolutions dominate the time (notebooks 08-10) the same
+# layers are a smaller share of a step.
+#
+# What the extra time bought in LeNet: in the saved run the batch-norm variant had the best validation
+# accuracy of the five, which is why it was chosen, a fraction of a point ahead of the plain ReLU
+# LeNet (the table above). In deeper networks batch norm is what makes them trainable at all
+# (notebook 10).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## What did the network learn?
@@ -598,14 +713,25 @@ show_feature_maps(maps2.cpu(), ncols=8, size=1.2, title="after C3 + ReLU (16 x 1
 images, labels = data.test_images[:6], data.test_labels[:6]
 x = ((images.float() / 255 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)).to(DEVICE)
 x.requires_grad_(True)
-logits = model(x)  # (6, 10); the model is in eval mode
-top = logits.argmax(dim=1)
-logits[torch.arange(6, device=logits.device), top].sum().backward()  # each image's logit depends only on its own pixels
-saliency = x.grad.abs()[:, 0].cpu()  # (6, 28, 28)
-# The same for one image alone: the batch does not mix images (eval mode), so the maps agree.
-x_one = x[:1].detach().clone().requires_grad_(True)
-model(x_one)[0, top[0]].backward()
-assert_close(x_one.grad.abs()[0, 0].cpu(), saliency[0], rtol=1e-4, atol=1e-6, msg="saliency of one image, alone")
+# Full float32 convolutions in this cell. On Ampere and newer NVIDIA GPUs PyTorch lets cuDNN compute
+# float32 convolutions in TF32 (10-bit mantissa, relative errors near 1e-3), and cuDNN may pick other
+# algorithms for a batch of 6 than for one image: the check below (one image alone against the batch,
+# rtol 1e-4) would then compare two roundings instead of testing that the batch does not mix images.
+tf32_before = torch.backends.cudnn.allow_tf32
+torch.backends.cudnn.allow_tf32 = False
+try:
+    logits = model(x)  # (6, 10); the model is in eval mode
+    top = logits.argmax(dim=1)
+    logits[torch.arange(6, device=logits.device), top].sum().backward()  # each logit depends on its own image only
+    saliency = x.grad.abs()[:, 0].cpu()  # (6, 28, 28)
+    # The same for one image alone: the batch does not mix images (eval mode), so the maps agree, up to
+    # float32 rounding (far below 1e-5 of the map's largest value; mixing would change it by much more).
+    x_one = x[:1].detach().clone().requires_grad_(True)
+    model(x_one)[0, top[0]].backward()
+finally:
+    torch.backends.cudnn.allow_tf32 = tf32_before
+assert_close(x_one.grad.abs()[0, 0].cpu(), saliency[0], rtol=1e-4, atol=1e-5 * saliency[0].max().item(),
+             msg="saliency of one image, alone")
 fig, axes = plt.subplots(2, 6, figsize=(10, 3.8))
 for i in range(6):
     axes[0, i].imshow(images[i, 0], cmap="gray")
@@ -619,6 +745,11 @@ plt.show()
 garment = images[:, 0] > 0  # (6, 28, 28): the garment's pixels; the background is exactly 0
 inside = (saliency * garment).sum() / saliency.sum()
 print(f"the garments cover {garment.float().mean():.0%} of the pixels and get {inside:.0%} of the saliency")
+row, col = divmod(int(saliency[0].argmax()), 28)
+bright = images[0, 0, :, col] > 32  # (28,): the garment's pixels in that column, without faint specks
+top_edge = int(bright.float().argmax()) if bright.any() else None  # the first from the top
+print(f"{data.classes[int(labels[0])]}: hottest pixel at row {row}, column {col}; "
+      f"in that column the garment starts at row {top_edge}")
 assert inside > garment.float().mean(), "the saliency should concentrate on the garment"
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -626,10 +757,12 @@ assert inside > garment.float().mean(), "the saliency should concentrate on the 
 
 # %% [markdown]
 # The maps are noisy, and the garments get only a little more of the gradient than their share of the
-# pixels (the numbers above). The hottest spots are few and telling: the gap between the trouser legs
-# (background pixels, which a dress would fill) and the heel of the boot. A saliency map is a local,
-# first-order answer ("which small change matters now"), not an explanation of the decision; smoother variants average it over noisy
-# copies of the image (SmoothGrad) or along a path from a blank image (integrated gradients).
+# pixels (the numbers above). The hottest spots are few and telling: in the trousers' maps the gap
+# between the legs (background pixels, which a dress would fill), in the boot's map the upper edge of
+# the toe, on the left (its hottest pixel, printed above, lies on the garment's top edge). A saliency
+# map is a local, first-order answer ("which small change matters now"), not an explanation of the
+# decision; smoother variants average it over noisy copies of the image (SmoothGrad) or along a path
+# from a blank image (integrated gradients).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
@@ -653,23 +786,38 @@ print(f"chosen: {LABELS[chosen]}, test accuracy {test_acc:.2%} on {test_batches.
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` with your code and run the cell.
-# An exercise not attempted yet prints a first hint; `ex06.hint("name")`
-# gives the next one (the last is a recipe), and so does a wrong answer.
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex06.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex06.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. LeNet's parameters for any input
+# ### 1. The parameters of the 1998 network
 #
-# Write `lenet_params(in_channels, num_classes, input_size, padding)`: the parameter count of
-# `lenet.lenet(in_channels, num_classes, input_size=input_size, padding=padding)`, computed from the
-# formulas only (follow the side through C1, S2, C3, S4 to size the first dense layer).
+# The LeNet built above simplifies the paper's. Count the trainable parameters of the paper's own
+# network (LeCun et al., 1998, section II.B) on its 32x32 input:
+#
+# - C1: six 5x5 convolutions of the input;
+# - S2: the trainable subsampling of exercise 2, one coefficient and one bias per map;
+# - C3: sixteen 5x5 convolutions, each reading only the S2 maps marked in its column of the paper's
+#   Table I (`ex06.LENET_1998_TABLE`, a `(6, 16)` boolean tensor: `table[i, j]` is True when C3 map `j`
+#   reads S2 map `i`);
+# - S4: like S2, on sixteen maps; C5: 120 5x5 convolutions of all of S4; F6: 84 units fully connected
+#   to C5;
+# - the output: ten radial-basis units whose parameter vectors were set by hand and kept fixed.
+#
+# Write `lenet1998_params(table)` for any connection table, and compare its value for the paper's
+# table with the total the paper states. Why did the paper not connect every S2 map to every C3 map?
 
 # %%
-def lenet_params(in_channels, num_classes, input_size, padding):
+print(ex06.LENET_1998_TABLE.int())
+
+
+def lenet1998_params(table):
     raise NotImplementedError  # your code here
 
 
-ex06.check_lenet_params(lenet_params);
+ex06.check_lenet1998_params(lenet1998_params);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -689,19 +837,21 @@ ex06.check_subsample(subsample);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 3. LeNet with batch norm, as one `nn.Sequential`
+# ### 3. Parameters that batch norm makes useless
 #
-# Write `make_lenet_bn()` returning a flat `nn.Sequential` for the `relu_bn` variant: batch norm
-# between every convolution or hidden dense layer and its ReLU (`nn.BatchNorm2d` after convolutions,
-# `nn.BatchNorm1d` after dense layers). The checker copies the reference's weights into yours and
-# compares outputs in training and evaluation mode.
+# The `relu_bn` variant, `lenet.lenet_modern(batch_norm=True)`, has 62,158 parameters. Some of them can
+# never change what it computes in training mode, whatever their values. Find them, and write
+# `make_lenet_bn_lean()` returning the same network without them (any `nn.Module`; a flat
+# `nn.Sequential` is simplest; `print(lenet.lenet_modern(batch_norm=True))` shows its layers). The
+# checker gives your network and the reference the same values for every parameter yours keeps, and
+# compares their outputs in training mode. What about evaluation mode?
 
 # %%
-def make_lenet_bn():
+def make_lenet_bn_lean():
     raise NotImplementedError  # your code here
 
 
-ex06.check_lenet_bn(make_lenet_bn);
+ex06.check_lenet_bn_lean(make_lenet_bn_lean);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 4. (Open) Does the optimizer hide the sigmoid's problem?

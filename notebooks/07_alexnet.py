@@ -254,9 +254,15 @@ plt.show()
 # a convolution whose channels are split into independent halves is a **grouped convolution** with
 # `groups=2`: each filter has half as many input channels, so the layer has half the weights.
 #
-# In 2014 Krizhevsky (*One weird trick for parallelizing convolutional neural networks*) trained a
-# single-GPU column with 64, 192, 384, 256, 256 channels and no LRN; that is the AlexNet torchvision
-# (and most code) calls AlexNet. We build the 2012 network with the same class:
+# The network torchvision (and most code) calls AlexNet, which this notebook builds (and trains at a
+# quarter of its width), is a one-GPU network with 64, 192, 384, 256, 256 channels and no LRN: the
+# "2014 variant" here. It is usually credited to Krizhevsky's *One weird trick for parallelizing
+# convolutional neural networks* (2014), but that paper's single column (footnote 1, page 5) has 64,
+# 192, 384, **384**, 256. The 256 of conv 4 comes from the one-GPU ImageNet configuration of
+# Krizhevsky's own code, cuda-convnet2, by way of a Torch reimplementation that torchvision followed;
+# torchvision kept it so that its pretrained weights still load (pytorch/vision pull requests 463 and
+# 704 trace it). We build torchvision's widths, so that its weights load into ours. The 2012 network
+# comes from the same class:
 
 # %%
 CHANNELS_2012, GROUPS_2012 = (96, 256, 384, 384, 256), (1, 2, 1, 2, 2)
@@ -463,24 +469,30 @@ print(f"scaled AlexNet ({count_params(model):,} parameters, {count_macs(model, i
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` with your code and run the cell. An exercise not attempted
-# yet prints a first hint; `ex07.hint("name")` gives the next one (the last is a recipe), and so does a
-# wrong answer. Part 2 has two more (LRN and dropout).
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex07.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex07.hint("name", level=3)`, or a
+# third wrong attempt, shows it. Part 2 has two more (LRN and dropout).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. Feature-map sides
+# ### 1. Which input sizes fit?
 #
-# Write `feature_sides(input_size, kernel_size, stride, padding)`: the side of the output after each
-# of conv 1, pool 1, conv 2, pool 2, conv 3, conv 4, conv 5 and pool 3 (eight numbers), for a first
-# convolution with the given `kernel_size`, `stride` and `padding` and the rest of AlexNet as above.
-# Check the paper's 227 and torchvision's 224 + padding 2 with it.
+# The trace above runs the side formula forwards. Turn it around: write `input_range(output_side,
+# layers)` for a stack of layers given as `(kernel_size, stride, padding)` triples from the input up (a
+# max-pool is a layer too) that returns the smallest and the largest input side whose side after the
+# last layer is `output_side`. `ex07.alexnet_layers(stem)` lists AlexNet's eight layers for a first
+# convolution `stem`. Which input sides give pool 3 its 6x6 with the paper's first layer, `(11, 4, 0)`,
+# and which with torchvision's, `(11, 4, 2)`? Is 224, the size the paper's text gives, among the first?
 
 # %%
-def feature_sides(input_size, kernel_size, stride, padding):
+print(ex07.alexnet_layers((11, 4, 0)))
+
+
+def input_range(output_side, layers):
     raise NotImplementedError  # your code here
 
 
-ex07.check_feature_sides(feature_sides);
+ex07.check_input_range(input_range);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

@@ -422,8 +422,13 @@ results.record_training("08", "vgg_test_acc", model, history, input_shape, train
                         description=f"VGG-11 (width {settings['width']}, BN)", test_acc=accuracy);
 
 # %% [markdown]
-# The paper's own figures are ImageNet errors (1000 classes; ILSVRC-2012 validation set, one 224x224
-# crop per image, Simonyan and Zisserman, 2014, Table 3, trained and tested at scale 256):
+# The paper's own figures are ImageNet errors (1000 classes, ILSVRC-2012 validation set; Simonyan and
+# Zisserman, 2014, Table 3), each network trained on images rescaled to a shorter side of 256 pixels
+# and tested at that one scale. They are not one-crop figures. The paper tests by *dense evaluation*
+# (its sections 3.2 and 4.1): the dense layers are recast as convolutions (the first as a 7x7, the
+# others as 1x1), the network runs over the whole rescaled image, and the class scores are averaged
+# over all the positions it produces. (Its Table 5, section 4.3, compares this with averaging over many
+# crops.)
 #
 # | network | paper's name | top-1 error | top-5 error |
 # | --- | --- | --- | --- |
@@ -448,9 +453,10 @@ results.record_training("08", "vgg_test_acc", model, history, input_shape, train
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` (or `None`) with your answer and run the cell. An exercise not
-# attempted yet prints a first hint; `ex08.hint("name")` gives the next one (the last is a recipe), and
-# so does a wrong answer.
+# Replace each `raise NotImplementedError` (or `None`) with your answer and run the cell. Hints come
+# in three tiers: an exercise not attempted yet prints a nudge (what to look at); `ex08.hint("name")`
+# gives the next, the key idea, and so does a wrong answer. The third is a recipe: `ex08.hint("name",
+# level=3)`, or a third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Count VGG's parameters by hand
@@ -473,8 +479,8 @@ ex08.check_vgg_params(vgg_params);
 # ### 2. Receptive fields of networks you have not seen
 #
 # Three networks, described in words only. For each, how many input pixels wide is the patch one output
-# pixel sees? Answer with a dict of integers (use your receptive-field function of notebook 02's
-# exercise if you like; the checker measures the real networks with a gradient):
+# pixel sees? Answer with a dict of integers (work them out with notebook 02's recurrence, by hand
+# or in code; the checker measures the real networks with a gradient):
 #
 # - `"vgg16_pool5"`: VGG-16 up to its fifth max-pool (blocks of 2, 2, 3, 3 and 3 convolutions of 3x3
 #   with padding 1, each block followed by a 2x2 max-pool with stride 2): what one value of the map the

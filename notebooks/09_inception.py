@@ -629,10 +629,13 @@ results.record_training("09", "googlenet_test_acc", model, history, input_shape,
 # %% [markdown]
 # The paper reports ImageNet top-5 errors only (Szegedy et al., 2014, Table 3, ILSVRC-2014): **10.07%**
 # for one GoogLeNet evaluated on one crop per image, 7.89% with 144 crops per image, and 6.67% for the
-# competition entry, seven GoogLeNets with 144 crops each. VGG-16's single-crop top-5 error in its own
-# paper is 8.8% (notebook 08), with 20 times the parameters and ten times the multiply-adds; the two
-# papers' evaluation protocols differ in the details (training scales, crops), so the comparison is
-# approximate. Our number is a different task again, Fashion-MNIST at a quarter width.
+# competition entry, seven GoogLeNets with 144 crops each. VGG-16's top-5 error in its own paper, 8.8%
+# (its Table 3; notebook 08), is not a one-crop figure: it comes from dense evaluation at a single
+# scale, the network run over the whole image rescaled to a shorter side of 256 pixels, its class
+# scores averaged over all positions (Simonyan and Zisserman, sections 3.2 and 4.1). So the two figures
+# were not measured alike (the papers also differ in their training scales), and 8.8% against 10.07%
+# is an approximate comparison, of a network with 20 times the parameters and ten times the
+# multiply-adds. Our number is a different task again, Fashion-MNIST at a quarter width.
 #
 # Per multiply-add, this GoogLeNet is much slower on a CPU than the narrow VGG of notebook 08: dozens of
 # small convolutions, each launched separately, keep two cores busier with overhead than with arithmetic.
@@ -722,33 +725,41 @@ plt.show()
 # In the saved standard run, with the same five epochs each, all four land within two points of each
 # other on the test set: GoogLeNet (92.3%) and VGG-11 (92.1%) first, then LeNet-5 with batch norm
 # (91.1%) and AlexNet (90.5%), the one network without batch norm, last. What an epoch costs differs
-# far more, more than fivefold (5.4 s for LeNet-5, 30.1 s for GoogLeNet). The scaled-down GoogLeNet has
-# about half the parameters and 60% of the multiply-adds of notebook 08's narrow VGG, yet takes longer
-# per epoch on two CPU cores. On 28x28 clothing images the differences that made GoogLeNet famous,
-# accuracy per parameter and per multiply-add on ImageNet, show up in the arithmetic above more than in
-# this table; notebook 10 compares the networks on CIFAR-10, where they differ more.
+# far more: in the table's `s/epoch` column GoogLeNet's epoch takes several times as long as LeNet-5's.
+# Each of those figures comes from one run of its own notebook and moves with whatever else the machine
+# was doing at the time (notebook 06 compares training steps fairly, timed in turn under the same
+# load). The scaled-down GoogLeNet has about half the parameters and 60% of the multiply-adds of
+# notebook 08's narrow VGG, yet takes longer per epoch on two CPU cores. On 28x28 clothing images the
+# differences that made GoogLeNet famous, accuracy per parameter and per multiply-add on ImageNet, show
+# up in the arithmetic above more than in this table; notebook 10 compares the networks on CIFAR-10,
+# where they differ more.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Replace each `raise NotImplementedError` with your code and run the cell. An exercise not attempted
-# yet prints a first hint; `ex09.hint("name")` gives the next one (the last is a recipe), and so does a
-# wrong answer.
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex09.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex09.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. The cost of an Inception block
+# ### 1. The cost of a block that subsamples
 #
-# Write `inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj)`:
-# the multiply-adds of the paper's Inception block (5x5 kernel in the third branch) on a `side x side`
-# map, from the formula `H * W * k * k * C_in * C_out` per convolution. The checker counts the reference
-# block with PyTorch's FLOP counter.
+# ResNet-50 (notebook 10) halves the map inside some of its bottleneck blocks: 1x1 reduce, 3x3, 1x1
+# expand, as the `PlainBottleneck` above. The ResNet paper's original implementation puts the stride 2
+# on the first 1x1 convolution; torchvision puts it on the 3x3 (a comment in its source calls this
+# "ResNet V1.5"). Write `bottleneck_macs(in_channels, mid_channels, out_channels, side, stride,
+# stride_in)`: the multiply-adds of the three convolutions (no bias; padding 1 on the 3x3) on a
+# `side x side` input, with the stride on the `"1x1"` or on the `"3x3"` (`stride_in`). How much more
+# does torchvision's choice cost in ResNet-50's first block of conv3_x (256 -> 128 -> 512 on 56x56),
+# and which input pixels does the strided 1x1 never look at?
 
 # %%
-def inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj):
+def bottleneck_macs(in_channels, mid_channels, out_channels, side, stride, stride_in):
     raise NotImplementedError  # your code here
 
 
-ex09.check_inception_macs(inception_macs);
+ex09.check_bottleneck_macs(bottleneck_macs);
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

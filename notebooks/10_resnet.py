@@ -897,6 +897,11 @@ plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex10.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex10.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 1. Parameters of a bottleneck stage
@@ -912,43 +917,42 @@ def bottleneck_stage_params(in_channels, mid_channels, num_blocks):
     raise NotImplementedError  # your code here
 
 
-ex10.check_bottleneck_stage_params(bottleneck_stage_params)
+ex10.check_bottleneck_stage_params(bottleneck_stage_params);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 2. Option A's shortcut
+# ### 2. A shortcut that averages
 #
-# Write `zero_pad_shortcut(x, out_channels, stride)` for `x` of shape `(N, C_in, H, W)`: the identity
-# shortcut of option A, made to fit a block that subsamples by `stride` and has `out_channels`
-# channels. Keep the input's channels first; every new channel is zero. It must have the shape of the
-# block's output (a 3x3 convolution with padding 1 and stride `stride`).
+# Option A's shortcut keeps one pixel of every `stride x stride` patch and drops the others; option B's
+# strided 1x1 convolution reads the same pixels and drops the same others. He et al. (2019, *Bag of
+# Tricks for Image Classification*, section 4.2 and Figure 2c, "ResNet-D") average each patch first
+# and project after. Write `average_shortcut(x, weight, stride)` for `x` of shape `(N, C_in, H, W)` and a 1x1
+# `weight` of shape `(C_out, C_in, 1, 1)`: each output pixel is the average of the input patch it
+# stands for, projected by `weight`, and the result must have the shape of the block's output (a 3x3
+# convolution with padding 1 and stride `stride`) for every input side, odd ones too.
 
 # %%
-def zero_pad_shortcut(x, out_channels, stride):
+def average_shortcut(x, weight, stride):
     raise NotImplementedError  # your code here
 
 
-ex10.check_zero_pad_shortcut(zero_pad_shortcut)
+ex10.check_average_shortcut(average_shortcut);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 3. The pre-activation block
+# ### 3. The pre-activation rule, on the bottleneck
 #
-# In a follow-up paper (He, Zhang, Ren and Sun, 2016, *Identity Mappings in Deep Residual Networks*)
-# the authors moved each batch norm and ReLU *before* its convolution, so that nothing but the
-# addition touches the shortcut path. Write `PreActBlock(in_channels, out_channels, stride)` to this
-# description:
-#
-# - `bn1` (a batch norm of the input), ReLU, `conv1` (3x3, `stride`, padding 1, no bias);
-# - `bn2`, ReLU, `conv2` (3x3, padding 1, no bias);
-# - add the shortcut: the input itself when the shape does not change; otherwise `shortcut`, a 1x1
-#   convolution with the stride and no bias, applied to the input **after** `bn1` and its ReLU;
-# - nothing after the addition.
-#
-# The checker sets random batch-norm statistics and compares your block, in eval mode, with the
-# description computed by `torch.nn.functional`.
+# He, Zhang, Ren and Sun (2016, *Identity Mappings in Deep Residual Networks*) moved each batch norm
+# and ReLU *before* its convolution, so that nothing but the addition touches the shortcut path: a
+# block computes `x + F(x)` and nothing after the sum. Apply that rule to the bottleneck block of
+# exercise 1 (1x1 to `mid_channels`, 3x3 with the stride, 1x1 to `4 * mid_channels`, convolutions
+# without bias): write `PreActBottleneck(in_channels, mid_channels, stride)`. Call the convolutions
+# `conv1`, `conv2`, `conv3` in the order they run and the batch norm that belongs to `convK` `bnK`;
+# where the identity does not fit, `shortcut` is a 1x1 convolution with the stride (no bias) that
+# reads the same input as `conv1`, as in the paper's code. The checker sets random batch-norm
+# statistics and compares your block, in eval mode, with the rule computed by `torch.nn.functional`.
 
 # %%
-class PreActBlock(nn.Module):
-    def __init__(self, in_channels, out_channels, stride=1):
+class PreActBottleneck(nn.Module):
+    def __init__(self, in_channels, mid_channels, stride=1):
         super().__init__()
         raise NotImplementedError  # your code here
 
@@ -956,7 +960,7 @@ class PreActBlock(nn.Module):
         raise NotImplementedError  # your code here
 
 
-ex10.check_preact_block(PreActBlock)
+ex10.check_preact_bottleneck(PreActBottleneck);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 4. Batch norm folded into the convolution
@@ -971,7 +975,7 @@ def fold_batch_norm(conv, bn):
     raise NotImplementedError  # your code here
 
 
-ex10.check_fold_batch_norm(fold_batch_norm)
+ex10.check_fold_batch_norm(fold_batch_norm);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 5. (Open) How deep before plain networks fail?

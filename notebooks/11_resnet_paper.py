@@ -43,13 +43,10 @@ import torch
 import torch.nn.functional as F
 
 import course_utils
-from course_utils import budget, checkpoint, results
+from course_utils import budget, experiments, results
 from course_utils.accounting import count_params
 from course_utils.data import load_dataset
 from course_utils.exercises import ex11
-from course_utils.experiments import cli, distributed, grids, paper, report, runner, store
-from course_utils.experiments import config as C
-from course_utils.experiments.batches import IterationBatches, split
 from course_utils.models import resnet
 from course_utils.timing import cpu_threads
 
@@ -113,7 +110,7 @@ assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)], "16/32/64 filters on 
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for depth, published in paper.TABLE6.items():
+for depth, published in experiments.TABLE6.items():
     with torch.device("meta"):
         count = count_params(resnet.resnet_cifar(depth))
     rounded = f"{count / 1e6:.2f}M" if count < 1e6 else f"{count / 1e6:.1f}M"
@@ -171,11 +168,11 @@ assert counts["B"] == by_hand_b and counts["C"] == by_hand_c, "B and C add exact
 # `course_utils.experiments` holds it as a frozen dataclass whose defaults are the paper's:
 
 # %%
-recipe = C.Recipe()
+recipe = experiments.Recipe()
 print(recipe)
 assert (recipe.lr, recipe.momentum, recipe.weight_decay, recipe.batch_size) == (0.1, 0.9, 1e-4, 128)
 assert (recipe.milestones, recipe.iterations, recipe.val_size) == ((32_000, 48_000), 64_000, 5_000)
-epochs = C.paper_config(20).epochs
+epochs = experiments.paper_config(20).epochs
 print(f"64,000 iterations of 128 images = {epochs:.0f} passes over 45,000 training images")
 
 # %% [markdown]
@@ -183,7 +180,7 @@ print(f"64,000 iterations of 128 images = {epochs:.0f} passes over 45,000 traini
 # The learning rate of every step, checked at the milestones:
 
 # %%
-config = C.paper_config(20)
+config = experiments.paper_config(20)
 steps = list(range(0, 64_000, 100))
 for step, expected in ((0, 0.1), (31_999, 0.1), (32_000, 0.01), (47_999, 0.01), (48_000, 0.001), (63_999, 0.001)):
     assert abs(config.lr_at(step) - expected) < 1e-12, f"iteration {step}: lr {config.lr_at(step)}, expected {expected}"
@@ -203,10 +200,10 @@ plt.show()
 
 # %%
 for depth in (20, 56, 110):
-    c = C.paper_config(depth)
+    c = experiments.paper_config(depth)
     rate = c.lr_at(0, warming_up=True) if c.recipe.warmup_lr else c.lr_at(0)
     print(f"ResNet-{depth}: first learning rate {rate}, warm-up {'until the error is below 80%' if c.recipe.warmup_lr else 'none'}")
-assert C.paper_config(110).lr_at(0, warming_up=True) == 0.01 and C.paper_config(56).recipe.warmup_lr is None
+assert experiments.paper_config(110).lr_at(0, warming_up=True) == 0.01 and experiments.paper_config(56).recipe.warmup_lr is None
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Augmentation, image by image
@@ -218,9 +215,9 @@ assert C.paper_config(110).lr_at(0, warming_up=True) == 0.01 and C.paper_config(
 
 # %%
 cifar = load_dataset("cifar10")
-train_idx, val_idx = split(len(cifar.train_labels), recipe.val_size)
+train_idx, val_idx = experiments.split(len(cifar.train_labels), recipe.val_size)
 assert len(train_idx) == 45_000 and len(val_idx) == 5_000 and not set(train_idx.tolist()) & set(val_idx.tolist())
-batches = IterationBatches(cifar.train_images[train_idx], cifar.train_labels[train_idx], 128, mean=None, std=None,
+batches = experiments.IterationBatches(cifar.train_images[train_idx], cifar.train_labels[train_idx], 128, mean=None, std=None,
                            device="cpu", crop_padding=4, flip=True, seed=0)
 x, y = batches[0]  # iteration 0; mean=None: pixels in [0, 1], not normalised, to look at them
 order = batches.order(0)[:128]
@@ -271,11 +268,11 @@ plt.show()
 # the device module's mixed precision, the checkpoint module's atomic files).
 
 # %%
-base = C.paper_config(20)
+base = experiments.paper_config(20)
 print(base)
-print(C.run_id(base), "<- the paper's ResNet-20")
-print(C.run_id(base.replace(**{"recipe.lr": 0.05})), "<- the same with lr 0.05: another run")
-assert C.run_id(base) == C.run_id(C.paper_config(20)) != C.run_id(base.replace(**{"recipe.lr": 0.05}))
+print(experiments.run_id(base), "<- the paper's ResNet-20")
+print(experiments.run_id(base.replace(**{"recipe.lr": 0.05})), "<- the same with lr 0.05: another run")
+assert experiments.run_id(base) == experiments.run_id(experiments.paper_config(20)) != experiments.run_id(base.replace(**{"recipe.lr": 0.05}))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The command line
@@ -285,7 +282,7 @@ assert C.run_id(base) == C.run_id(C.paper_config(20)) != C.run_id(base.replace(*
 # result files and estimates a grid's time on your hardware:
 
 # %%
-print(cli.parser().format_help())
+print(experiments.command_line_parser().format_help())
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## One run on several processes
@@ -312,7 +309,7 @@ print(cli.parser().format_help())
 print(f"{'bn_batch':>9}{'processes':>10}{'device':>7}   plan")
 for bn_batch, world, device in ((None, 1, "cpu"), (64, 1, "cpu"), (64, 2, "cpu"), (None, 2, "cuda"), (None, 2, "cpu")):
     try:
-        plan = distributed.batch_norm_plan(C.Recipe(bn_batch=bn_batch), world, device)
+        plan = experiments.batch_norm_plan(experiments.Recipe(bn_batch=bn_batch), world, device)
         text = (f"{plan.local_batch} images per process in {plan.chunks} pass(es)"
                 + (", SyncBatchNorm over all processes" if plan.sync else ""))
     except ValueError as err:
@@ -337,11 +334,12 @@ for bn_batch, world, device in ((None, 1, "cpu"), (64, 1, "cpu"), (64, 2, "cpu")
 # 32-image batch separately** (the plan's two passes), and against one process normalising all 32 at once.
 
 # %%
-demo = C.paper_config(8, scale=C.Scale(width=0.25, iterations=8, eval_every=4, eval_size=200, final_eval_size=500,
-                                       response_images=16)).replace(**{"recipe.batch_size": 32, "recipe.bn_batch": 16})
+demo = experiments.paper_config(8, scale=experiments.Scale(width=0.25, iterations=8, eval_every=4, eval_size=200,
+                                                           final_eval_size=500, response_images=16)).replace(
+    **{"recipe.batch_size": 32, "recipe.bn_batch": 16})
 demo_dir = Path(tempfile.mkdtemp(prefix="11_ddp_"))
 command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-           "-m", "course_utils.experiments", *cli.command_for(demo), "--no-progress", "--runs", str(demo_dir / "two")]
+           "-m", "course_utils.experiments", *experiments.command_for(demo), "--no-progress", "--runs", str(demo_dir / "two")]
 print(" ".join(["torchrun", *command[3:]]))
 # CPU processes talking over gloo, even where there is a GPU: one GPU cannot host two NCCL ranks
 env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="",
@@ -355,17 +353,15 @@ print(f"({time.perf_counter() - start:.0f} s, most of it starting two Python pro
 # %%
 threads = torch.get_num_threads()
 torch.set_num_threads(1)  # like each torchrun process: sums in the same order
-one = runner.run(demo, demo_dir / "one", dataset=cifar, device="cpu", progress=False, log=False)
-whole = runner.run(demo.replace(**{"recipe.bn_batch": None}), demo_dir / "whole", dataset=cifar, device="cpu",
+one = experiments.run(demo, demo_dir / "one", dataset=cifar, device="cpu", progress=False, log=False)
+whole = experiments.run(demo.replace(**{"recipe.bn_batch": None}), demo_dir / "whole", dataset=cifar, device="cpu",
                    progress=False, log=False)
 torch.set_num_threads(threads)
 
 
 def weights(folder, config):
     """The trained parameters (not the batch-norm running statistics) from the run's checkpoint."""
-    saved = checkpoint.load(store.checkpoint_file(folder, config))["model"]
-    names = {n for n, _ in runner.build_model(config).named_parameters()}
-    return {k: v for k, v in saved.items() if k in names}
+    return {name: p.detach() for name, p in experiments.load_model(config, folder).named_parameters()}
 
 
 w_two, w_one = weights(demo_dir / "two", demo), weights(demo_dir / "one", demo)
@@ -395,12 +391,12 @@ settings = profile.pick(
     standard=dict(scale="standard", grid="degradation", seeds=(0, 1, 2)),
     full=dict(scale="quick", grid="figure6", seeds=(0,)),
 )
-SCALE = C.SCALES[settings["scale"]]
+SCALE = experiments.SCALES[settings["scale"]]
 SEEDS = settings["seeds"]
-DEPTHS = grids.DEGRADATION_DEPTHS if settings["grid"] == "degradation" else grids.DEPTHS
+DEPTHS = experiments.DEGRADATION_DEPTHS if settings["grid"] == "degradation" else experiments.DEPTHS
 SHALLOW, DEEP = DEPTHS[0], DEPTHS[-1]
-RUNS = store.runs_dir()
-example = C.paper_config(DEEP, scale=SCALE)
+RUNS = experiments.runs_dir()
+example = experiments.paper_config(DEEP, scale=SCALE)
 widths = ", ".join(str(max(1, round(c * SCALE.width))) for c in (16, 32, 64))
 print(f"profile {PROFILE}: scale '{settings['scale']}', grid '{settings['grid']}': depths {DEPTHS}, plain and "
       f"residual, seeds {SEEDS}")
@@ -416,9 +412,10 @@ print(f"  runs folder: {RUNS}")
 # The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
 # Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here.
 colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({settings['scale']} scale)",
-                   model=lambda c=c: runner.build_model(c), input_shape=(1, 3, 32, 32), epochs=1,
-                   train=c.iterations * c.recipe.batch_size, eval=grids.eval_images(c), batch_size=c.recipe.batch_size)
-              for c in grids.grid(settings["grid"], C.SCALES[settings["scale"]], settings["seeds"])]
+                   model=lambda c=c: experiments.build_model(c), input_shape=(1, 3, 32, 32), epochs=1,
+                   train=c.iterations * c.recipe.batch_size, eval=experiments.eval_images(c),
+                   batch_size=c.recipe.batch_size)
+              for c in experiments.grid(settings["grid"], experiments.SCALES[settings["scale"]], settings["seeds"])]
 
 # %% [markdown]
 # In the `standard` profile that is half the width (8/16/32 filters: a quarter of the multiply-adds)
@@ -443,8 +440,8 @@ colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth}
 step_time, steps = {}, profile.pick(smoke=1, standard=3, full=3)
 for threads in (1, 2):
     with cpu_threads(threads, DEVICE):  # on a GPU the thread count is left alone
-        step_time[threads] = runner.seconds_per_iteration(C.paper_config(SHALLOW, scale=SCALE), DEVICE, steps=steps,
-                                                          warmup=1)
+        step_time[threads] = experiments.seconds_per_iteration(experiments.paper_config(SHALLOW, scale=SCALE), DEVICE,
+                                                               steps=steps, warmup=1)
     print(f"{threads} thread{'s' if threads > 1 else ''}: {1000 * step_time[threads]:.0f} ms per step of "
           f"ResNet-{SHALLOW} at width {SCALE.width:g}")
 PROCESSES = 2 if DEVICE.type == "cpu" else 1  # one process per GPU; on a CPU one per core
@@ -459,17 +456,17 @@ print(f"-> {PROCESSES} process(es) of one thread: {PROCESSES / step_time[1]:.1f}
 # and C), from a few measured steps of one thread, shared among the processes:
 
 # %%
-configs = grids.grid(settings["grid"], SCALE, SEEDS)
-option_configs = [c for c in grids.grid("shortcuts", SCALE) if c.arch.shortcut != "A"]
+configs = experiments.grid(settings["grid"], SCALE, SEEDS)
+option_configs = [c for c in experiments.grid("shortcuts", SCALE) if c.arch.shortcut != "A"]
 with cpu_threads(1, DEVICE):
-    estimate = grids.estimate_seconds(configs + option_configs,
-                                      lambda c: runner.seconds_per_iteration(c, DEVICE, steps=steps, warmup=1))
+    estimate = experiments.estimate_seconds(configs + option_configs,
+                                            lambda c: experiments.seconds_per_iteration(c, DEVICE, steps=steps, warmup=1))
 expected_seconds = sum(estimate.values()) / PROCESSES
 print(f"{len(configs) + len(option_configs)} runs in {PROCESSES} process(es): expected "
-      f"{store.describe_time(expected_seconds)} on {DEVICE}")
+      f"{experiments.describe_time(expected_seconds)} on {DEVICE}")
 for name in sorted({c.arch.name for c in configs + option_configs}, key=lambda n: (len(n), n)):
     one = next(c for c in configs + option_configs if c.arch.name == name)
-    print(f"  {name:<11} {store.describe_time(estimate[C.run_id(one)])} per run")
+    print(f"  {name:<11} {experiments.describe_time(estimate[experiments.run_id(one)])} per run")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Training: one shard per process
@@ -500,7 +497,7 @@ start = time.perf_counter()
 run_in_shards(settings["grid"], SEEDS)
 run_in_shards("shortcuts")  # options A, B and C at depth 20 (A, seed 0, is done already)
 grid_seconds = time.perf_counter() - start
-print(f"all runs: {store.describe_time(grid_seconds)} (expected {store.describe_time(expected_seconds)}; "
+print(f"all runs: {experiments.describe_time(grid_seconds)} (expected {experiments.describe_time(expected_seconds)}; "
       "runs found done take no time)")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -513,8 +510,8 @@ print(f"all runs: {store.describe_time(grid_seconds)} (expected {store.describe_
 # %%
 by_run = {}
 for config in configs:
-    result = store.read_result(store.result_path(RUNS, config))
-    assert result is not None, f"{C.run_id(config)} has no result file in {RUNS}"
+    result = experiments.result_of(config, RUNS)
+    assert result is not None, f"{experiments.run_id(config)} has no result file in {RUNS}"
     by_run[config.arch.name, config.seed] = result
 NAMES = [f"{kind}{depth}" for kind in ("plain", "resnet") for depth in DEPTHS]
 
@@ -537,7 +534,7 @@ def mean_spread(values):
 # mean over the seeds; the band around the training error spans the seeds' lowest to highest.
 
 # %%
-colors = dict(zip(grids.DEPTHS, ["tab:orange", "tab:blue", "tab:red", "tab:green"]))
+colors = dict(zip(experiments.DEPTHS, ["tab:orange", "tab:blue", "tab:red", "tab:green"]))
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for ax, kind in zip(axes, ("plain", "resnet")):
     for depth in DEPTHS:
@@ -667,19 +664,19 @@ for depth in DEPTHS:
 
 # %%
 # the smoke test only goes through the motions, with the three ResNet-20s at the smoke scale
-paper_grid = grids.grid("paper") if PROFILE != "smoke" else grids.grid("shortcuts", C.SCALES["smoke"])
+paper_grid = experiments.grid("paper") if PROFILE != "smoke" else experiments.grid("shortcuts", experiments.SCALES["smoke"])
 with cpu_threads(1, DEVICE):
-    paper_estimate = grids.estimate_seconds(paper_grid, lambda c: runner.seconds_per_iteration(c, DEVICE, steps=1,
-                                                                                              warmup=1))
+    paper_estimate = experiments.estimate_seconds(
+        paper_grid, lambda c: experiments.seconds_per_iteration(c, DEVICE, steps=1, warmup=1))
 total = sum(paper_estimate.values())
-print(f"{len(paper_grid)} runs of {paper_grid[0].iterations:,} iterations: about {store.describe_time(total)} "
+print(f"{len(paper_grid)} runs of {paper_grid[0].iterations:,} iterations: about {experiments.describe_time(total)} "
       f"on {DEVICE}{' (one thread; shards on k cores take about 1/k of it)' if DEVICE.type == 'cpu' else ''} "
-      f"({store.describe_time(min(paper_estimate.values()))} to "
-      f"{store.describe_time(max(paper_estimate.values()))} per run)")
+      f"({experiments.describe_time(min(paper_estimate.values()))} to "
+      f"{experiments.describe_time(max(paper_estimate.values()))} per run)")
 results.record("11", "paper_grid_estimate_hours", round(total / 3600, 1), device=str(DEVICE))
 # runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all): course_utils.budget
 if budget.long_run("11-paper-grid", total / 3600, "the paper's grid", where=f"here ({DEVICE.type})"):
-    runner.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)  # interrupt at will: this cell resumes it
+    experiments.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)  # interrupt at will: this cell resumes it
 else:
     print("(or run it from the command line, below)")
 
@@ -707,9 +704,9 @@ else:
 
 # %%
 folders = [RUNS] + ([Path(os.environ["COURSE_PAPER_RUNS"])] if os.environ.get("COURSE_PAPER_RUNS") else [])
-all_results = store.load_results(*folders)
-rows, columns = report.table6(all_results)
-print(report.format_table6(rows, columns))
+all_results = experiments.load_results(*folders)
+rows, columns = experiments.table6(all_results)
+print(experiments.format_table6(rows, columns))
 paper_column = [key for key, name, _ in columns if name == "paper"]
 if not paper_column:
     print("\nno paper-scale results yet: see 'At the paper's scale' above for how to produce them")
@@ -739,9 +736,9 @@ for row in rows:
 # %%
 print(f"{'':<28}{'parameters':>11}{'test error':>12}     paper, ImageNet ResNet-34 top-1")
 for option in "ABC":
-    config = C.paper_config(SHALLOW, shortcut=option, scale=SCALE)
-    r = store.read_result(store.result_path(RUNS, config))
-    published = paper.TABLE3[f"ResNet-34 {option}"]["top1"]
+    config = experiments.paper_config(SHALLOW, shortcut=option, scale=SCALE)
+    r = experiments.result_of(config, RUNS)
+    published = experiments.TABLE3[f"ResNet-34 {option}"]["top1"]
     print(f"{f'ResNet-{SHALLOW} option {option} ({PROFILE})':<28}{r['params']:>11,}{r['test_error']:>12.2%}"
           f"     {published:.2f}%")
     results.record("11", f"option_{option}_test_error", round(r["test_error"], 4), depth=SHALLOW, params=r["params"])
@@ -770,14 +767,14 @@ print(f"ResNet-{SHALLOW} at width {SCALE.width:g}, one process of one thread (th
       f"it): {throughput[0]:,.0f} ± {throughput[1]:,.0f} training images/s over {len(SEEDS)} run(s), "
       f"{shallow_runs[0]['hardware']['device']}")
 paper20 = next(c for c in paper_grid if c.arch.name == "resnet20")
-seconds20 = paper_estimate[C.run_id(paper20)]
+seconds20 = paper_estimate[experiments.run_id(paper20)]
 print(f"ResNet-20 at width {paper20.scale.width:g}: {paper20.recipe.batch_size * paper20.iterations / seconds20:,.0f} "
-      f"images/s from the estimate above (evaluation included), {store.describe_time(seconds20)} for "
+      f"images/s from the estimate above (evaluation included), {experiments.describe_time(seconds20)} for "
       f"{paper20.iterations:,} iterations")
-print(f"the training above: {store.describe_time(grid_seconds)} for {len(configs) + len(option_configs)} runs in "
+print(f"the training above: {experiments.describe_time(grid_seconds)} for {len(configs) + len(option_configs)} runs in "
       f"{PROCESSES} process(es)")
-print(f"the paper's grid ({len(paper_grid)} runs): about {store.describe_time(total)} on {DEVICE}")
-print(f"this notebook so far: {store.describe_time(time.perf_counter() - NOTEBOOK_START)}")
+print(f"the paper's grid ({len(paper_grid)} runs): about {experiments.describe_time(total)} on {DEVICE}")
+print(f"this notebook so far: {experiments.describe_time(time.perf_counter() - NOTEBOOK_START)}")
 
 # %% [markdown]
 # The same cells on a GPU (the `full` profile) measure the GPU instead: the estimate of the paper's grid
@@ -788,20 +785,34 @@ print(f"this notebook so far: {store.describe_time(time.perf_counter() - NOTEBOO
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex11.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex11.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. The schedule for another batch size
+# ### 1. The recipe for a larger batch
 #
-# You train on four GPUs with 64 images each, a batch of 256, and want to see as many images as the
-# paper does before each learning-rate drop and before the end. Write `milestones_for_batch(batch_size)`
-# returning `(first drop, second drop, end)` in iterations.
+# You train on eight GPUs with 128 images each: batches of 1,024, eight times the paper's. Write
+# `recipe_for_batch(batch_size)` returning the paper's `Recipe` (its defaults) adapted to batches of
+# `batch_size`: training sees as many images as the paper's before each learning-rate drop and before
+# the end, and the learning rate follows the *linear scaling rule* of Goyal et al. (2017, *Accurate,
+# Large Minibatch SGD: Training ImageNet in 1 Hour*, section 2.1). Why linear: compare one SGD step on
+# a batch of 1,024 with eight steps on batches of 128. Where does that argument break down, and what
+# did Goyal et al. add for it (their section 2.2)?
 
 # %%
-def milestones_for_batch(batch_size):
+from course_utils.experiments import Recipe
+
+print(Recipe())  # a frozen dataclass: dataclasses.replace(Recipe(), ...) changes some fields
+
+
+def recipe_for_batch(batch_size):
     raise NotImplementedError  # your code here
 
 
-ex11.check_milestones(milestones_for_batch);
+ex11.check_recipe_for_batch(recipe_for_batch);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 2. Option B's parameters

@@ -1094,9 +1094,10 @@ _ = results.record("12", "attention_memory_ratio", round(last["from scratch MiB"
 # ## Exercises
 #
 # Each exercise gives a stub; replace `raise NotImplementedError` with your
-# code and run the cell. Until then the checker prints a hint. A wrong answer
-# gets a diagnosis and a step-by-step recipe; `ex12.recipe("name")` shows the
-# recipe whenever you ask for it.
+# code and run the cell. Hints come in three tiers: an exercise not attempted
+# yet prints a nudge (what to look at); `ex12.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe:
+# `ex12.hint("name", level=3)`, or a third wrong attempt, shows it.
 
 # %%
 from course_utils.exercises import ex12

@@ -58,7 +58,7 @@ from course_utils.exercises import ex13
 from course_utils.models import transformer as tr
 from course_utils.modes import eval_mode
 from course_utils.plot import plot_history, show_attention
-from course_utils.train import accuracy, evaluate, fit
+from course_utils.train import accuracy, evaluate, fit, to_device
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -120,11 +120,11 @@ SETTINGS = profile.pick(
     full=dict(max_train=None, max_eval=None, d_model=256, nhead=8, layers=3, dim_feedforward=1024, dropout=0.1,
               epochs=20, batch_size=128, warmup=1000, peak_lr=1e-3),
 )
-data = text.TranslationData(pairs, valid_fraction=0.02, test_fraction=0.04, min_freq=2, seed=0,
+data = text.TranslationData(pairs, val_fraction=0.02, test_fraction=0.04, min_freq=2, seed=0,
                             max_train=SETTINGS["max_train"], max_eval=SETTINGS["max_eval"])
 print(data)
 split_sources = [{tuple(text.tokenize(en)) for en, _ in split}
-                 for split in (data.train_pairs, data.valid_pairs, data.test_pairs)]
+                 for split in (data.train_pairs, data.val_pairs, data.test_pairs)]
 assert not (split_sources[0] & split_sources[2]) and not (split_sources[0] & split_sources[1]), \
     "an English sentence is in training and in a held-out split"
 test_groups = data.test_groups()
@@ -147,7 +147,7 @@ colab_runs = [dict(what="Transformer translation", train=71_437, epochs=SETTINGS
 
 # %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 if SETTINGS["max_train"] is None:  # the sizes the Colab estimate (the cell above) reads are this split's
-    sizes = (len(data.src_vocab), len(data.tgt_vocab), len(data.train_pairs), len(data.valid_pairs))
+    sizes = (len(data.src_vocab), len(data.tgt_vocab), len(data.train_pairs), len(data.val_pairs))
     assert sizes == (5_436, 8_478, 71_437, 1_501), f"update the Colab estimate's sizes above to {sizes}"
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -196,14 +196,14 @@ print(f"{unknown:.1%} of the test references' tokens are not in the French vocab
 #
 # A batch is padded to its longest sentence. Shuffled at random, a batch mixes short and long
 # sentences and is mostly padding; sorted by length before it is cut into batches (and the batches
-# then shuffled), each batch holds sentences of the same lengths. `x` is a `SourceTarget`: the
-# source ids `(B, S)` and the decoder's input `(B, T)`, which is the target shifted right behind
-# `<bos>`; `y` is the target followed by `<eos>`: at every position the decoder predicts the
-# next token.
+# then shuffled), each batch holds sentences of the same lengths. `x` is the model's two inputs,
+# `(src, tgt_in)` (a `SourceTarget`, a named tuple): the source ids `(B, S)` and the decoder's
+# input `(B, T)`, which is the target shifted right behind `<bos>`; `y` is the target followed by
+# `<eos>`: at every position the decoder predicts the next token.
 
 # %%
 train_batches = data.train_batches(SETTINGS["batch_size"], seed=0)
-x, y = next(iter(data.valid_batches(4)))
+x, y = next(iter(data.val_batches(4)))
 for row in range(2):
     print("src    ", data.src_vocab.decode(x.src[row]), x.src[row].tolist())
     print("tgt_in ", [data.tgt_vocab.itos[i] for i in x.tgt_in[row]])
@@ -471,12 +471,14 @@ ax.set(xlabel="step", ylabel="learning rate", title=f"warm-up {SETTINGS['warmup'
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Training with `fit`
 #
-# The course's `fit` trains it like every other model: `x` is the `SourceTarget` pair, the model
-# returns `(B, T, V)` logits, `y` the `(B, T)` targets. It shows a progress bar and saves a checkpoint
-# after every epoch; running the cell again resumes the same run instead of starting over.
+# The course's `fit` trains it like every other model: `x` is the pair `(src, tgt_in)`, which `fit`
+# moves to the device and passes as the model's two inputs (`model(*x)`, its default `forward`);
+# the model returns `(B, T, V)` logits, `y` holds the `(B, T)` targets. It shows a progress bar and
+# saves a checkpoint after every epoch; running the cell again resumes the same run instead of
+# starting over.
 
 # %%
-val_batches = data.valid_batches(256)
+val_batches = data.val_batches(256)
 run_settings = {"min_freq": 2, "label_smoothing": 0.1}  # what else defines the run, for the checkpoint
 start = time.perf_counter()
 history = fit(model, train_batches, val_batches, epochs=SETTINGS["epochs"], optimizer=optimizer,
@@ -718,7 +720,7 @@ teacher_whole = 0
 with torch.no_grad(), eval_mode(model):
     for xb, yb in test_batches:
         yb = yb.cpu()
-        hits = model(xb.to(DEVICE)).argmax(-1).cpu() == yb  # (B, T)
+        hits = model(*to_device(xb, DEVICE)).argmax(-1).cpu() == yb  # (B, T)
         real = yb != PAD
         teacher_correct[:yb.shape[1]] += (hits & real).sum(0)
         teacher_total[:yb.shape[1]] += real.sum(0)
@@ -834,11 +836,11 @@ show_attention(per_head[0].cpu(), x_labels=words, y_labels=words, title="encoder
 
 # %%
 one_target = [(en, refs[0]) for en, refs in test_groups]  # each test sentence once, as greedy decoded them
-parallel_batches = [xb.to(DEVICE) for xb, _ in data.batches(one_target, 200)]
+parallel_batches = [to_device(xb, DEVICE) for xb, _ in data.batches(one_target, 200)]
 with torch.no_grad(), eval_mode(model):
     start = time.perf_counter()
     for xb in parallel_batches:
-        model(xb)  # all positions of all sentences of the batch in one pass
+        model(*xb)  # all positions of all sentences of the batch in one pass
     parallel_seconds = time.perf_counter() - start
 print(f"{len(test_groups):,} test sentences: greedy decoding, one step per word, {greedy_seconds:.2f} s; "
       f"one parallel pass {parallel_seconds:.2f} s ({greedy_seconds / parallel_seconds:.1f}x)")
@@ -855,19 +857,37 @@ if PROFILE != "smoke":  # an untrained smoke model stops after a word or two
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
+#
+# Replace each `raise NotImplementedError` with your code and run the cell. Hints come in three tiers:
+# an exercise not attempted yet prints a nudge (what to look at); `ex13.hint("name")` gives the next,
+# the key idea, and so does a wrong answer. The third is a recipe: `ex13.hint("name", level=3)`, or a
+# third wrong attempt, shows it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### 1. Layer normalisation
+# ### 1. RMSNorm and its gradient
 #
-# Write `layer_norm(x, weight, bias, eps)` without `F.layer_norm` or `nn.LayerNorm`; `x` may have
-# any number of dimensions, the last one holding the features.
+# Many recent language models (LLaMA among them) replace layer normalisation by **RMSNorm** (Zhang and
+# Sennrich, 2019, *Root Mean Square Layer Normalization*): each vector is divided by its root mean
+# square and scaled by a learned weight, and nothing is subtracted or added. Write
+# `rms_norm(x, weight, eps)` over the last dimension, with `eps` added to the mean square before the
+# root, that matches `F.rms_norm(x, (E,), weight, eps)` without calling it. Then derive its backward
+# pass on paper and write `rms_norm_backward(x, weight, eps, grad_output)` returning
+# `(grad_input, grad_weight)` without autograd (the checker compares both with autograd). What does
+# the layer norm's gradient have that this one does not?
 
 # %%
-def my_layer_norm(x, weight, bias, eps):
+def rms_norm(x, weight, eps):
     raise NotImplementedError  # your code here
 
 
-ex13.check_layer_norm(my_layer_norm);
+ex13.check_rms_norm(rms_norm);
+
+# %%
+def rms_norm_backward(x, weight, eps, grad_output):
+    raise NotImplementedError  # your code here
+
+
+ex13.check_rms_norm_backward(rms_norm_backward);
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 2. Counting `nn.Transformer`'s parameters

@@ -17,12 +17,13 @@ def conv2d_stride_padding(x, weight, stride, padding):
     return out
 
 
-def receptive_field(layers):
-    r, jump = 1, 1
-    for kernel_size, stride, dilation in layers:
-        r += dilation * (kernel_size - 1) * jump  # a dilated kernel spans d * (k - 1) + 1 pixels
-        jump *= stride
-    return r, jump
+def layers_needed(field, kernel_size, growth):
+    reach, layers, dilation = 1, 0, 1  # no layers: a pixel sees itself
+    while reach < field:
+        reach += dilation * (kernel_size - 1)  # stride 1: a layer widens the field by d * (k - 1)
+        dilation *= growth
+        layers += 1
+    return layers
 
 
 def predict_shapes(height, width):
@@ -42,9 +43,10 @@ def predict_shapes(height, width):
     return shapes
 
 
-def conv_cost(in_channels, out_channels, kernel_size, height, width, stride, padding):
-    out_h = (height + 2 * padding - kernel_size) // stride + 1
-    out_w = (width + 2 * padding - kernel_size) // stride + 1
-    params = (kernel_size * kernel_size * in_channels + 1) * out_channels
-    macs = out_h * out_w * kernel_size * kernel_size * in_channels * out_channels
-    return params, macs
+def conv_transpose_cost(in_channels, out_channels, kernel_size, height, width, stride, padding):
+    def side(n):  # n copies of the kernel, stride apart, cropped by the padding on both sides
+        return (n - 1) * stride + kernel_size - 2 * padding
+
+    params = in_channels * out_channels * kernel_size * kernel_size + out_channels
+    macs = height * width * in_channels * out_channels * kernel_size * kernel_size  # per input pixel
+    return (out_channels, side(height), side(width)), params, macs

@@ -30,16 +30,13 @@ def lp_pool_backward(x, grad_output, kernel_size, stride):
     return grad_input
 
 
-def max_pool_backward(x, grad_output, kernel_size, stride):
-    k, s = kernel_size, stride
-    n, c, out_h, out_w = grad_output.shape
-    grad_input = x.new_zeros(x.shape)
+def adaptive_avg_pool_backward(grad_output, input_size):
+    (h, w), (out_h, out_w) = input_size, grad_output.shape[2:]
+    grad_input = grad_output.new_zeros(*grad_output.shape[:2], h, w)  # (N, C, H, W)
     for i in range(out_h):
+        h0, h1 = (i * h) // out_h, -(-((i + 1) * h) // out_h)  # floor(i h / m), ceil((i + 1) h / m)
         for j in range(out_w):
-            window = x[:, :, i * s:i * s + k, j * s:j * s + k].reshape(n, c, k * k)  # (N, C, k*k)
-            idx = window.argmax(dim=2)  # (N, C): where the maximum is, row-major in the window
-            for b in range(n):
-                for ch in range(c):
-                    r, col = divmod(int(idx[b, ch]), k)
-                    grad_input[b, ch, i * s + r, j * s + col] += grad_output[b, ch, i, j]
+            w0, w1 = (j * w) // out_w, -(-((j + 1) * w) // out_w)
+            share = grad_output[:, :, i, j, None, None] / ((h1 - h0) * (w1 - w0))  # (N, C, 1, 1)
+            grad_input[:, :, h0:h1, w0:w1] += share  # windows may overlap: shares add up
     return grad_input

@@ -33,3 +33,6 @@ class Conv2dWithMyBackward(numpy_nn.Conv2d):
                 grad_x_pad[:, :, rows, cols] += np.einsum("nfij,fc->ncij", grad_output, self.weight[:, :, u, v])
         h, w = self._in_shape[2:]
         return grad_x_pad[:, :, ph:ph + h, pw:pw + w]  # the padding zeros are constants: drop their gradient
+
+
+conv2d_backward = Conv2dWithMyBackward  # the answer under the exercise's name

@@ -4,13 +4,14 @@ import torch
 from torch import nn
 
 
-def lenet_params(in_channels, num_classes, input_size, padding):
-    side = input_size + 2 * padding - 4  # first 5x5 conv
-    side = side // 2 - 4  # pool, then the second 5x5 conv (no padding)
-    side = side // 2  # second pool
-    convs = (25 * in_channels + 1) * 6 + (25 * 6 + 1) * 16
-    dims = [16 * side * side, 120, 84, num_classes]
-    return convs + sum(a * b + b for a, b in zip(dims, dims[1:]))
+def lenet1998_params(table):
+    c1 = (5 * 5 * 1 + 1) * 6
+    s2 = 2 * 6  # a trainable coefficient and bias per map
+    c3 = 5 * 5 * int(table.sum()) + 16  # one 5x5 kernel per connection, one bias per C3 map
+    s4 = 2 * 16
+    c5 = (5 * 5 * 16 + 1) * 120
+    f6 = 120 * 84 + 84
+    return c1 + s2 + c3 + s4 + c5 + f6  # the output layer's radial-basis centres are fixed, not trained
 
 
 def subsample(x, coefficient, bias):
@@ -21,12 +22,13 @@ def subsample(x, coefficient, bias):
     return torch.sigmoid(sums * coefficient.reshape(1, c, 1, 1) + bias.reshape(1, c, 1, 1))
 
 
-def make_lenet_bn():
+def lenet_bn_lean():
+    """A bias right before a batch norm is removed with the batch mean: only the last layer keeps one."""
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 6, kernel_size=5, padding=2, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, kernel_size=5, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),  # (B, 16, 5, 5) -> (B, 400)
-        nn.Linear(400, 120), nn.BatchNorm1d(120), nn.ReLU(),
-        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.ReLU(),
+        nn.Linear(400, 120, bias=False), nn.BatchNorm1d(120), nn.ReLU(),
+        nn.Linear(120, 84, bias=False), nn.BatchNorm1d(84), nn.ReLU(),
         nn.Linear(84, 10),
     )

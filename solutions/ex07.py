@@ -4,18 +4,12 @@ import torch
 import torch.nn.functional as F
 
 
-def feature_sides(input_size, kernel_size, stride, padding):
-    def out(n, k, s=1, p=0):
-        return (n + 2 * p - k) // s + 1
-
-    sides = [out(input_size, kernel_size, stride, padding)]  # conv1
-    sides.append(out(sides[-1], 3, 2))  # pool1
-    sides.append(out(sides[-1], 5, 1, 2))  # conv2
-    sides.append(out(sides[-1], 3, 2))  # pool2
-    for _ in range(3):  # conv3-5
-        sides.append(out(sides[-1], 3, 1, 1))
-    sides.append(out(sides[-1], 3, 2))  # pool3
-    return sides
+def input_range(output_side, layers):
+    lo = hi = output_side
+    for k, s, p in reversed(layers):  # a layer gives side m for the inputs (m - 1) s + k - 2p ... that + s - 1
+        lo = (lo - 1) * s + k - 2 * p
+        hi = (hi - 1) * s + k - 2 * p + s - 1
+    return lo, hi
 
 
 def grouped_conv2d(x, weight, bias, groups, padding):

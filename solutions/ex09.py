@@ -4,15 +4,12 @@ import torch
 import torch.nn.functional as F
 
 
-def inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj):
-    pixels = side * side  # every branch keeps H x W
-    per_pixel = (
-        in_channels * ch1x1  # branch 1: 1x1
-        + in_channels * ch3x3_reduce + 9 * ch3x3_reduce * ch3x3  # branch 2: 1x1, 3x3
-        + in_channels * ch5x5_reduce + 25 * ch5x5_reduce * ch5x5  # branch 3: 1x1, 5x5
-        + in_channels * pool_proj  # branch 4: pool (free), 1x1
-    )
-    return pixels * per_pixel
+def bottleneck_macs(in_channels, mid_channels, out_channels, side, stride, stride_in):
+    small = (side - 1) // stride + 1  # the side after the strided convolution (1x1 no padding, 3x3 padding 1)
+    reduce_side = small if stride_in == "1x1" else side  # the first 1x1 works on the full map unless strided
+    return (reduce_side ** 2 * in_channels * mid_channels  # 1x1 reduce
+            + small ** 2 * 9 * mid_channels * mid_channels  # 3x3 (after the stride, wherever it was)
+            + small ** 2 * mid_channels * out_channels)  # 1x1 expand
 
 
 def depthwise_separable(x, depthwise_weight, pointwise_weight):

@@ -17,18 +17,25 @@ def bottleneck_stage_params(in_channels, mid_channels, num_blocks):
     return block(in_channels) + projection + (num_blocks - 1) * block(out)
 
 
-def zero_pad_shortcut(x, out_channels, stride):
-    x = x[:, :, ::stride, ::stride]  # (N, C_in, H / stride, W / stride)
-    return F.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))  # (N, C_out, ...): zeros after the input
+def average_shortcut(x, weight, stride):
+    if stride > 1:  # average each stride x stride patch; an overhanging patch averages what lies inside
+        x = F.avg_pool2d(x, stride, stride, ceil_mode=True, count_include_pad=False)  # (N, C_in, ceil(H/s), ...)
+    return F.conv2d(x, weight)  # 1x1: C_in -> C_out
 
 
-class PreActBlock(nn.Module):
-    def __init__(self, in_channels, out_channels, stride=1):
+class PreActBottleneck(nn.Module):
+    """He et al. (2016)'s rule on the bottleneck: batch norm and ReLU before each convolution, nothing after the
+    sum; a projection, where the shape changes, reads the pre-activated input."""
+
+    def __init__(self, in_channels, mid_channels, stride=1):
         super().__init__()
+        out_channels = 4 * mid_channels
         self.bn1 = nn.BatchNorm2d(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(mid_channels)
+        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(mid_channels)
+        self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
         else:
@@ -36,8 +43,13 @@ class PreActBlock(nn.Module):
 
     def forward(self, x):
         pre = F.relu(self.bn1(x))
-        out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+        out = self.conv1(pre)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv3(F.relu(self.bn3(out)))
         return out + (self.shortcut(pre) if self.shortcut is not None else x)  # no ReLU after the sum
+
+
+preact_bottleneck = PreActBottleneck  # the answer under the exercise's name
 
 
 def fold_batch_norm(conv, bn):

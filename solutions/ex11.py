@@ -1,11 +1,18 @@
 """Reference solutions to notebook 11's exercises."""
 
-PAPER_BATCH, PAPER_STEPS = 128, (32_000, 48_000, 64_000)
+import dataclasses
+
+from course_utils.experiments.config import Recipe
 
 
-def milestones_for_batch(batch_size):
-    # the same number of images (epochs) before each drop and before the end
-    return tuple(round(steps * PAPER_BATCH / batch_size) for steps in PAPER_STEPS)
+def recipe_for_batch(batch_size):
+    paper = Recipe()
+    k = batch_size / paper.batch_size
+    return dataclasses.replace(
+        paper, batch_size=batch_size,
+        lr=paper.lr * k,  # one step on k times the images ~ k small steps: the linear scaling rule
+        milestones=tuple(round(m / k) for m in paper.milestones),  # the same images before each drop
+        iterations=round(paper.iterations / k))  # and before the end
 
 
 def _channels(c, width):
@@ -38,3 +45,6 @@ def diagnose(shallow, deep):
     if deep["test_error"][-1] > shallow["test_error"][-1]:
         return "overfitting"
     return "deeper is better"
+
+
+diagnosis = diagnose  # the answer under the exercise's name

@@ -32,3 +32,6 @@ def relative_offset(pe_p, pe_q):
     angle_q = math.atan2(float(pe_q[-2]), float(pe_q[-1]))
     delta = (angle_q - angle_p + math.pi) % (2 * math.pi) - math.pi  # wrapped into [-pi, pi)
     return round(delta / omega)
+
+
+attention_by_hand = attend  # the answer under the exercise's name

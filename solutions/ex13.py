@@ -3,10 +3,19 @@
 import collections
 
 
-def layer_norm(x, weight, bias, eps):
-    mean = x.mean(dim=-1, keepdim=True)  # (..., 1): one mean per vector
-    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # biased, as nn.LayerNorm
-    return (x - mean) / (var + eps).sqrt() * weight + bias
+def rms_norm(x, weight, eps):
+    rms = ((x ** 2).mean(dim=-1, keepdim=True) + eps).sqrt()  # (..., 1): one root mean square per vector
+    return x / rms * weight  # no mean subtracted, no bias
+
+
+def rms_norm_backward(x, weight, eps, grad_output):
+    rms = ((x ** 2).mean(dim=-1, keepdim=True) + eps).sqrt()  # (..., 1)
+    xhat = x / rms
+    g = grad_output * weight  # dL/dxhat
+    # xhat_j = x_j / r with dr/dx_i = x_i / (E r): the direct path minus the path through r
+    grad_input = (g - xhat * (g * xhat).mean(dim=-1, keepdim=True)) / rms
+    grad_weight = (grad_output * xhat).reshape(-1, x.shape[-1]).sum(dim=0)
+    return grad_input, grad_weight
 
 
 def transformer_params(d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward):

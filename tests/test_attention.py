@@ -694,6 +694,17 @@ def test_sinusoidal_encoding_is_the_papers_formula(fn, ok):
     assert (err < 1e-12) if ok else (err > 1e-3), f"{fn.__name__}: error {err:.3g}"
 
 
+@pytest.mark.parametrize("convert", [lambda m: m, lambda m: m.double(), lambda m: m.float().double(),
+                                     lambda m: m.to(torch.bfloat16).double()], ids=["as built", "double",
+                                                                                   "float-double", "bf16-double"])
+def test_a_float64_model_adds_a_float64_accurate_encoding(convert):
+    """However the module was converted on the way, float64 inputs get the table to float64
+    precision (a table stored in float32 and widened is off by about 3e-8)."""
+    x = torch.zeros(1, 128, 64, dtype=DT)
+    encoding = convert(SinusoidalPositionalEncoding(64, max_len=128))
+    assert_close(encoding(x)[0], paper_formula(128, 64), rtol=0, atol=1e-12)
+
+
 def test_relative_position_property():
     pe = sinusoidal_positional_encoding(200, 32, dtype=DT)  # (P, E)
     for k in [1, 3, 17, 50]:
@@ -711,9 +722,12 @@ def test_relative_position_property():
 def test_positional_encoding_modules():
     x = torch.randn(2, 5, 8, dtype=DT)
     sin = SinusoidalPositionalEncoding(8, max_len=20)
-    assert_close(sin(x), x + paper_formula(5, 8), rtol=0, atol=1e-6)  # the buffer is float32
-    assert_close(sin(x, start=7), x + paper_formula(12, 8)[7:], rtol=0, atol=1e-6)
+    assert_close(sin(x), x + paper_formula(5, 8), rtol=0, atol=1e-15)  # a float64 input: a float64 table
+    assert_close(sin(x, start=7), x + paper_formula(12, 8)[7:], rtol=0, atol=1e-15)
     assert "pe" not in sin.state_dict(), "a fixed table need not be saved"
+    x32 = x.float()
+    assert_close(sin(x32), x32 + paper_formula(5, 8).float(), rtol=0, atol=1e-6)  # float32 in, float32 out
+    assert sin(x32).dtype == torch.float32
     learned = LearnedPositionalEncoding(20, 8).to(DT)
     assert_close(learned(x, start=3), x + learned.embedding.weight[3:8], rtol=0, atol=1e-15)
     (learned(x) ** 2).sum().backward()

@@ -120,7 +120,10 @@ def test_run_config_is_json_and_describes_model_optimizer_scheduler_and_data():
     (group,) = config["optimizer"]["param_groups"]
     assert config["optimizer"]["class"] == "SGD" and group["momentum"] == 0.9 and group["num_tensors"] == 4
     assert group["initial_lr"] == 0.1 and "lr" not in group  # the scheduler moves lr; its start is the setting
-    assert config["scheduler"] == {"class": "StepLR", "step_size": 3, "gamma": 0.5, "base_lrs": [0.1]}
+    scheduler = config["scheduler"]  # its class and state_dict(): settings and where the schedule is
+    assert scheduler["class"] == "StepLR" and scheduler == checkpoint.describe_scheduler(sched)
+    assert (scheduler["step_size"], scheduler["gamma"], scheduler["base_lrs"], scheduler["last_epoch"]) == (
+        3, 0.5, [0.1], 0)
     assert config["epochs"] == 5 and config["extra"] == {"note": "x"}
     d = config["data"]
     assert (d["batch_size"], d["num_examples"], d["seed"], d["resize"]) == (16, 80, 7, [10, 10])
@@ -189,18 +192,46 @@ def test_a_scheduled_learning_rate_change_is_seen_through_the_scheduler():
     assert any(line.startswith("scheduler.base_lrs") for line in lines)
 
 
-def test_training_progress_does_not_change_the_config():
-    """A scheduler moves lr and (one-cycle) momentum as it steps; the run's description must not move."""
+def test_training_progress_moves_the_scheduler_but_not_the_optimizer():
+    """A scheduler moves lr and (one-cycle) momentum as it steps: the optimizer's
+    description must not move; the scheduler's records where it is (its public
+    state_dict: fit compares it with where the run started or where it stopped)."""
     model = nn.Sequential(nn.Linear(2, 2))
     opt = torch.optim.AdamW(model.parameters(), lr=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=20)
     before = checkpoint.run_config(model, opt, sched, 2, [])
+    saved = sched.state_dict()
     for _ in range(7):
         model(torch.randn(4, 2)).sum().backward()
         opt.step()
         sched.step()
     assert opt.param_groups[0]["betas"][0] != 0.95  # the first beta did cycle
-    assert checkpoint.run_config(model, opt, sched, 2, []) == before
+    after = checkpoint.run_config(model, opt, sched, 2, [])
+    assert after["optimizer"] == before["optimizer"]
+    assert checkpoint.config_diff(before["scheduler"], after["scheduler"])[0].startswith("last_epoch: 0 -> 7")
+    assert checkpoint.describe_scheduler(sched, saved) == before["scheduler"]  # a saved state describes the same
+
+
+def test_a_batch_source_describes_itself():
+    class Windows:
+        def __init__(self, length):
+            self.length = length
+
+        def describe(self):
+            return {"window": self.length}
+
+        def __iter__(self):
+            return iter([])
+
+    model, opt, _ = sgd_run()
+    lines = checkpoint.config_diff(checkpoint.run_config(model, opt, None, 1, Windows(8)),
+                                   checkpoint.run_config(model, opt, None, 1, Windows(16)))
+    assert lines == ["data.window: 8 -> 16"]
+    assert checkpoint.describe_batches([(1, 2)] * 3) == {"num_batches": 3}  # a plain list: its length
+    assert checkpoint.describe_batches(iter([])) == {"class": "list_iterator"}
+    Windows.describe = lambda self: [self.length]
+    with pytest.raises(ValueError, match=r"describe\(\) must return a dict"):
+        checkpoint.run_config(model, opt, None, 1, Windows(8))
 
 
 def test_extra_must_be_json():

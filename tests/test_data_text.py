@@ -3,6 +3,7 @@
 import collections
 import hashlib
 import io
+import json
 import lzma
 import math
 import urllib.error
@@ -226,7 +227,7 @@ def test_group_references_keeps_every_translation():
 
 def test_translation_data_builds_vocabularies_from_training_pairs_only():
     pairs = text.load_sentence_pairs(download=False)[:5_000]
-    data = text.TranslationData(pairs, valid_fraction=0.1, test_fraction=0.1, min_freq=1, seed=0)
+    data = text.TranslationData(pairs, val_fraction=0.1, test_fraction=0.1, min_freq=1, seed=0)
     train_words = {t for _, fr in data.train_pairs for t in text.tokenize(fr)}
     test_words = {t for _, fr in data.test_pairs for t in text.tokenize(fr)}
     assert set(data.tgt_vocab.itos[4:]) == train_words
@@ -250,10 +251,11 @@ def small_data():
 
 def test_batches_cover_every_pair_once_with_shifted_targets(small_data):
     batches = small_data.train_batches(64, seed=1)
-    src_all, tgt_all = batches.src, batches.labels
+    src_all, tgt_all = batches.src, batches.tgt
     seen = []
     for x, y in batches:
-        assert isinstance(x, text.SourceTarget) and len(x) == y.shape[0] and x.device == y.device
+        assert isinstance(x, text.SourceTarget) and isinstance(x, tuple) and len(x) == 2  # model(*x): (src, tgt_in)
+        assert x.src.shape[0] == y.shape[0] and x.src.device == x.tgt_in.device == y.device
         assert x.tgt_in.shape == y.shape
         assert (x.tgt_in[:, 0] == 1).all()  # <bos>
         real = y != 0
@@ -288,8 +290,20 @@ def test_batches_are_shuffled_per_epoch_and_repeatable(small_data):
     resumed = small_data.train_batches(32, seed=5)
     resumed.epoch = 1  # what fit restores from a checkpoint
     assert [x.src.tolist() for x, _ in resumed] == second
-    ordered = small_data.valid_batches(32)
+    ordered = small_data.val_batches(32)
     assert [x.src.tolist() for x, _ in ordered] == [x.src.tolist() for x, _ in ordered]
+
+
+def test_batches_describe_themselves_for_a_runs_identity(small_data):
+    described = small_data.train_batches(32, seed=5).describe()
+    assert json.loads(json.dumps(described)) == described
+    assert (described["batch_size"], described["num_examples"], described["shuffle"], described["seed"]) == (
+        32, len(small_data.train_pairs), True, 5)
+    assert small_data.train_batches(32, seed=5).describe() == described
+    assert small_data.train_batches(32, seed=6).describe()["seed"] == 6
+    other = small_data.batches(small_data.train_pairs[1:], 32, shuffle=True, seed=5).describe()
+    assert other["src_fingerprint"] != described["src_fingerprint"]
+    assert other["tgt_fingerprint"] != described["tgt_fingerprint"]
 
 
 def test_batches_reject_bad_arguments():

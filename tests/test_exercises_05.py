@@ -1,5 +1,5 @@
-"""Notebook 05's checkers accept the reference solutions, reject wrong answers
-and report stubs as not attempted."""
+"""Notebook 05's checkers reject planted wrong answers, each with a message that
+says what differs (the contract every exercise keeps is tests/test_exercise_contract.py)."""
 
 import numpy as np
 import pytest
@@ -10,40 +10,12 @@ from course_utils.exercises import ExerciseError, ex05
 from solutions import ex05 as sol
 
 
-def stub(*args):
-    raise NotImplementedError
-
-
-class StubConv2d(numpy_nn.Conv2d):
-    def backward(self, grad_output):
-        raise NotImplementedError
-
-
-@pytest.mark.parametrize("check,answer", [
-    (ex05.check_linear_backward, sol.linear_backward),
-    (ex05.check_which_gradient_is_wrong, sol.which_gradient_is_wrong),
-    (ex05.check_conv2d_backward, sol.Conv2dWithMyBackward),
-], ids=lambda v: getattr(v, "__name__", ""))
-def test_solution_accepted(check, answer, capsys):
-    assert check(answer) is True
-    assert "correct" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("check,answer", [
-    (ex05.check_linear_backward, stub),
-    (ex05.check_which_gradient_is_wrong, None),
-    (ex05.check_conv2d_backward, StubConv2d),
-], ids=lambda v: getattr(v, "__name__", ""))
-def test_stub_not_attempted_and_only_the_nudge_shown(check, answer, capsys):
-    assert check(answer) is False
-    out = capsys.readouterr().out
-    assert "not attempted" in out and check.hints[-1] not in out
-
-
-def test_the_nudge_of_the_bug_hunt_does_not_name_the_culprit():
-    assert "grad_input" not in ex05.check_which_gradient_is_wrong.hints[0].replace("'grad_weight'", "")
+def test_no_hint_names_the_culprit_of_the_bug_hunt():
+    for tier in ex05.check_which_gradient_is_wrong.hints:
+        assert "grad_input" not in tier.replace("suspects", ""), "a hint that names the culprit gives the hunt away"
     for check in (ex05.check_conv2d_backward, ex05.check_linear_backward):
-        assert "rotat" not in check.hints[0], "a nudge that mentions the rotation gives the bug hunt away"
+        for tier in check.hints:
+            assert "rotat" not in tier, "a hint that mentions the rotated kernel gives the bug hunt away"
 
 
 def test_the_reference_layer_is_restored_after_checking():

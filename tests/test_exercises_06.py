@@ -1,5 +1,5 @@
-"""Notebook 06's checkers accept the reference solutions, reject wrong answers
-and report stubs as not attempted."""
+"""Notebook 06's checkers reject planted wrong answers, each with a message that
+says what differs (the contract every exercise keeps is tests/test_exercise_contract.py)."""
 
 import pytest
 import torch
@@ -9,31 +9,26 @@ from course_utils.exercises import ExerciseError, ex06
 from solutions import ex06 as sol
 
 
-def stub(*args):
-    raise NotImplementedError
+def test_the_paper_table_gives_the_paper_total():
+    """LeCun et al. (1998): 60 S2 -> C3 connections, 1,516 parameters in C3, 60,000 trainable in all."""
+    assert int(ex06.LENET_1998_TABLE.sum()) == 60
+    assert sol.lenet1998_params(ex06.LENET_1998_TABLE) == 60_000
 
 
-@pytest.mark.parametrize("check,answer", [
-    (ex06.check_lenet_params, sol.lenet_params),
-    (ex06.check_subsample, sol.subsample),
-    (ex06.check_lenet_bn, sol.make_lenet_bn),
-])
-def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
-    assert check(answer) is True
-    assert "correct" in capsys.readouterr().out
-    assert check(stub) is False
-    out = capsys.readouterr().out
-    assert "not attempted" in out and check.hints[-1] not in out, "a stub sees the nudge, not the recipe"
-    assert len(check.hints) >= 2
+def params_full_c3(table):  # the simplified LeNet's C3: every S2 map into every C3 map
+    return sol.lenet1998_params(torch.ones(6, 16, dtype=torch.bool))
 
 
-def params_always_400_features(in_channels, num_classes, input_size, padding):
-    """Right at 28/2 and 32/0 only: hard-codes the 16 x 5 x 5 feature map."""
-    return sol.lenet_params(in_channels, num_classes, 28, 2)
+def params_without_subsampling(table):  # S2 and S4 as parameter-free averages
+    return sol.lenet1998_params(table) - 12 - 32
 
 
-def params_without_biases(in_channels, num_classes, input_size, padding):
-    return sol.lenet_params(in_channels, num_classes, input_size, padding) - 6 - 16
+def params_with_rbf_centres(table):  # the fixed output centres counted as trained
+    return sol.lenet1998_params(table) + 84 * 10
+
+
+def params_one_bias_per_connection(table):
+    return sol.lenet1998_params(table) - 16 + int(table.sum())
 
 
 def subsample_mean_not_sum(x, coefficient, bias):
@@ -49,30 +44,53 @@ def subsample_overlapping(x, coefficient, bias):
     return torch.sigmoid(sums * coefficient[:, None, None] + bias[:, None, None])
 
 
-def lenet_without_bn():
-    return nn.Sequential(*[m for m in sol.make_lenet_bn() if not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))])
+def lean_keeps_every_bias():
+    layers = list(sol.lenet_bn_lean())
+    for i, m in enumerate(layers):
+        if isinstance(m, nn.Conv2d):
+            layers[i] = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding)
+        elif isinstance(m, nn.Linear):
+            layers[i] = nn.Linear(m.in_features, m.out_features)
+    return nn.Sequential(*layers)
 
 
-def lenet_relu_before_bn():
-    layers = list(sol.make_lenet_bn())
+def lean_drops_the_last_bias_too():
+    layers = list(sol.lenet_bn_lean())
+    layers[-1] = nn.Linear(84, 10, bias=False)
+    return nn.Sequential(*layers)
+
+
+def lean_drops_the_batch_norm_shift_instead():  # 226 parameters fewer too, but the wrong 226
+    layers = list(lean_keeps_every_bias())
+    for i, m in enumerate(layers):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            layers[i] = type(m)(m.num_features, bias=False)
+    return nn.Sequential(*layers)
+
+
+def lean_without_batch_norm():
+    return nn.Sequential(*[m for m in sol.lenet_bn_lean() if not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))])
+
+
+def lean_relu_before_bn():
+    layers = list(sol.lenet_bn_lean())
     layers[1], layers[2] = layers[2], layers[1]  # ReLU, then batch norm in the first block
     return nn.Sequential(*layers)
 
 
-def lenet_avg_pool():
-    layers = [nn.AvgPool2d(2) if isinstance(m, nn.MaxPool2d) else m for m in sol.make_lenet_bn()]
-    return nn.Sequential(*layers)
-
-
 @pytest.mark.parametrize("check,wrong,message", [
-    (ex06.check_lenet_params, params_always_400_features, "off by"),
-    (ex06.check_lenet_params, params_without_biases, "off by -22"),
+    (ex06.check_lenet1998_params, params_full_c3, "the paper's Table I"),
+    (ex06.check_lenet1998_params, params_without_subsampling, "off by -44"),
+    (ex06.check_lenet1998_params, params_with_rbf_centres, "off by \\+840"),
+    (ex06.check_lenet1998_params, params_one_bias_per_connection, "off by \\+44"),
     (ex06.check_subsample, subsample_mean_not_sum, "differ"),
     (ex06.check_subsample, subsample_no_sigmoid, "differ"),
     (ex06.check_subsample, subsample_overlapping, "should give"),
-    (ex06.check_lenet_bn, lenet_without_bn, "in this order"),
-    (ex06.check_lenet_bn, lenet_relu_before_bn, "different outputs"),
-    (ex06.check_lenet_bn, lenet_avg_pool, "different outputs"),
+    (ex06.check_lenet_bn_lean, lean_keeps_every_bias, "226 of your network's 62,158 parameters"),
+    (ex06.check_lenet_bn_lean, lean_drops_the_last_bias_too, "a parameter you removed"),
+    (ex06.check_lenet_bn_lean, lean_drops_the_batch_norm_shift_instead, "a parameter you removed"),
+    (ex06.check_lenet_bn_lean, lean_without_batch_norm, "in this order"),
+    (ex06.check_lenet_bn_lean, lean_relu_before_bn, "computes something else"),
 ])
 def test_wrong_answers_rejected(check, wrong, message):
     with pytest.raises(ExerciseError, match=message):
@@ -81,6 +99,6 @@ def test_wrong_answers_rejected(check, wrong, message):
 
 def test_answer_of_wrong_type_rejected():
     with pytest.raises(ExerciseError, match="integer"):
-        ex06.check_lenet_params(lambda *args: "many")
+        ex06.check_lenet1998_params(lambda table: "many")
     with pytest.raises(ExerciseError, match="nn.Module"):
-        ex06.check_lenet_bn(lambda: "a network")
+        ex06.check_lenet_bn_lean(lambda: "a network")

@@ -1,43 +1,33 @@
-"""Notebook 07's checkers accept the reference solutions, reject wrong answers
-and report stubs as not attempted."""
+"""Notebook 07's checkers reject planted wrong answers, each with a message that
+says what differs (the contract every exercise keeps is tests/test_exercise_contract.py)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from course_utils.exercises import ExerciseError, ex07
+from course_utils.models import alexnet
 from solutions import ex07 as sol
 
 
-def stub(*args):
-    raise NotImplementedError
+def range_forward_formula(output_side, layers):  # the smallest input only, and from the forward formula
+    lo, _ = sol.input_range(output_side, layers)
+    return lo, lo
 
 
-@pytest.mark.parametrize("check,answer", [
-    (ex07.check_feature_sides, sol.feature_sides),
-    (ex07.check_grouped_conv2d, sol.grouped_conv2d),
-    (ex07.check_local_response_norm, sol.local_response_norm),
-    (ex07.check_dropout, sol.dropout),
-])
-def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
-    assert check(answer) is True
-    assert "correct" in capsys.readouterr().out
-    assert check(stub) is False
-    out = capsys.readouterr().out
-    assert "not attempted" in out and check.hints[-1] not in out, "a stub sees the nudge, not the recipe"
-    assert len(check.hints) >= 2
+def range_without_padding(output_side, layers):
+    return sol.input_range(output_side, [(k, s, 0) for k, s, _ in layers])
 
 
-def sides_pool_padding_one(input_size, kernel_size, stride, padding):
-    sides = sol.feature_sides(input_size, kernel_size, stride, padding)
-    return [sides[0], (sides[0] + 2 - 3) // 2 + 1] + sides[2:]
+def range_forwards(output_side, layers):  # undoes the layers first to last instead of last to first
+    lo, hi = sol.input_range(output_side, layers[::-1])
+    return lo, hi
 
 
-def sides_ceil(input_size, kernel_size, stride, padding):
-    import math
-
-    first = math.ceil((input_size + 2 * padding - kernel_size) / stride) + 1
-    return [first] + sol.feature_sides(input_size, kernel_size, stride, padding)[1:]
+def range_hi_too_far(output_side, layers):  # s more at the top instead of s - 1
+    lo, hi = sol.input_range(output_side, layers)
+    return lo, hi + 1
 
 
 def grouped_ignores_groups(x, weight, bias, groups, padding):
@@ -88,8 +78,10 @@ def dropout_also_in_eval(x, p, training):
 
 
 @pytest.mark.parametrize("check,wrong,message", [
-    (ex07.check_feature_sides, sides_pool_padding_one, "should be"),
-    (ex07.check_feature_sides, sides_ceil, "should be"),
+    (ex07.check_input_range, range_forward_formula, "run from 227 to 258"),
+    (ex07.check_input_range, range_without_padding, "run from 227 to 258"),
+    (ex07.check_input_range, range_forwards, "run from"),
+    (ex07.check_input_range, range_hi_too_far, "run from 227 to 258"),
     (ex07.check_grouped_conv2d, grouped_ignores_groups, "differ"),
     (ex07.check_grouped_conv2d, grouped_wrong_weight_split, "differ"),
     (ex07.check_local_response_norm, lrn_paper_alpha, "differ"),
@@ -106,5 +98,21 @@ def test_wrong_answers_rejected(check, wrong, message):
 
 
 def test_answer_of_wrong_type_rejected():
-    with pytest.raises(ExerciseError, match="eight integers"):
-        ex07.check_feature_sides(lambda *args: "many")
+    with pytest.raises(ExerciseError, match="two integers"):
+        ex07.check_input_range(lambda *args: "many")
+
+
+def test_the_layers_are_alexnets():
+    """The checker's description of AlexNet maps sides as the course's model does, for both first layers."""
+    for stem in ((11, 4, 0), (11, 4, 2)):
+        model = alexnet.alexnet(1, 10, input_size=227, width=0.0625, hidden_features=8, stem=stem)
+        sides = []
+        hooks = [m.register_forward_hook(lambda m, args, out, sides=sides: sides.append(out.shape[-1]))
+                 for m in model.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+        with torch.no_grad():
+            model.features(torch.zeros(1, 1, 227, 227))
+        for h in hooks:
+            h.remove()
+        layers = ex07.alexnet_layers(stem)
+        assert len(sides) == len(layers) == 8
+        assert [ex07._measured_side(227, layers[:i + 1]) for i in range(8)] == sides

@@ -1,38 +1,35 @@
-"""Notebook 11's checkers accept the reference solutions, reject wrong answers
-and report stubs as not attempted."""
+"""Notebook 11's checkers reject planted wrong answers, each with a message that
+says what differs (the contract every exercise keeps is tests/test_exercise_contract.py)."""
+
+import dataclasses
 
 import pytest
 
 from course_utils.exercises import ExerciseError, ex11
+from course_utils.experiments.config import Recipe
 from solutions import ex11 as sol
 
 
-def stub(*args):
-    raise NotImplementedError
+def recipe_schedule_only(batch_size):  # the same images, the paper's learning rate
+    return dataclasses.replace(sol.recipe_for_batch(batch_size), lr=Recipe().lr)
 
 
-@pytest.mark.parametrize("check,answer", [
-    (ex11.check_milestones, sol.milestones_for_batch),
-    (ex11.check_option_b_params, sol.option_b_params),
-    (ex11.check_diagnosis, sol.diagnose),
-])
-def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
-    assert check(answer) is True
-    assert "correct" in capsys.readouterr().out
-    assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
+def recipe_lr_only(batch_size):  # the learning rate scaled, the schedule left in the paper's steps
+    return dataclasses.replace(Recipe(), batch_size=batch_size, lr=0.1 * batch_size / 128)
 
 
-def milestones_unchanged(batch_size):
-    return 32_000, 48_000, 64_000
+def recipe_square_root_rule(batch_size):
+    return dataclasses.replace(sol.recipe_for_batch(batch_size), lr=0.1 * (batch_size / 128) ** 0.5)
 
 
-def milestones_upside_down(batch_size):
-    return tuple(round(m * batch_size / 128) for m in (32_000, 48_000, 64_000))
+def recipe_scales_weight_decay_too(batch_size):
+    recipe = sol.recipe_for_batch(batch_size)
+    return dataclasses.replace(recipe, weight_decay=recipe.weight_decay * batch_size / 128)
 
 
-def milestones_two_values(batch_size):
-    return sol.milestones_for_batch(batch_size)[:2]
+def recipe_as_a_tuple(batch_size):
+    recipe = sol.recipe_for_batch(batch_size)
+    return recipe.lr, *recipe.milestones, recipe.iterations
 
 
 def params_without_projection_bn(depth, width=1.0):
@@ -63,9 +60,11 @@ def diagnose_at_the_start(shallow, deep):
 
 
 @pytest.mark.parametrize("check,wrong,message", [
-    (ex11.check_milestones, milestones_unchanged, "batches of 256"),
-    (ex11.check_milestones, milestones_upside_down, "the paper's comes after 4,096,000 images"),
-    (ex11.check_milestones, milestones_two_values, "three integers"),
+    (ex11.check_recipe_for_batch, recipe_schedule_only, "linear scaling rule gives 0.2"),
+    (ex11.check_recipe_for_batch, recipe_lr_only, "the paper's comes after 4,096,000 images"),
+    (ex11.check_recipe_for_batch, recipe_square_root_rule, "linear scaling rule gives 0.2"),
+    (ex11.check_recipe_for_batch, recipe_scales_weight_decay_too, "changes weight_decay"),
+    (ex11.check_recipe_for_batch, recipe_as_a_tuple, "should return a Recipe"),
     (ex11.check_option_b_params, params_without_projection_bn, "off by -192"),
     (ex11.check_option_b_params, params_option_a, "off by -2,752"),
     (ex11.check_option_b_params, params_projection_everywhere, "should be"),

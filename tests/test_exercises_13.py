@@ -1,47 +1,65 @@
-"""Notebook 13's checkers accept the reference solutions, reject wrong answers
-and report stubs as not attempted."""
+"""Notebook 13's checkers reject planted wrong answers (the contract every exercise
+keeps is tests/test_exercise_contract.py)."""
 
 import collections
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_utils.exercises import ExerciseError, ex13
 from solutions import ex13 as sol
 
 
-def stub(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check,answer", [
-    (ex13.check_layer_norm, sol.layer_norm),
-    (ex13.check_transformer_params, sol.transformer_params),
-    (ex13.check_beam_step, sol.beam_step),
-    (ex13.check_clipped_precision, sol.clipped_precision),
-])
-def test_solution_accepted_and_stub_not_attempted(check, answer, capsys):
-    assert check(answer) is True
-    assert "correct" in capsys.readouterr().out
-    assert check(stub) is False
-    assert "not attempted" in capsys.readouterr().out
-    assert check(lambda *args: None) is False  # returning None counts as not attempted
-
-
-def unbiased_variance(x, weight, bias, eps):
-    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + eps).sqrt() * weight + bias
-
-
-def over_the_batch(x, weight, bias, eps):
-    """Batch norm's statistics: over the first dimension."""
-    mean = x.mean(0, keepdim=True)
-    var = ((x - mean) ** 2).mean(0, keepdim=True)
-    return (x - mean) / (var + eps).sqrt() * weight + bias
-
-
-def eps_outside_the_root(x, weight, bias, eps):
+def layer_norm_instead(x, weight, eps):  # subtracts the mean too
     mean = x.mean(-1, keepdim=True)
-    return (x - mean) / (((x - mean) ** 2).mean(-1, keepdim=True).sqrt() + eps) * weight + bias
+    return (x - mean) / (((x - mean) ** 2).mean(-1, keepdim=True) + eps).sqrt() * weight
+
+
+def rms_eps_outside_the_root(x, weight, eps):
+    return x / ((x ** 2).mean(-1, keepdim=True).sqrt() + eps) * weight
+
+
+def rms_over_the_batch(x, weight, eps):
+    return x / ((x ** 2).mean(0, keepdim=True) + eps).sqrt() * weight
+
+
+def rms_without_weight(x, weight, eps):
+    return sol.rms_norm(x, torch.ones_like(weight), eps)
+
+
+def rms_by_pytorch(x, weight, eps):
+    return F.rms_norm(x, (x.shape[-1],), weight, eps)
+
+
+def rms_by_module(x, weight, eps):
+    norm = torch.nn.RMSNorm(x.shape[-1], eps=eps, dtype=x.dtype)
+    with torch.no_grad():
+        norm.weight.copy_(weight)
+    return norm(x)
+
+
+def backward_direct_path_only(x, weight, eps, grad_output):  # treats the root mean square as a constant
+    rms = ((x ** 2).mean(-1, keepdim=True) + eps).sqrt()
+    return grad_output * weight / rms, sol.rms_norm_backward(x, weight, eps, grad_output)[1]
+
+
+def backward_layer_norm_form(x, weight, eps, grad_output):  # also subtracts the mean of the gradient
+    rms = ((x ** 2).mean(-1, keepdim=True) + eps).sqrt()
+    xhat, g = x / rms, grad_output * weight
+    grad_input = (g - g.mean(-1, keepdim=True) - xhat * (g * xhat).mean(-1, keepdim=True)) / rms
+    return grad_input, sol.rms_norm_backward(x, weight, eps, grad_output)[1]
+
+
+def backward_weight_not_summed(x, weight, eps, grad_output):  # one weight gradient per position
+    grad_input, _ = sol.rms_norm_backward(x, weight, eps, grad_output)
+    return grad_input, grad_output * sol.rms_norm(x, torch.ones_like(weight), eps)
+
+
+def backward_by_autograd(x, weight, eps, grad_output):
+    x = x.clone().requires_grad_(True)
+    sol.rms_norm(x, weight, eps).backward(grad_output)
+    return x.grad, None
 
 
 def no_final_norms(d_model, nhead, n_enc, n_dec, ff):
@@ -87,9 +105,14 @@ def first_reference_only(hypothesis, references, n):
 
 
 @pytest.mark.parametrize("check,wrong", [
-    (ex13.check_layer_norm, unbiased_variance),
-    (ex13.check_layer_norm, over_the_batch),
-    (ex13.check_layer_norm, eps_outside_the_root),
+    (ex13.check_rms_norm, layer_norm_instead),
+    (ex13.check_rms_norm, rms_eps_outside_the_root),
+    (ex13.check_rms_norm, rms_over_the_batch),
+    (ex13.check_rms_norm, rms_without_weight),
+    (ex13.check_rms_norm_backward, backward_direct_path_only),
+    (ex13.check_rms_norm_backward, backward_layer_norm_form),
+    (ex13.check_rms_norm_backward, backward_weight_not_summed),
+    (ex13.check_rms_norm_backward, backward_by_autograd),
     (ex13.check_transformer_params, no_final_norms),
     (ex13.check_transformer_params, one_attention_per_decoder_layer),
     (ex13.check_beam_step, per_beam_topk),
@@ -101,6 +124,19 @@ def first_reference_only(hypothesis, references, n):
 def test_wrong_answers_are_rejected(check, wrong):
     with pytest.raises(ExerciseError):
         check(wrong)
+
+
+@pytest.mark.parametrize("pytorchs", [rms_by_pytorch, rms_by_module])
+def test_pytorchs_own_rms_norm_is_refused_and_restored(pytorchs):
+    saved = F.rms_norm
+    with pytest.raises(ExerciseError, match="write it yourself"):
+        ex13.check_rms_norm(pytorchs)
+    assert F.rms_norm is saved
+
+
+def test_a_stub_that_returns_none_is_not_attempted():
+    assert ex13.check_rms_norm(lambda *args: None) is False
+    assert ex13.check_rms_norm_backward(lambda *args: None) is False
 
 
 def test_a_crashing_answer_is_reported_plainly():

@@ -107,3 +107,15 @@ def test_generators_are_independent_streams():
     assert torch.equal(a, torch.rand(4, generator=B.generator(0, "order", 1)))
     assert not torch.equal(a, torch.rand(4, generator=B.generator(0, "order", 2)))
     assert not torch.equal(a, torch.rand(4, generator=B.generator(1, "order", 1)))
+
+
+def test_iteration_batches_describe_themselves():
+    stream, _, _ = _make(seed=3)
+    described = stream.describe()
+    assert (described["batch_size"], described["seed"], described["crop_padding"], described["flip"],
+            described["num_examples"]) == (8, 3, 2, True, 40)
+    assert _make(seed=3)[0].describe() == described
+    assert _make(seed=4)[0].describe()["seed"] == 4 and _make(flip=False, seed=3)[0].describe()["flip"] is False
+    images, labels = _images(seed=1)
+    other = B.IterationBatches(images, labels, 8, mean=None, std=None, device="cpu", crop_padding=2, seed=3)
+    assert other.describe()["images_fingerprint"] != described["images_fingerprint"]

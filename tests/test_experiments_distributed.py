@@ -61,7 +61,7 @@ def test_chunked_step_equals_separately_normalised_halves():
     x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
     lr = 0.1
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    runner.train_step(model, opt, grad_scaler("cpu"), x, y, 2, lr)
+    runner.paper_step(model, opt, grad_scaler("cpu"), x, y, 2, lr)
     loss = (F.cross_entropy(reference(x[:4]), y[:4]) + F.cross_entropy(reference(x[4:]), y[4:])) / 2
     loss.backward()
     with torch.no_grad():
@@ -69,21 +69,34 @@ def test_chunked_step_equals_separately_normalised_halves():
             p -= lr * p.grad
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=f"{name} differs from the oracle")
-    runner.train_step(whole, torch.optim.SGD(whole.parameters(), lr=lr), grad_scaler("cpu"), x, y, 1, lr)
+    runner.paper_step(whole, torch.optim.SGD(whole.parameters(), lr=lr), grad_scaler("cpu"), x, y, 1, lr)
     diff = max((p - q).abs().max().item() for p, q in zip(whole.parameters(), model.parameters()))
     assert diff > 1e-4, "normalising over the whole batch should give other weights than over its halves"
 
 
-def _parameters(folder, config):
+def _saved(folder, config):
+    """The model state (weights and batch-norm buffers) of a run's checkpoint, split into
+    parameters and buffers, and the checkpoint."""
     state = checkpoint.load(store.checkpoint_file(folder, config))
     names = {n for n, _ in runner.build_model(config).named_parameters()}
-    return {k: v for k, v in state["model"].items() if k in names}, state
+    parameters = {k: v for k, v in state["model"].items() if k in names}
+    buffers = {k: v for k, v in state["model"].items() if k not in names}
+    return parameters, buffers, state
 
 
 def test_two_gloo_processes_equal_one_process(tmp_path, monkeypatch):
     """torchrun with 2 CPU processes (DDP over gloo, each normalising its 8
-    images) == 1 process normalising each half of the 16 separately; and
-    differs from 1 process normalising all 16 together."""
+    images) == 1 process normalising each half of the 16 separately: the same
+    weights, the same batch-norm running statistics (one update per step in
+    both layouts), hence the same evaluation figures; and it differs from 1
+    process normalising all 16 together.
+
+    Bit for bit, with one thread per process: DDP averages the two processes'
+    gradients as g0 / 2 + g1 / 2, and one process accumulates the gradients
+    of loss0 / 2 and loss1 / 2, the same numbers (halving is exact) added in
+    the same one addition, from the same kernels on the same shapes. Only the
+    training loss, summed over the processes in another order, may differ in
+    its last bits."""
     fake_cifar_env(tmp_path, monkeypatch)
     args = ["run", "--depth", "8", "--scale", "smoke", "--no-progress", *TINY_SETS, "--set", "recipe.bn_batch=8"]
     status, out = cli(args + ["--runs", str(tmp_path / "two")], torchrun=2)
@@ -95,15 +108,27 @@ def test_two_gloo_processes_equal_one_process(tmp_path, monkeypatch):
     runner.run(tiny_config(), tmp_path / "whole", progress=False)
 
     config = tiny_config(**{"recipe.bn_batch": 8})
-    two, state = _parameters(tmp_path / "two", config)
-    one, _ = _parameters(tmp_path / "one", config)
-    whole, _ = _parameters(tmp_path / "whole", tiny_config())
+    two, two_buffers, state = _saved(tmp_path / "two", config)
+    one, one_buffers, _ = _saved(tmp_path / "one", config)
+    whole, _, _ = _saved(tmp_path / "whole", tiny_config())
     assert state["iteration"] == 6
     for name in one:
-        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=f"{name}: 2 processes != 1")
+        assert torch.equal(two[name], one[name]), f"{name}: 2 processes != 1"
+    assert list(two_buffers) == list(one_buffers) and any("running_var" in name for name in one_buffers)
+    for name in one_buffers:
+        assert torch.equal(two_buffers[name], one_buffers[name]), f"{name}: 2 processes != 1"
+    assert {int(v) for k, v in one_buffers.items() if k.endswith("num_batches_tracked")} == {6}, "once per step"
     assert max((whole[n] - one[n]).abs().max().item() for n in one) > 1e-3, \
         "the comparison cannot tell batch-norm groupings apart"
-    result = store.read_result(store.result_path(tmp_path / "two", config))
-    assert result["hardware"]["processes"] == 2 and result["hardware"]["backend"] == "gloo"
+    result_two = store.read_result(store.result_path(tmp_path / "two", config))
+    result_one = store.read_result(store.result_path(tmp_path / "one", config))
+    losses = [result.pop("curves")["train_loss"] for result in (result_two, result_one)]  # a sum in another order
+    for key in ("test_error", "val_error", "responses"):
+        assert result_two[key] == result_one[key], f"{key}: 2 processes {result_two[key]}, 1 process {result_one[key]}"
+    curves = [store.read_result(store.result_path(tmp_path / f, config))["curves"] for f in ("two", "one")]
+    for key in ("iteration", "lr", "train_error", "val_error", "test_error"):
+        assert curves[0][key] == curves[1][key], f"curves' {key} differ"
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert result_two["hardware"]["processes"] == 2 and result_two["hardware"]["backend"] == "gloo"
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
         [store.result_path(".", config).name, store.checkpoint_file(".", config).name])

@@ -11,6 +11,7 @@ import pytest
 import torch
 from experiments_helpers import TINY_SETS, cli, fake_cifar_env, single_thread, tiny_config
 
+from course_utils import checkpoint
 from course_utils.data import load_dataset
 from course_utils.experiments import runner, store
 from course_utils.experiments.batches import EVAL_BATCH
@@ -34,6 +35,8 @@ def test_a_run_records_its_results_and_is_not_repeated(tmp_path, fake_cifar, cap
     result = runner.run(config, tmp_path / "runs", progress=False)
     out = capsys.readouterr().out
     assert "starting resnet8" in out and "resnet8 seed 0: test error" in out
+    # epochs over the run's 208 training images (6 x 16 / 208), not over CIFAR-10's nominal 45,000
+    assert "after 6 iterations (0.5 epochs)" in out
     path = store.result_path(tmp_path / "runs", config)
     assert json.loads(path.read_text()) == result
     curves = result["curves"]
@@ -46,7 +49,7 @@ def test_a_run_records_its_results_and_is_not_repeated(tmp_path, fake_cifar, cap
     assert result["train_images"] == 240 - 32 and result["sessions"] == 1
     mtime = path.stat().st_mtime_ns
     again = runner.run(config, tmp_path / "runs", progress=False)
-    assert "done already" in capsys.readouterr().out
+    assert "done already: resnet8 seed 0" in capsys.readouterr().out
     assert again == result and path.stat().st_mtime_ns == mtime
 
 
@@ -66,8 +69,20 @@ def test_a_checkpoint_of_another_configuration_is_not_resumed(tmp_path, fake_cif
     capsys.readouterr()
     result = runner.run(second, tmp_path, progress=False)
     out = capsys.readouterr().out
-    assert "belongs to another configuration (seed: 0 -> 1): starting afresh" in out
+    # the policy of fit's checkpoints (course_utils.checkpoint.resume): say what differs, keep the old file
+    assert "holds a different run, so this one starts fresh" in out and "seed: 0 -> 1" in out
+    kept = store.checkpoint_file(tmp_path, second).with_suffix(".replaced.pt")
+    assert kept.exists() and checkpoint.load(kept)["config"] == first.to_dict()
     assert result["sessions"] == 1 and result["curves"]["iteration"] == [3, 6]
+
+
+def test_an_unreadable_checkpoint_stops_the_run_and_is_left_alone(tmp_path, fake_cifar, capsys):
+    config = tiny_config()
+    path = store.checkpoint_file(tmp_path, config)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(checkpoint.CheckpointError, match="Delete it to start over"):
+        runner.run(config, tmp_path, progress=False)
+    assert path.read_bytes() == b"not a checkpoint"
 
 
 def test_error_rate_against_counting():

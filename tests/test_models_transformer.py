@@ -11,8 +11,12 @@ from torch import nn
 from course_utils.attention import sinusoidal_positional_encoding
 from course_utils.data.text import SourceTarget
 from course_utils.models import transformer as tr
+from course_utils.train import default_forward
 
 D, H, FF = 16, 4, 24
+# Float64 against float64: the same arithmetic in another order agrees to about 1e-15, so 1e-12 leaves
+# room for the order and none for a float32 step inside (which costs about 1e-8; see issue 20).
+F64 = dict(rtol=1e-12, atol=1e-12)
 
 
 def count(module):
@@ -37,10 +41,10 @@ def test_layer_norm_equals_nn_layer_norm(shape):
     nn.init.normal_(ref.bias)
     mine = tr.LayerNorm(16, eps=1e-5).double()
     mine.load_state_dict(ref.state_dict())
-    torch.testing.assert_close(mine(x), ref(x))
+    torch.testing.assert_close(mine(x), ref(x), **F64)
     x.requires_grad_(True)
     torch.testing.assert_close(torch.autograd.grad(mine(x).pow(3).sum(), x)[0],
-                               torch.autograd.grad(ref(x).pow(3).sum(), x)[0])
+                               torch.autograd.grad(ref(x).pow(3).sum(), x)[0], **F64)
 
 
 def test_layer_norm_is_per_example_and_batch_norm_is_not():
@@ -49,7 +53,7 @@ def test_layer_norm_is_per_example_and_batch_norm_is_not():
     other = x.clone()
     other[1:] = torch.randn(7, 16, dtype=torch.float64) * 5  # change every example but the first
     norm = tr.LayerNorm(16).double()
-    torch.testing.assert_close(norm(x)[0], norm(other)[0])  # the first example does not notice
+    torch.testing.assert_close(norm(x)[0], norm(other)[0], **F64)  # the first example does not notice
     batch_norm = nn.BatchNorm1d(16).double().train()
     assert not torch.allclose(batch_norm(x)[0], batch_norm(other)[0])  # batch norm does
 
@@ -85,7 +89,7 @@ def test_encoder_layer_equals_pytorch(norm_first):
     key_mask = padding([6, 4, 1], 6)
     expected = ref(x, src_key_padding_mask=~key_mask)  # PyTorch: True = ignore
     out, weights = mine(x, key_mask, need_weights=True)
-    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(out, expected, **F64)
     assert weights.shape == (3, H, 6, 6) and (weights[1, :, :, 4:] == 0).all()
     # The other normalisation order gives another function: the check can fail.
     swapped = tr.EncoderLayer(D, H, FF, dropout=0.0, norm_first=not norm_first).double().eval()
@@ -105,7 +109,7 @@ def test_decoder_layer_equals_pytorch(norm_first):
     causal = nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)  # float: -inf above the diagonal
     expected = ref(y, memory, tgt_mask=causal, memory_key_padding_mask=~key_mask)
     out, weights = mine(y, memory, key_mask, need_weights=True)
-    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(out, expected, **F64)
     assert weights.shape == (3, H, 5, 7) and (weights[1, :, :, 3:] == 0).all()
     # Without the causal mask position 0 would see the future: PyTorch's layer says so.
     assert not torch.allclose(ref(y, memory, memory_key_padding_mask=~key_mask), expected)
@@ -128,7 +132,7 @@ def test_encoder_decoder_stacks_equal_nn_transformer(norm_first):
                    src_key_padding_mask=~key_mask, memory_key_padding_mask=~key_mask)
     memory, _ = model.encoder(src_x, key_mask)
     out, _ = model.decoder(tgt_x, memory, key_mask)
-    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(out, expected, **F64)
 
 
 def test_full_model_embeds_scales_adds_positions_and_projects():
@@ -146,8 +150,8 @@ def test_full_model_embeds_scales_adds_positions_and_projects():
     h = ref(src_x, tgt_x, tgt_mask=nn.Transformer.generate_square_subsequent_mask(3, dtype=torch.float64),
             src_key_padding_mask=src == 0, memory_key_padding_mask=src == 0)
     expected = h @ model.tgt_embed.weight.T  # tied: the output layer is the target embedding
-    torch.testing.assert_close(model(src, tgt_in), expected)
-    torch.testing.assert_close(model(SourceTarget(src, tgt_in)), expected)  # what fit passes
+    torch.testing.assert_close(model(src, tgt_in), expected, **F64)
+    torch.testing.assert_close(default_forward(model, SourceTarget(src, tgt_in)), expected, **F64)  # what fit calls
 
 
 @pytest.mark.parametrize("sizes", [(16, 4, 2, 2, 24), (32, 8, 1, 3, 64), (24, 2, 3, 1, 8)])
@@ -182,11 +186,11 @@ def test_cached_steps_equal_the_full_forward_pass(norm_first):
     full = model(src, tgt_in)  # (B, T, V): every position at once
     state = model.start(src)
     steps = [model.step(state, tgt_in[:, t]) for t in range(6)]  # one position at a time, cached
-    torch.testing.assert_close(torch.stack(steps, dim=1), full)
+    torch.testing.assert_close(torch.stack(steps, dim=1), full, **F64)
     # Reordering the state is reordering the rows.
     state = model.reorder(model.start(src), torch.tensor([2, 0, 0]))
     first = model.step(state, tgt_in[[2, 0, 0], 0])
-    torch.testing.assert_close(first, full[[2, 0, 0], 0])
+    torch.testing.assert_close(first, full[[2, 0, 0], 0], **F64)
 
 
 def test_attention_maps_shapes_and_padding():
@@ -210,8 +214,6 @@ def test_bad_ids_are_refused_with_a_clear_message():
         model(torch.tensor([[3, 10]]), torch.tensor([[1, 2]]))
     with pytest.raises(ValueError, match="int64"):
         model(torch.tensor([[3.0, 4.0]]), torch.tensor([[1, 2]]))
-    with pytest.raises(ValueError, match="SourceTarget"):
-        model(torch.tensor([[3, 4]]))
     with pytest.raises(ValueError, match="divisible"):
         tr.transformer(10, 12, d_model=10, nhead=4)
 
@@ -257,4 +259,4 @@ def test_label_smoothing_loss_ignores_padding():
     per_token = -(smoothed * log_p).sum(-1)
     expected = per_token[targets != 0].mean()
     got = F.cross_entropy(logits.reshape(-1, 5), targets.reshape(-1), ignore_index=0, label_smoothing=eps)
-    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got, expected)  # PyTorch's kernel agrees to about 5e-8 here, even in float64

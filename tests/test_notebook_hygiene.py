@@ -1,6 +1,7 @@
 """Committed notebooks: fresh standard-profile outputs, in order, no errors,
 and the course's conventions (badge, set-up cell, slides, exercises)."""
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import course_utils
+from course_utils.exercises import checkers_of
 from tools import nb as nbtool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,18 +134,27 @@ def test_figures_are_saved(notebook):
                             "run the notebook without MPLBACKEND=Agg in the environment")
 
 
-def test_saved_outputs_show_no_hint_beyond_the_nudge(notebook):
-    """No saved output gives an exercise away: a stub's checker prints only its first hint (the nudge);
-    the later tiers (the recipe last) appear only when the learner asks or answers wrongly."""
-    import importlib
-
+def test_saved_outputs_show_only_first_tier_hints(notebook):
+    """No saved output gives an exercise away: a stub's checker prints tier 1 of its hints (the nudge)
+    and nothing more; the key idea and the recipe appear only when the learner asks or answers wrongly.
+    Every nudge saved is the exercise's current tier 1 (a changed nudge needs the notebook re-run)."""
     path, nb = notebook
     try:
         module = importlib.import_module(f"course_utils.exercises.ex{path.name[:2]}")
     except ModuleNotFoundError:
         return
-    later = [t for f in vars(module).values() if callable(f) and hasattr(f, "hints") for t in f.hints[1:]]
+    checks = {c.exercise.replace("_", " "): c for c in checkers_of(module).values()}
     saved = "".join(as_text(o.get("text", "")) + as_text(o.get("data", {}).get("text/plain", ""))
                     for c in code_cells(nb) for o in c["outputs"])
-    for tier in later:
-        assert tier[:60] not in saved, f"{path.name}: a saved output shows a hint beyond the nudge: {tier[:60]!r}"
+    for check in checks.values():
+        for tier in check.hints[1:]:
+            assert tier[:60] not in saved, f"{path.name}: a saved output shows a hint beyond the nudge: {tier[:60]!r}"
+    assert not re.search(r"Hint (?:[2-9]|\d\d+) of \d+", saved), f"{path.name}: a saved output shows a later hint"
+    shown = re.findall(r"Exercise '([^']+)' not attempted yet\. Hint: (.*?)(?: \(stuck\?.*)?$", saved, re.M)
+    for title, nudge in shown:
+        assert title in checks, f"{path.name}: a saved output names an exercise {title!r} that ex{path.name[:2]} lacks"
+        assert nudge == checks[title].hints[0], (f"{path.name}: the saved nudge of {title!r} is not its current "
+                                                f"tier 1 (re-run the notebook): {nudge[:60]!r}")
+    for name in sorted(checkers_called(path)[1]):
+        title = name.removeprefix("check_").replace("_", " ")
+        assert title in dict(shown), f"{path.name}: no saved nudge for the exercise {title!r}: is its cell a stub?"

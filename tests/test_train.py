@@ -1,3 +1,4 @@
+import collections
 import functools
 import math
 import os
@@ -30,7 +31,8 @@ def blobs(n=600, seed=0):
 
 
 class TensorBatches:
-    """A minimal batch iterable with the public attributes of data.Batches that fit and run_config read."""
+    """A minimal batch source: an epoch counter (which fit's checkpoints save and
+    restore) and describe() (the run's identity: what it says, run_config records)."""
 
     def __init__(self, x, y, batch_size, shuffle=True):
         self.images, self.labels, self.batch_size, self.shuffle, self.epoch = x, y, batch_size, shuffle, 0
@@ -38,6 +40,10 @@ class TensorBatches:
     @property
     def num_examples(self):
         return len(self.labels)
+
+    def describe(self):
+        return {"batch_size": self.batch_size, "num_examples": self.num_examples, "shuffle": self.shuffle,
+                "fingerprint": data.batches.fingerprint(self.images)}
 
     def __len__(self):
         return -(-len(self.labels) // self.batch_size)
@@ -267,6 +273,125 @@ def test_a_sequence_task_with_padding_trains_through_fit():
     assert preds.shape == targets.shape == (12, 6)
 
 
+# ---------------------------------------------------------------- the batch seam
+
+
+class TwoInputs(nn.Module):
+    """A model of two inputs, as a translation model takes (src, tgt_in)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 8), nn.Linear(3, 8)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, a, b):
+        return self.out(torch.relu(self.a(a) + self.b(b)))
+
+
+def two_input_batches(n=60, batch_size=8):
+    """``((a, b), y)`` batches: a tuple of inputs, y from a alone; the last batch has 4 examples."""
+    x, y = blobs(n)
+    b = torch.randn(n, 3, generator=torch.Generator().manual_seed(1))
+    return [((x[i:i + batch_size], b[i:i + batch_size]), y[i:i + batch_size]) for i in range(0, n, batch_size)]
+
+
+def test_to_device_moves_a_tensor_or_a_tuple_of_tensors():
+    pair = collections.namedtuple("Pair", "src tgt_in")(torch.zeros(2, 3), torch.zeros(2, 3, 4, 4))
+    moved = train.to_device(pair, torch.device("meta"), channels_last=True)
+    assert type(moved) is type(pair) and all(t.device.type == "meta" for t in moved)
+    assert moved.tgt_in.is_contiguous(memory_format=torch.channels_last) and not moved.tgt_in.is_contiguous()
+    assert isinstance(train.to_device([torch.zeros(1)], "cpu"), list)
+    assert train.to_device(torch.zeros(2, 1, 4, 4), "cpu").is_contiguous()
+
+
+def test_a_tuple_x_is_unpacked_into_the_model():
+    batches = two_input_batches()
+    torch.manual_seed(0)
+    model = TwoInputs()
+    history = train.fit(model, batches, batches, epochs=40, optimizer=torch.optim.Adam(model.parameters(), lr=0.02),
+                        **QUIET)
+    assert history.final.val_acc > 0.9
+    # the examples are counted from y: 60 per epoch (a count from x, a pair, would give 2 per batch)
+    assert round(history.final.examples_per_s * history.final.seconds) == 60
+    loss, acc = train.evaluate(model, batches).values()
+    with torch.no_grad():
+        logits = torch.cat([model(*x) for x, _ in batches])
+    labels = torch.cat([y for _, y in batches])
+    assert acc == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+    preds, targets = train.predict(model, batches)
+    assert torch.equal(preds, logits.argmax(1)) and torch.equal(targets, labels)
+
+
+def test_forward_says_how_the_model_runs_on_a_batch():
+    class Named(nn.Module):  # returns a dict, as many library models do
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 3)
+
+        def forward(self, features):
+            return {"logits": self.net(features["points"])}
+
+    x, y = blobs(40)
+    batches = [(x[i:i + 10], y[i:i + 10]) for i in range(0, 40, 10)]
+
+    def forward(model, x):
+        return model({"points": x})["logits"]
+
+    torch.manual_seed(0)
+    model = Named()
+    history = train.fit(model, batches, batches, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                        forward=forward, **QUIET)
+    with torch.no_grad():
+        logits = model.net(x)
+    assert history.final.val_loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert train.evaluate(model, batches, forward=forward)["loss"] == history.final.val_loss
+    assert torch.equal(train.predict(model, batches, forward=forward)[0], logits.argmax(1))
+    with pytest.raises(ValueError, match="forward must be a function"):
+        train.fit(model, batches, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), forward="x",
+                  **QUIET)
+
+
+def test_an_x_that_is_not_tensors_gets_a_clear_error():
+    model = nn.Linear(2, 3)
+    batches = [({"points": torch.zeros(4, 2)}, torch.zeros(4, dtype=torch.long))]
+    with pytest.raises(TypeError, match=r"(?s)x must be a tensor or a tuple of tensors, got dict.*forward="):
+        train.fit(model, batches, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **QUIET)
+
+
+def test_chunks_accumulate_the_gradient_of_the_whole_batch():
+    """Without batch norm, a batch fed in 2 or 4 parts takes the step of the whole batch (to float rounding)."""
+    batches = two_input_batches(64, 16)  # 16 per batch: equal parts
+    runs = []
+    for chunks in (1, 2, 4):
+        torch.manual_seed(0)
+        model = TwoInputs()
+        train.fit(model, batches, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9),
+                  chunks=chunks, **QUIET)
+        runs.append(model)
+    for other in runs[1:]:
+        for p, q in zip(runs[0].parameters(), other.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="chunks must be a positive integer"):
+        train.fit(runs[0], batches, epochs=1, optimizer=torch.optim.SGD(runs[0].parameters(), lr=0.1), chunks=0,
+                  **QUIET)
+
+
+def test_batch_norm_running_statistics_move_once_per_step_in_any_number_of_parts():
+    """Each part is normalised over its own images, but the running statistics
+    follow the first part only: once per step, as one process of a distributed run."""
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 2) * 3 + 1, torch.randint(0, 3, (32,))
+    first = nn.BatchNorm1d(2)
+    with torch.no_grad():
+        first(x[:8])  # what one update from the first of 4 parts gives
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 3))
+    train.fit(model, [(x, y)], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), chunks=4, **QUIET)
+    assert int(model[0].num_batches_tracked) == 1
+    torch.testing.assert_close(model[0].running_mean, first.running_mean, rtol=0, atol=0)
+    torch.testing.assert_close(model[0].running_var, first.running_var, rtol=0, atol=0)
+    assert model[0].track_running_stats, "the running statistics are kept only during the step"
+
+
 # ---------------------------------------------------------------- gradient clipping
 
 
@@ -410,6 +535,20 @@ def test_the_same_objects_continue_in_a_second_call(tmp_path):
     train.fit(model, tr, te, epochs=1, optimizer=opt, scheduler=sched, checkpoint=ckpt, **QUIET)
     history = train.fit(model, tr, te, epochs=2, optimizer=opt, scheduler=sched, checkpoint=ckpt, **QUIET)
     assert [e.epoch for e in history] == [1, 2] and tr.epoch == 2
+
+
+def test_a_scheduler_elsewhere_in_its_schedule_is_another_run(tmp_path, capsys):
+    """Neither where the saved run started (a fresh scheduler) nor where it stopped: not the same run."""
+    ckpt = tmp_path / "run.pt"
+    model, opt, sched, tr, te = make_run()
+    train.fit(model, tr, te, epochs=1, optimizer=opt, scheduler=sched, checkpoint=ckpt, **QUIET)
+    model2, opt2, sched2, tr2, te2 = make_run()
+    for _ in range(3):
+        opt2.step()
+        sched2.step()
+    train.fit(model2, tr2, te2, epochs=2, optimizer=opt2, scheduler=sched2, checkpoint=ckpt, **QUIET)
+    out = capsys.readouterr().out
+    assert "holds a different run" in out and "scheduler.last_epoch: 0 -> 3" in out
 
 
 @pytest.mark.parametrize("change, expected", [

@@ -8,6 +8,8 @@ permutation of indices, and conversion, normalisation, augmentation
 operations -- no DataLoader workers, no per-image Python transforms.
 """
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -104,6 +106,22 @@ class Batches:
         n, b = self.num_examples, self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
+    def describe(self):
+        """What these batches are, as JSON data, for a training run's identity
+        (``course_utils.checkpoint.run_config``): batch size, number of
+        examples, shuffling, seed, augmentation, resizing, normalisation, and
+        fingerprints of the labels and images (so that another subset of a
+        dataset is another run)."""
+        def channels(stat):
+            return None if stat is None else stat.reshape(-1).tolist()  # (1, C, 1, 1) -> [C values]
+
+        return {"batch_size": self.batch_size, "num_examples": self.num_examples, "shuffle": self.shuffle,
+                "drop_last": self.drop_last, "seed": self.seed,
+                "augment": dataclasses.asdict(self.augment) if self.augment is not None else None,
+                "resize": list(self.resize) if self.resize is not None else None,
+                "mean": channels(self.mean), "std": channels(self.std),
+                "labels_fingerprint": fingerprint(self.labels), "images_fingerprint": fingerprint(self.images)}
+
     def prepare(self, images):
         """uint8 batch -> normalised float batch (augmented if enabled)."""
         x = images.float() / 255
@@ -127,3 +145,12 @@ class Batches:
                 if self.augment.flip:
                     images = random_flip(images, gen)
             yield self.prepare(images), labels
+
+
+def fingerprint(tensor, max_values=2**20):
+    """A short SHA-256 of ``tensor``'s contents, or of ``max_values`` evenly
+    spaced values of it (enough to tell one subset of a dataset from another)."""
+    flat = tensor.detach().reshape(-1)
+    step = max(1, flat.numel() // max_values)
+    sample = flat[::step].cpu().contiguous()
+    return hashlib.sha256(sample.numpy().tobytes()).hexdigest()[:16]

@@ -15,7 +15,8 @@
   into training).
 - :class:`TranslationData` ties them together and makes
   :class:`TranslationBatches`: padded batches of similar lengths
-  (bucketing), ``for x, y in batches`` with ``x`` a :class:`SourceTarget`.
+  (bucketing), ``for (src, tgt_in), tgt_out in batches`` (``x`` is a
+  :class:`SourceTarget`, a named tuple of the model's two inputs).
 - :func:`corpus_bleu`: sacrebleu's corpus BLEU against every reference.
 
 Credit: Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki;
@@ -33,12 +34,13 @@ import re
 import unicodedata
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from sacrebleu.metrics import BLEU
 
+from course_utils.data.batches import fingerprint
 from course_utils.data.images import DatasetUnavailableError
 from course_utils.device import get_device
 from course_utils.paths import data_dir, repo_root
@@ -274,26 +276,26 @@ class Vocab:
 # ----------------------------------------------------------------------------
 
 
-def split_by_source(pairs, valid_fraction, test_fraction, seed=0):
+def split_by_source(pairs, val_fraction, test_fraction, seed=0):
     """Split pairs into train / validation / test **by source sentence**.
 
     Pairs whose English sides tokenise the same (``"Go."`` and ``"go ."``)
     form one group; each group goes whole into one split, chosen at random
-    with ``seed``; ``valid_fraction`` and ``test_fraction`` are fractions of
+    with ``seed``; ``val_fraction`` and ``test_fraction`` are fractions of
     the groups. Returns three lists of pairs, each in file order.
     """
-    if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1 and valid_fraction + test_fraction < 1):
-        raise ValueError(f"valid_fraction and test_fraction must be in [0, 1) with a sum below 1, got "
-                         f"{valid_fraction} and {test_fraction}")
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(f"val_fraction and test_fraction must be in [0, 1) with a sum below 1, got "
+                         f"{val_fraction} and {test_fraction}")
     keys = list(dict.fromkeys(_tokens(en) for en, _ in pairs))  # distinct sources, in file order
     random.Random(seed).shuffle(keys)
-    n_valid, n_test = round(valid_fraction * len(keys)), round(test_fraction * len(keys))
-    split_of = {k: "valid" for k in keys[:n_valid]}
-    split_of.update({k: "test" for k in keys[n_valid:n_valid + n_test]})
-    out = {"train": [], "valid": [], "test": []}
+    n_val, n_test = round(val_fraction * len(keys)), round(test_fraction * len(keys))
+    split_of = {k: "val" for k in keys[:n_val]}
+    split_of.update({k: "test" for k in keys[n_val:n_val + n_test]})
+    out = {"train": [], "val": [], "test": []}
     for en, fr in pairs:
         out[split_of.get(_tokens(en), "train")].append((en, fr))
-    return out["train"], out["valid"], out["test"]
+    return out["train"], out["val"], out["test"]
 
 
 def group_references(pairs):
@@ -312,28 +314,14 @@ def group_references(pairs):
 # ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SourceTarget:
-    """The model's input for a batch: source ids ``src (B, S)`` and the decoder's
-    input ``tgt_in (B, T)`` (``<bos>`` + the target without its last token).
-
-    It moves like a tensor (``.to(device)``, ``.device``, ``len()`` is the batch
-    size), so the course's ``fit`` can pass it to the model as ``x``.
-    """
+class SourceTarget(NamedTuple):
+    """A translation batch's model input: source ids ``src (B, S)`` and the
+    decoder's input ``tgt_in (B, T)`` (``<bos>`` + the target without its last
+    token). A named tuple: ``fit`` moves both to the device and calls
+    ``model(src, tgt_in)`` (``model(*x)``)."""
 
     src: torch.Tensor
     tgt_in: torch.Tensor
-
-    def to(self, device, non_blocking=False):
-        return SourceTarget(self.src.to(device, non_blocking=non_blocking),
-                            self.tgt_in.to(device, non_blocking=non_blocking))
-
-    @property
-    def device(self):
-        return self.src.device
-
-    def __len__(self):
-        return self.src.shape[0]
 
 
 def pad_sequences(sequences, pad_id=0):
@@ -346,7 +334,8 @@ def pad_sequences(sequences, pad_id=0):
 
 
 class TranslationBatches:
-    """``(SourceTarget(src, tgt_in), tgt_out)`` batches of padded id tensors.
+    """``((src, tgt_in), tgt_out)`` batches of padded id tensors, the pair a
+    :class:`SourceTarget`.
 
     ``src`` is ``(B, S)``; the target ``<bos> w1 .. wn <eos>`` gives
     ``tgt_in = <bos> w1 .. wn`` and ``tgt_out = w1 .. wn <eos>``, both
@@ -374,7 +363,7 @@ class TranslationBatches:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device) if device is not None else get_device()
-        self.src, self.labels = src.to(self.device), tgt.to(self.device)  # labels: the targets, for fit's fingerprint
+        self.src, self.tgt = src.to(self.device), tgt.to(self.device)
         self.batch_size, self.shuffle, self.seed, self.pad_id = int(batch_size), shuffle, seed, pad_id
         self.src_lengths = (src != pad_id).sum(dim=1).cpu()
         self.tgt_lengths = (tgt != pad_id).sum(dim=1).cpu()  # with <bos> and <eos>
@@ -391,6 +380,14 @@ class TranslationBatches:
 
     def __len__(self):
         return -(-self.num_examples // self.batch_size)
+
+    def describe(self):
+        """What these batches are, as JSON data, for a training run's identity
+        (``course_utils.checkpoint.run_config``): batch size, number of pairs,
+        shuffling, seed, padding id, and fingerprints of the sources and targets."""
+        return {"batch_size": self.batch_size, "num_examples": self.num_examples, "shuffle": self.shuffle,
+                "seed": self.seed, "pad_id": self.pad_id, "src_fingerprint": fingerprint(self.src),
+                "tgt_fingerprint": fingerprint(self.tgt)}
 
     def _order(self, gen):
         """Example indices sorted by length; with ``shuffle``, random among equal lengths."""
@@ -410,7 +407,7 @@ class TranslationBatches:
             s_len, t_len = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
             idx = idx.to(self.device)
             src = self.src[idx, :s_len]  # (B, S)
-            tgt = self.labels[idx, :t_len]  # (B, T + 1)
+            tgt = self.tgt[idx, :t_len]  # (B, T + 1)
             yield SourceTarget(src, tgt[:, :-1]), tgt[:, 1:]  # (B, T) each: shifted by one
 
 
@@ -424,7 +421,7 @@ class TranslationData:
 
     Args:
         pairs: ``(english, french)`` strings, e.g. :func:`load_sentence_pairs`.
-        valid_fraction, test_fraction: fractions of the distinct English
+        val_fraction, test_fraction: fractions of the distinct English
             sentences held out (see :func:`split_by_source`).
         min_freq: a word enters a vocabulary if it occurs at least this often
             in the training split; rarer words become ``<unk>``.
@@ -434,26 +431,26 @@ class TranslationData:
         max_eval: likewise for the validation and test splits, counted in
             source sentences (every reference of a kept sentence stays).
 
-    Attributes: ``train_pairs``, ``valid_pairs``, ``test_pairs`` (lists of
+    Attributes: ``train_pairs``, ``val_pairs``, ``test_pairs`` (lists of
     string pairs), ``src_vocab``, ``tgt_vocab``.
     """
 
-    def __init__(self, pairs, valid_fraction=0.02, test_fraction=0.04, min_freq=2, seed=0, max_train=None,
+    def __init__(self, pairs, val_fraction=0.02, test_fraction=0.04, min_freq=2, seed=0, max_train=None,
                  max_eval=None):
-        train, valid, test = split_by_source(pairs, valid_fraction, test_fraction, seed)
+        train, val, test = split_by_source(pairs, val_fraction, test_fraction, seed)
         rng = random.Random(seed + 1)
         if max_train is not None and max_train < len(train):
             keep = sorted(rng.sample(range(len(train)), max_train))
             train = [train[i] for i in keep]
         if max_eval is not None:
-            valid, test = (_subset_groups(s, max_eval, rng) for s in (valid, test))
-        self.train_pairs, self.valid_pairs, self.test_pairs = train, valid, test
+            val, test = (_subset_groups(s, max_eval, rng) for s in (val, test))
+        self.train_pairs, self.val_pairs, self.test_pairs = train, val, test
         self.src_vocab = Vocab((tokenize(en) for en, _ in train), min_freq)
         self.tgt_vocab = Vocab((tokenize(fr) for _, fr in train), min_freq)
         self.seed = seed
 
     def __repr__(self):
-        return (f"TranslationData({len(self.train_pairs):,} train / {len(self.valid_pairs):,} valid / "
+        return (f"TranslationData({len(self.train_pairs):,} train / {len(self.val_pairs):,} val / "
                 f"{len(self.test_pairs):,} test pairs; vocabularies: English {len(self.src_vocab):,}, "
                 f"French {len(self.tgt_vocab):,} tokens)")
 
@@ -475,10 +472,12 @@ class TranslationData:
         """Shuffled, bucketed training batches."""
         return self.batches(self.train_pairs, batch_size, shuffle=True, seed=seed, device=device)
 
-    def valid_batches(self, batch_size, device=None):
-        return self.batches(self.valid_pairs, batch_size, device=device)
+    def val_batches(self, batch_size, device=None):
+        """Validation batches, bucketed, in a fixed order."""
+        return self.batches(self.val_pairs, batch_size, device=device)
 
     def test_batches(self, batch_size, device=None):
+        """Test batches, bucketed, in a fixed order."""
         return self.batches(self.test_pairs, batch_size, device=device)
 
     def test_groups(self):

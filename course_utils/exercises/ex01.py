@@ -16,8 +16,11 @@ def _call(fn, *args):
 
 
 @checker(hint=(
-    "Sobel x is a column (1, 2, 1) times a row (-1, 0, 1). Correlating with such an outer-product kernel "
-    "can be done in two passes of a 1-D kernel: one along the rows, one along the columns.",
+    "Write one output pixel as a double sum over the kernel's taps (u, v), with the tap column[u] * row[v]. "
+    "Which part of that sum depends on v only?",
+    "The double sum splits: the inner sum over v is a 1-D correlation of an image row with `row`; the outer "
+    "sum over u combines those results down each column with `column`. Two 1-D passes, one after the other, "
+    "each keeping only the positions where its kernel fits.",
     "Correlate every row of x with `row` (as a kernel of shape (1, kW)), then every column of that result "
     "with `column` (shape (kH, 1)); e.g. F.conv2d(x[None, None], row.reshape(1, 1, 1, -1)) and then "
     "F.conv2d(..., column.reshape(1, 1, -1, 1)), or the same with slices and sums.",
@@ -46,9 +49,11 @@ def _ramp(h, w, a, b, c):
 
 
 @checker(hint=(
-    "Write the kernel's response to a ramp a*i + b*j + c as a sum over its nine weights: which three sums "
-    "of the weights must vanish for every a, b and c? The rotation condition says the kernel looks the same "
-    "turned by 90 degrees.",
+    "Write the kernel's response to a ramp a*i + b*j + c as a sum over its nine weights. For it to be 0 "
+    "whatever a, b and c are, what must be true of the weights?",
+    "Three sums must vanish: the weights themselves, the weights times their row offset, and the weights "
+    "times their column offset. A kernel symmetric about its centre has the last two at 0 by itself; a "
+    "centre weight that balances the others gives the first, and a quarter turn must leave it unchanged.",
     "Zero on every ramp needs sum(k) = 0, sum over (u, v) of u * k[u, v] = 0 and of v * k[u, v] = 0; a kernel "
     "symmetric about its centre with a negative centre weight balancing the others has all three, e.g. "
     "[[0, 1, 0], [1, -4, 1], [0, 1, 0]] (the discrete Laplacian) or [[1, 1, 1], [1, -8, 1], [1, 1, 1]].",
@@ -79,9 +84,11 @@ def check_spot_detector(kernel):
 
 
 @checker(hint=(
-    "The outputs are linear in the weights and the bias. Written with im2col (F.unfold), every output pixel "
-    "is one window column times one row of the flattened weight, plus the bias: a system of linear "
-    "equations you can solve in one step, without gradient descent.",
+    "What exactly is unknown here, and how does one output value depend on those unknowns?",
+    "Each output value is one input window (C_in * k * k numbers) times one output channel's weights, plus "
+    "its bias: linear in the unknowns. Stack every window of every image as a row of one matrix, with a "
+    "column of ones for the bias, and the layer becomes one linear system, solved for all output channels "
+    "at once by least squares.",
     "cols = F.unfold(x, kernel_size) has shape (N, C_in*k*k, L); make A = cols.transpose(1, 2).reshape(-1, "
     "C_in*k*k) with a column of ones appended (for the bias), B = y.flatten(2).transpose(1, 2).reshape(-1, "
     "C_out); solution = torch.linalg.lstsq(A, B).solution; the weight is solution[:-1].T reshaped to "
@@ -112,6 +119,9 @@ def check_fit_conv(fit_conv):
 @checker(hint=(
     "Row r of the matrix is output pixel r (in row-major order): which input pixels does it touch, and with "
     "which kernel weights?",
+    "Output pixel (i, j) reads the window whose top-left corner is input pixel (i, j): kernel tap (a, b) "
+    "meets input pixel (i + a, j + b). So each row holds the kernel's weights at those flattened positions "
+    "and zeros everywhere else; neighbouring rows hold the same weights, shifted.",
     "Row r = i * W_out + j of the matrix is output pixel (i, j): it holds kernel[a, b] in column "
     "(i + a) * W + (j + b) for every kernel offset (a, b), and zeros elsewhere.",
 ))

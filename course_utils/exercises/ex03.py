@@ -18,9 +18,11 @@ def _call(fn, *args):
 
 
 @checker(hint=(
-    "With ceil_mode the output size rounds up instead of down, so the last window may hang over the edge: "
-    "it takes the maximum of the part that lies inside. Compare your output sizes with PyTorch's on the case "
-    "with stride 3 and kernel 1.",
+    "Get the output size right before any maximum: run F.max_pool2d(..., ceil_mode=True) on a few input sizes, "
+    "a stride larger than the kernel among them, and compare its sizes with your formula's.",
+    "The size rounds (n - k) / s up instead of down, so one more window may start near the end and hang over "
+    "the edge; each window's maximum is taken over the part inside. PyTorch's extra rule: a window that would "
+    "start at or beyond the edge (over nothing but the outside) is dropped.",
     "out = ceil((n - k) / s) + 1, minus one if the last window would start at or beyond n, i.e. if "
     "(out - 1) * s >= n. Output (i, j) is the max of x[:, :, i*s : i*s + k, j*s : j*s + k] (slicing stops at "
     "the edge by itself).",
@@ -41,9 +43,11 @@ def check_max_pool2d_ceil(max_pool2d_ceil):
 
 
 @checker(hint=(
-    "Each output is sqrt(sum of the squares in its window): differentiate it with respect to one input of "
-    "the window, then route grad_output[i, j] back the way max and average pooling do (overlapping windows "
-    "add up).",
+    "Take one window and one input in it: by how much does the window's sqrt(sum of squares) change when that "
+    "input changes a little?",
+    "The derivative of sqrt(S) with respect to x_ab is x_ab / sqrt(S): each input of a window gets the "
+    "window's upstream gradient times its own value divided by the window's output. Overlapping windows send "
+    "gradient to the same input, and those contributions add up.",
     "d out / d x_ab = x_ab / out for every input of the window, so add grad_output[:, :, i, j] * x_window / "
     "out[:, :, i, j] to grad_input[:, :, i*s : i*s + k, j*s : j*s + k] (with +=), where out is the forward "
     "result, e.g. F.lp_pool2d(x, 2, k, s).",
@@ -60,23 +64,38 @@ def check_lp_pool_backward(lp_pool_backward):
                f"L2-pool gradient for kernel_size={k}, stride={s} (compared with autograd)")
 
 
+_ADAPTIVE_CASES = [  # (N, C, H, W, output height, output width)
+    (1, 1, 7, 7, 3, 3), (2, 3, 5, 9, 3, 4), (1, 2, 6, 6, 4, 4), (1, 1, 4, 4, 4, 4), (1, 1, 3, 5, 5, 7),
+    (2, 2, 8, 8, 1, 1), (1, 1, 13, 13, 6, 6),
+]
+
+
 @checker(hint=(
-    "The forward pass of the notebook remembered where each maximum was; here you must find it again from "
-    "x, window by window.",
-    "For each window find the position of its maximum (argmax of the flattened window, then row = idx // k, "
-    "column = idx % k) and add grad_output[n, c, i, j] there; every other input gets 0. Overlapping windows "
-    "can pick the same input: accumulate with +=.",
+    "Which input rows does output row i of an adaptive pool average? Pool torch.arange(7.).reshape(1, 1, 1, 7) "
+    "to 3 outputs with F.adaptive_avg_pool2d, and to 5, and read the windows off the numbers.",
+    "Along a side of n inputs and m outputs, window i starts at floor(i * n / m) and ends before "
+    "ceil((i + 1) * n / m): windows differ in size and may overlap. An average is linear, so every input of "
+    "window (i, j) receives grad_output[i, j] divided by that window's own number of pixels, and overlapping "
+    "windows add their shares.",
+    "grad = zeros(N, C, H, W); for each output (i, j): h0, h1 = (i * H) // m_h, -(-((i + 1) * H) // m_h) "
+    "(the same for w0, w1 with W and m_w); grad[:, :, h0:h1, w0:w1] += grad_output[:, :, i, j, None, None] / "
+    "((h1 - h0) * (w1 - w0)).",
 ))
-def check_max_pool_backward(max_pool_backward):
-    """``max_pool_backward(x, grad_output, kernel_size, stride)`` -> dL/dx ``(N, C, H, W)``."""
-    gen = torch.Generator().manual_seed(2)
-    for n, c, h, w, k, s in _POOL_CASES:
+def check_adaptive_avg_pool_backward(adaptive_avg_pool_backward):
+    """``adaptive_avg_pool_backward(grad_output, input_size)`` -> dL/dx ``(N, C, H, W)`` of
+    ``F.adaptive_avg_pool2d(x, grad_output.shape[-2:])`` for ``x`` of height and width ``input_size``."""
+    gen = torch.Generator().manual_seed(3)
+    for n, c, h, w, out_h, out_w in _ADAPTIVE_CASES:
         x = torch.randn(n, c, h, w, generator=gen, dtype=torch.float64, requires_grad=True)
-        out = F.max_pool2d(x, k, s)
+        out = F.adaptive_avg_pool2d(x, (out_h, out_w))
         grad_output = torch.randn(out.shape, generator=gen, dtype=torch.float64)
         out.backward(grad_output)
-        expect(_call(max_pool_backward, x.detach().clone(), grad_output, k, s), x.grad,
-               f"max-pool gradient for kernel_size={k}, stride={s} (compared with autograd)")
+        got = _call(adaptive_avg_pool_backward, grad_output.clone(), (h, w))
+        what = f"adaptive average pooling {h}x{w} -> {out_h}x{out_w}"
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(x.shape):
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise ExerciseError(f"{what}: dL/dx should have the input's shape {tuple(x.shape)}, got {shape}")
+        expect(got, x.grad, f"the gradient of {what} (compared with autograd)")
 
 
 hint = hint_function(__name__)

@@ -20,9 +20,11 @@ def _finite(out, what):
 
 
 @checker(hint=(
-    "Label smoothing replaces the one-hot target by a softer distribution q: most of the mass on the true "
-    "class, a little on every class. The loss is still the cross-entropy -sum_k q_k log p_k, averaged over "
-    "the batch; build q, and take log p from a stable log-softmax.",
+    "Write one example's smoothed target as a vector of K probabilities and check that it adds up to 1. Which "
+    "quantity of this notebook stays finite for logits like [1000, 0, -1000]?",
+    "The loss is still a cross-entropy, -sum_k q_k log p_k averaged over the batch, only with the soft target "
+    "q in place of the one-hot one; and log p must come from a stable log-softmax (the log-sum-exp trick), "
+    "never from the log of a softmax that has already underflowed to 0.",
     "With K classes and smoothing e, q = (1 - e) * onehot(y) + e / K (the uniform part includes the true "
     "class, as in PyTorch). Loss = -(q * F.log_softmax(logits, dim=1)).sum(dim=1).mean().",
 ))
@@ -41,8 +43,11 @@ def check_smoothed_cross_entropy(smoothed_cross_entropy):
 
 
 @checker(hint=(
-    "The closed form of the notebook, (softmax(z) - onehot(y)) / N, came from differentiating "
-    "-sum_k t_k log p_k with a one-hot t. Redo that derivation with the smoothed target q: what changes?",
+    "Go back to this notebook's derivation of (softmax(z) - onehot(y)) / N: at which step did it use that the "
+    "target is one-hot?",
+    "The derivation needs only that the target's entries add up to 1: for any such target q, the gradient of "
+    "-sum_k q_k log softmax(z)_k with respect to z is softmax(z) - q. Only the target changes; the 1 / N comes "
+    "from the batch mean.",
     "Only the target: dL/dz = (softmax(z) - q) / N with q = (1 - e) * onehot(y) + e / K.",
 ))
 def check_smoothed_cross_entropy_grad(grad_fn):
@@ -58,9 +63,11 @@ def check_smoothed_cross_entropy_grad(grad_fn):
 
 
 @checker(hint=(
-    "Binary cross-entropy on a logit z is -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]. Both logs can "
-    "be written with log(1 + exp(something)); make sure that something is never large and positive, as "
-    "the log-sum-exp trick did for softmax.",
+    "For which logits does the literal formula overflow or take log(0)? Evaluate it term by term at z = 1000 "
+    "and at z = -1000.",
+    "Both logs can be written with log(1 + exp(something)). Rewrite each so that the something is never large "
+    "and positive, as the log-sum-exp trick did for softmax: which form is safe depends on the sign of z, and "
+    "one expression in -|z| is safe for both.",
     "log sigmoid(z) = -log(1 + exp(-z)) and log(1 - sigmoid(z)) = -z - log(1 + exp(-z)), so the loss is "
     "max(z, 0) - z * y + log(1 + exp(-|z|)) (torch.log1p(torch.exp(-z.abs()))), averaged over all elements.",
 ))
@@ -83,8 +90,11 @@ def _linear_layers(head):
 
 
 @checker(hint=(
-    "Global average pooling forgets how strongly a feature fired at its best spot. Keep both summaries of "
-    "each channel, its mean and its maximum, side by side, and let one dense layer read all of them.",
+    "What shape does each summary of the feature map have, and what shape must the input of one dense layer "
+    "have to read both?",
+    "Reduce every channel over all its pixels twice, once by its mean and once by its maximum: two (N, C) "
+    "tensors. Put them side by side as one (N, 2C) tensor and let a single Linear(2C, num_classes) read it. "
+    "The pooling needs a small nn.Module of its own (or built-in adaptive pools) so that the head is one module.",
     "nn.Sequential of a module that returns torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1) "
     "(shape (N, 2C)) and nn.Linear(2 * in_channels, num_classes); nn.AdaptiveAvgPool2d(1) and "
     "nn.AdaptiveMaxPool2d(1) followed by flattening give the two halves too.",

@@ -28,8 +28,12 @@ def _as_triple(result, what):
 
 
 @checker(hint=(
-    "Write one output y[n, i] as a sum and ask, for each of x[n, j], W[i, j] and b[i]: in which outputs does "
-    "it appear, and with which factor? Then check the shapes.",
+    "Write one output y[n, i] as a sum over j and ask, for each of x[n, j], W[i, j] and b[i]: in which outputs "
+    "does it appear, and with which factor?",
+    "Each gradient adds up, over every output a quantity touched, the upstream gradient there times the "
+    "quantity's factor: x[n, j] reaches the outputs of example n through the column W[:, j]; W[i, j] reaches "
+    "output i of every example through x[n, j]; b[i] reaches output i of every example with factor 1. Each "
+    "result has the shape of what it differentiates.",
     "With y = x W^T + b and g = dL/dy: dL/dx = g W, dL/dW = g^T x, dL/db = g summed over the batch.",
 ))
 def check_linear_backward(linear_backward):
@@ -84,9 +88,11 @@ def buggy_conv_backward(x, weight, grad_output, padding=0):
 
 
 @checker(hint=(
-    "Don't read the code first: let a judge find the bug. Compare each of the three gradients with "
-    "numerical_gradient of the loss on small random inputs; answer with the name of the one that disagrees, "
-    "e.g. 'grad_weight'.",
+    "You need not understand buggy_conv_backward at all. What do you know, independently of its code, that "
+    "each of the three gradients must agree with?",
+    "A gradient entry is how much the loss changes per unit change of one input, and a finite difference of "
+    "the loss measures exactly that, knowing nothing of the backward code. Measure all three and compare each "
+    "with its suspect by relative error: the right ones agree to many digits, the wrong one does not.",
     "suspects[k] against numerical_gradient(loss, x), numerical_gradient(loss, conv.weight) and "
     "numerical_gradient(loss, conv.bias) for k = 0, 1, 2: relative_error(a, b) is about 1e-9 for a right "
     "gradient and near 1 for the wrong one.",
@@ -108,14 +114,17 @@ def _refuse(self, grad_output):
 
 
 @checker(hint=(
-    "Your backward has three jobs: the bias gradient, the weight gradient and the input gradient. The "
-    "notebook derived all three for stride 1 and no padding; the forward pass kept self._x_padded, so "
-    "padding is the easy part. For a stride, ask where the gradient of output (i, j) came from.",
-    "grad_bias = g.sum over (N, H, W). Space g out by the stride (numpy_nn.dilate(g, self.stride)) so that "
-    "the stride-1 formulas apply: grad_weight[f, c, u, v] = sum over n, i, j of x_pad[n, c, i + u, j + v] * "
-    "g[n, f, i, j] (keep the first kH x kW of the correlation); dL/dx_pad = the full correlation of g "
-    "(padded by k - 1) with the rotated kernel weight[:, :, ::-1, ::-1] (in and out channels swapped), "
-    "zero-padded to x_pad's size at the bottom and right; cut the padding off to get dL/dx.",
+    "Three jobs: the bias gradient, the weight gradient and the input gradient, which the notebook derived for "
+    "stride 1 without padding. With a stride, which input pixels did output (i, j) read, and through which "
+    "weights?",
+    "See the forward pass as meetings: kernel offset (u, v) met padded-input pixel (i * s + u, j * s + v) in "
+    "output (i, j). Each meeting sends grad_output[i, j] times that pixel to the weight's gradient, and times "
+    "that weight to the pixel's gradient. Work on the padded input the forward pass kept, then cut the padding "
+    "off: its zeros are constants.",
+    "grad_bias = g.sum over (N, H_out, W_out). For each kernel offset (u, v): rows = slice(u, u + s * (H_out - 1) "
+    "+ 1, s), cols likewise; patch = x_pad[:, :, rows, cols] (N, C, H_out, W_out); grad_weight[:, :, u, v] = "
+    "np.einsum('nfij,ncij->fc', g, patch); grad_x_pad[:, :, rows, cols] += np.einsum('nfij,fc->ncij', g, "
+    "weight[:, :, u, v]). Return grad_x_pad[:, :, p:p + H, p:p + W].",
 ))
 def check_conv2d_backward(conv_class):
     """``conv_class``: a subclass of ``numpy_nn.Conv2d`` whose ``backward`` is the learner's."""

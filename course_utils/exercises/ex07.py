@@ -2,52 +2,76 @@
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from course_utils.exercises import ExerciseError, checker, expect, hint_function
-from course_utils.models import alexnet
+from course_utils.exercises import ExerciseError, NotAttempted, checker, expect, hint_function
 
 
-def _reference_sides(input_size, stem):
-    """Sides after conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool3, by running the reference."""
-    model = alexnet.alexnet(1, 10, input_size=input_size, width=0.0625, hidden_features=8, stem=stem)
-    sides = []
-    hooks = [m.register_forward_hook(lambda m, args, out: sides.append(out.shape[-1]))
-             for m in model.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
-    with torch.no_grad():
-        model.features(torch.zeros(1, 1, input_size, input_size))
-    for h in hooks:
-        h.remove()
-    return sides
+def alexnet_layers(stem):
+    """AlexNet's eight side-changing layers as ``(kernel_size, stride, padding)``: the first convolution
+    ``stem``, then pool 1, conv 2, pool 2, conv 3-5, pool 3 (the course's ``alexnet`` model)."""
+    return [tuple(stem), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 0)]
+
+
+def _measured_side(n, layers):
+    """The side after ``layers`` for an input of side ``n``, from PyTorch's own shape arithmetic (convolutions
+    on the meta device: shapes only; a pool maps sides like a convolution of its size, stride and padding)."""
+    x = torch.empty(1, 1, n, n, device="meta")
+    for k, s, p in layers:
+        if x.shape[-1] + 2 * p < k:
+            return 0  # the window no longer fits
+        x = F.conv2d(x, torch.empty(1, 1, k, k, device="meta"), stride=s, padding=p)
+    return x.shape[-1]
+
+
+def _measured_range(output_side, layers, limit=1024):
+    sides = [n for n in range(1, limit) if _measured_side(n, layers) == output_side]
+    return (sides[0], sides[-1]) if sides else None
+
+
+def _input_range_cases():
+    yield 6, alexnet_layers((11, 4, 0)), "AlexNet, the paper's first layer, to pool 3's 6x6"
+    yield 6, alexnet_layers((11, 4, 2)), "AlexNet, torchvision's first layer, to pool 3's 6x6"
+    yield 1, alexnet_layers((11, 4, 2)), "AlexNet, torchvision's first layer, to a 1x1 pool 3"
+    yield 7, [(3, 1, 1), (3, 1, 1), (2, 2, 0)] * 5, "a VGG-style stack to 7x7"
+    yield 5, [(5, 1, 0), (2, 2, 0), (5, 1, 0), (2, 2, 0)], "LeNet's C1-S4 to 5x5"
+    yield 3, [(7, 2, 3), (3, 2, 1), (3, 1, 1), (3, 2, 1)], "a ResNet-like stem to 3x3"
+    yield 4, [(3, 3, 0), (1, 1, 0), (4, 2, 1)], "a stack with a stride larger than its kernel"
 
 
 @checker(hint=(
-    "One formula for all eight layers, notebook 02's; only the first convolution's numbers are arguments, "
-    "the others are AlexNet's own (look them up in the class above).",
-    "Every layer maps n to floor((n + 2p - k) / s) + 1: the stem (k, s, p) as given, the pools k=3, s=2, p=0, "
-    "conv2 k=5, p=2 and conv3-5 k=3, p=1, all with stride 1.",
+    "Take a single layer first: which input sides n give it the output side m? Put a few consecutive n through "
+    "the formula and watch where m changes.",
+    "The floor in the formula makes each output side come from a run of `stride` consecutive input sides, the "
+    "smallest being the one for which the last window ends exactly at the edge. For a stack, go backwards from "
+    "the last layer: the range of outputs a layer must produce becomes the range of its inputs, the smallest "
+    "output giving the smallest input and the largest the largest.",
+    "lo = hi = output_side; for (k, s, p) in reversed(layers): lo = (lo - 1) * s + k - 2 * p; hi = (hi - 1) * s + "
+    "k - 2 * p + s - 1; return (lo, hi).",
 ))
-def check_feature_sides(feature_sides):
-    """``feature_sides(input_size, kernel_size, stride, padding)`` -> the eight sides."""
-    for size, stem in [(224, (11, 4, 2)), (227, (11, 4, 0)), (28, (3, 1, 1)), (32, (3, 1, 1)), (96, (11, 4, 2)),
-                       (64, (5, 2, 2))]:
-        expected = _reference_sides(size, stem)
-        got = feature_sides(size, *stem)
+def check_input_range(input_range):
+    """``input_range(output_side, layers)`` -> ``(smallest, largest)`` input side whose side after ``layers``
+    (``(kernel_size, stride, padding)`` each, from the input up) is ``output_side``."""
+    for output_side, layers, name in _input_range_cases():
+        got = input_range(output_side, [tuple(layer) for layer in layers])
         if got is None:
-            raise NotImplementedError
+            raise NotAttempted()
         try:
-            got = [int(v) for v in got]
+            got = tuple(int(v) for v in got)
         except (TypeError, ValueError):
-            raise ExerciseError(f"feature_sides should return a list of eight integers, got {got!r}") from None
+            raise ExerciseError(f"input_range should return two integers (smallest, largest), got {got!r}") from None
+        expected = _measured_range(output_side, layers)
         if got != expected:
-            raise ExerciseError(
-                f"feature_sides({size}, *{stem}) should be {expected} (conv1, pool1, conv2, pool2, conv3, "
-                f"conv4, conv5, pool3), got {got}")
+            raise ExerciseError(f"{name}: the input sides that give {output_side}x{output_side} run from "
+                                f"{expected[0]} to {expected[1]} (measured with PyTorch's shapes), you said {got}")
 
 
 @checker(hint=(
-    "Each GPU held a slice of the input channels and the filters that read only that slice. Which slice of "
-    "the weight (which dimension) belongs to which slice of x?",
+    "Look at the weight's shape, (C_out, C_in / groups, k, k): which input channels can filter o read, and "
+    "which group of filters does it belong to?",
+    "Group g owns a contiguous slice of the input channels and the matching contiguous slice of the filters "
+    "and biases (the g-th of `groups` equal parts of each): an ordinary convolution of its slice of x with its "
+    "slice of the weight. The groups' outputs, side by side along the channel axis in group order, are the "
+    "answer.",
     "Split x's channels into `groups` equal chunks (x.chunk(groups, dim=1)) and the weight's output channels "
     "(dim 0) and the bias likewise; F.conv2d chunk i with weight chunk i; torch.cat the results along dim 1.",
 ))
@@ -71,8 +95,12 @@ def check_grouped_conv2d(grouped_conv2d):
 
 
 @checker(hint=(
-    "For each channel, a sum of squares over a window of neighbouring channels at the same pixel; mind the "
-    "edges of the channel axis and how PyTorch's alpha relates to the paper's.",
+    "For one channel c at one pixel, which channels' values enter its denominator, near the edges of the "
+    "channel axis too? And how does PyTorch's alpha relate to the paper's?",
+    "For each channel c, add up the squares of the channels in a window of `size` channels around c at the same "
+    "pixel, keeping only channels that exist (the window is cut at both ends; for an even size it reaches one "
+    "further back than forward). Divide a_c by (k + alpha / size * that sum) ** beta: PyTorch's alpha is the "
+    "paper's times size.",
     "For channel c, add up a_j^2 over the channels j from c - size // 2 to c + (size - 1) // 2 that exist, "
     "then b_c = a_c / (k + alpha / size * that sum) ** beta. PyTorch divides alpha by size; the 2012 paper "
     "does not (its alpha is PyTorch's alpha / size).",
@@ -92,8 +120,11 @@ def check_local_response_norm(local_response_norm):
 
 
 @checker(hint=(
-    "A fresh random mask every call in training, nothing in evaluation; and the expected value of each "
-    "element must not change.",
+    "Over many training calls, what should an element's value be on average, compared with x? And what should "
+    "evaluation return?",
+    "In training keep each element independently with probability 1 - p, with a fresh random mask at every "
+    "call, and scale the kept ones up so that each element's expected value is still x; in evaluation change "
+    "nothing.",
     "Training: keep each element with probability 1 - p (torch.rand_like(x) >= p) and divide the kept ones "
     "by 1 - p, so the expected value is unchanged. Evaluation: return x as it is.",
 ))

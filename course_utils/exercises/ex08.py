@@ -9,8 +9,12 @@ from course_utils.models import vgg
 
 
 @checker(hint=(
-    "Walk the five blocks, keeping the current number of channels and the current side; only the first "
-    "dense layer needs the side.",
+    "Walk the five blocks keeping two numbers, the current channels and the current side: which layers change "
+    "which, and which layer is the only one that needs the side?",
+    "A 3x3 convolution's parameters depend only on its input and output channels (nine weights per pair of "
+    "channels, one bias per output channel), not on the side; each block's max-pool halves the side, rounding "
+    "up in this model; the first dense layer reads channels x side x side features, and the dense layers after "
+    "it go hidden -> hidden -> classes.",
     "Each 3x3 conv has (9 * C_in + 1) * C_out parameters, with C_out = max(1, round(channels * width)); "
     "after each block the side is halved, rounding up ((side + 1) // 2); the three dense layers (C * side * "
     "side -> hidden -> hidden -> num_classes) have in * out + out each.",
@@ -72,8 +76,11 @@ NETWORKS = {
 
 
 @checker(hint=(
+    "Write each network as a list of layers, each with a kernel size, a stride and a dilation. What are those "
+    "three numbers for a max-pool?",
     "Notebook 02's recurrence answers all three: a pooling window counts like a convolution of its size and "
-    "stride, and a dilated kernel spans more pixels than it has taps.",
+    "stride; a dilated kernel spans d * (k - 1) + 1 pixels; and each layer widens the field by its span minus "
+    "one, times the product of the strides of the layers before it.",
     "r = 1, jump = 1; per layer r += d * (k - 1) * jump, then jump *= stride. VGG-16: 2, 2, 3, 3, 3 convs of "
     "(3, 1, 1), each block followed by a (2, 2, 1) pool; the ResNet stem: (7, 2, 1), (3, 2, 1), then four "
     "(3, 1, 1); the context module: (3, 1, d) for d = 1, 1, 2, 4, 8, 16, 1.",
@@ -99,9 +106,12 @@ def check_receptive_fields(answers):
 
 
 @checker(hint=(
-    "Without a ReLU in between, two convolutions are one. Make each middle channel of the first layer copy "
-    "a single pixel of its 3x3 window (a kernel with one 1 in it), then let the second layer weigh those "
-    "copies: which tap of the 5x5 kernel does each (middle channel, second-layer tap) pair reach?",
+    "Without a ReLU in between, what does a stack of two convolutions compute? And how many middle channels "
+    "give you enough free weights for the 25 taps of any 5x5 kernel?",
+    "The stack is itself one 5x5 convolution, whose kernel is made of the two layers' weights: you only need "
+    "weights that make the kernel you want. Give each middle channel a very simple job (copy one pixel of its "
+    "3x3 window); then every tap of the 5x5 kernel is reached through some (middle channel, second-layer tap) "
+    "pair, and the second layer's weights can carry the kernel's values.",
     "Use 9 middle channels m = (a, b), one per position of a 3x3 window: w1[m, 0] is 1 at (a, b) and 0 "
     "elsewhere. Then the stack computes sum over (a, b, u, v) of w2[0, m, u, v] * x[i + a + u, j + b + v]; "
     "for each tap (s, t) of the 5x5 kernel pick a = max(0, s - 2), u = s - a (likewise b, v for t) and set "

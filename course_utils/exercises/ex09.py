@@ -2,34 +2,50 @@
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual
 
 from course_utils.accounting import count_macs, count_params
 from course_utils.exercises import ExerciseError, as_int, checker, expect, hint_function
-from course_utils.models import googlenet
+
+
+def _strided_bottleneck(in_channels, mid_channels, out_channels, stride, stride_in):
+    """1x1 reduce, 3x3 (padding 1), 1x1 expand, no bias; the stride on the first 1x1 or on the 3x3."""
+    first, middle = (stride, 1) if stride_in == "1x1" else (1, stride)
+    return nn.Sequential(nn.Conv2d(in_channels, mid_channels, 1, stride=first, bias=False),
+                         nn.Conv2d(mid_channels, mid_channels, 3, stride=middle, padding=1, bias=False),
+                         nn.Conv2d(mid_channels, out_channels, 1, bias=False))
 
 
 @checker(hint=(
-    "Six convolutions in four branches, every one of them on a side x side map (the padding sees to that); "
-    "the pool multiplies nothing.",
-    "Add up H*W*k*k*C_in*C_out for the six convolutions: 1x1 (in -> ch1x1); 1x1 (in -> ch3x3_reduce) then "
-    "3x3 (-> ch3x3); 1x1 (in -> ch5x5_reduce) then 5x5 (-> ch5x5); the 1x1 after the pool (in -> pool_proj).",
+    "For each of the three convolutions: how large is the map on which it produces its outputs? The stride "
+    "changes the side somewhere inside the block.",
+    "A convolution costs (its output pixels) x k x k x C_in x C_out multiply-adds. The strided convolution and "
+    "every one after it produce their outputs on the smaller side, which for these paddings is the side divided "
+    "by the stride, rounded up; the ones before it on the full side.",
+    "small = (side - 1) // stride + 1; sides = (small, small, small) if stride_in == '1x1' else (side, small, "
+    "small); macs = sides[0]**2 * in_channels * mid_channels + sides[1]**2 * 9 * mid_channels**2 + "
+    "sides[2]**2 * mid_channels * out_channels.",
 ))
-def check_inception_macs(inception_macs):
-    """``inception_macs(in_channels, side, ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj)``."""
+def check_bottleneck_macs(bottleneck_macs):
+    """``bottleneck_macs(in_channels, mid_channels, out_channels, side, stride, stride_in)``: multiply-adds of
+    a 1x1-3x3-1x1 block on a ``side x side`` input with the stride on ``stride_in`` ("1x1" or "3x3")."""
     cases = [
-        (192, 28, 64, 96, 128, 16, 32, 32),  # inception 3a
-        (832, 7, 384, 192, 384, 48, 128, 128),  # inception 5b
-        (5, 9, 1, 2, 3, 4, 5, 6),
+        (256, 64, 256, 56, 1, "3x3"),  # ResNet-50, conv2_x
+        (256, 128, 512, 56, 2, "1x1"),  # conv3_1 as the paper's implementation strides it
+        (256, 128, 512, 56, 2, "3x3"),  # conv3_1 as torchvision strides it
+        (1024, 512, 2048, 14, 2, "3x3"),
+        (24, 144, 24, 15, 2, "3x3"),  # an odd side
+        (64, 16, 64, 7, 3, "1x1"),
     ]
-    for in_channels, side, *channels in cases:
-        block = googlenet.Inception(in_channels, *channels, ch5x5_kernel_size=5)
-        expected = count_macs(block, (1, in_channels, side, side))
-        got = as_int(inception_macs(in_channels, side, *channels), "inception_macs(...)")
+    for in_channels, mid, out, side, stride, stride_in in cases:
+        expected = count_macs(_strided_bottleneck(in_channels, mid, out, stride, stride_in),
+                              (1, in_channels, side, side))
+        got = as_int(bottleneck_macs(in_channels, mid, out, side, stride, stride_in), "bottleneck_macs(...)")
         if got != expected:
             raise ExerciseError(
-                f"Inception{(in_channels, *channels)} on a {side}x{side} map: expected {expected:,} "
-                f"multiply-adds (counted by PyTorch's FLOP counter), got {got:,}")
+                f"{in_channels} -> {mid} -> {out} on {side}x{side}, stride {stride} on the {stride_in}: expected "
+                f"{expected:,} multiply-adds (counted by PyTorch's FLOP counter), got {got:,}")
 
 
 def _depthwise_separable_oracle(x, depthwise_weight, pointwise_weight):
@@ -42,8 +58,11 @@ def _depthwise_separable_oracle(x, depthwise_weight, pointwise_weight):
 
 
 @checker(hint=(
-    "Two calls: the first filters each channel on its own (which argument of F.conv2d does that?), the "
-    "second mixes the channels at every pixel.",
+    "Read the two weights' shapes: which input channels can an output channel of a (C_in, 1, k, k) weight "
+    "read, and what does a (C_out, C_in, 1, 1) weight do at one pixel?",
+    "The first call filters every channel on its own: a convolution split into as many groups as there are "
+    "input channels, one channel and one filter per group, padded so the size stays. The second mixes the "
+    "channels at every pixel: an ordinary convolution with the 1x1 weight.",
     "F.conv2d(x, depthwise_weight, padding=k // 2, groups=C_in) filters each channel on its own; then "
     "F.conv2d(that, pointwise_weight) mixes the channels.",
 ))
@@ -62,6 +81,9 @@ def check_depthwise_separable(depthwise_separable):
 @checker(hint=(
     "Follow one input pixel to one output pixel: through which middle channel, which tap of the row kernel "
     "and which tap of the column kernel? Each route multiplies two weights, and the routes add up.",
+    "Kernel entry (o, i, a, b) adds up every route from input channel i to output channel o that moves a rows "
+    "and b columns: through each middle channel m, the row kernel's tap b (from i to m) times the column "
+    "kernel's tap a (from m to o). For each (a, b) that is a sum over m of products: a matrix product.",
     "kernel[o, i, a, b] = sum over the middle channel m of column_weight[o, m, a, 0] * row_weight[m, i, 0, b]: "
     "one torch.einsum('oma,mib->oiab', ...) over the squeezed weights.",
 ))
@@ -84,8 +106,12 @@ def check_compose_factorised(compose):
 
 
 @checker(hint=(
-    "Three convolutions (expand 1x1, depthwise 3x3, project 1x1), each with a batch norm and no bias; the "
-    "expansion is left out when the ratio is 1. Count each.",
+    "List the block's layers in order with the channels each reads and writes. Which of them have "
+    "parameters, and which one is missing when expand_ratio is 1?",
+    "A 1x1 convolution from c to d channels has c * d weights; a depthwise 3x3 on h channels has one 3x3 filter "
+    "per channel, 9 * h weights; none has a bias. Each batch norm adds a scale and a shift per channel. The "
+    "hidden width is in_channels * expand_ratio, and the expanding 1x1 and its batch norm are left out when the "
+    "ratio is 1.",
     "hidden = in_channels * expand_ratio. Weights: C_in*hidden (expand, only if the ratio is not 1) + "
     "9*hidden (depthwise: one 3x3 filter per channel) + hidden*C_out (project); each batch norm adds 2 per "
     "channel it normalises.",

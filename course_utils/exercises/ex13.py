@@ -1,35 +1,107 @@
 """Checkers for notebook 13 (the Transformer)."""
 
 import collections
+import contextlib
 import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.exercises import ExerciseError, NotAttempted, as_int, checker, expect
+from course_utils.exercises import ExerciseError, NotAttempted, as_int, checker, expect, hint_function
+
+_NORM_CASES = [(4, 8), (2, 3, 16), (5, 1, 2, 6)]
 
 
-@checker(hint="Which dimension does layer normalisation average over, and which one does batch "
-              "normalisation average over? Look at nn.LayerNorm's documentation for the variance it uses.")
-def check_layer_norm(layer_norm):
-    """``layer_norm(x, weight, bias, eps)``: normalise over the last dimension, then scale and shift."""
+class _Refused(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _without_rms_norm():
+    """PyTorch's own RMSNorm refuses to run while the learner's answer does (the exercise is to write it)."""
+    def refuse(*args, **kwargs):
+        raise _Refused()
+
+    saved = F.rms_norm
+    F.rms_norm = refuse
+    try:
+        yield
+    except _Refused:
+        raise ExerciseError("your answer calls F.rms_norm (or nn.RMSNorm): write it yourself") from None
+    finally:
+        F.rms_norm = saved
+
+
+def _norm_inputs(shape, gen):
+    x = torch.randn(*shape, generator=gen, dtype=torch.float64) * 4 + 2  # a mean far from 0
+    return x, torch.randn(shape[-1], generator=gen, dtype=torch.float64)
+
+
+@checker(hint=(
+    "Which statistics of each feature vector does layer normalisation use? RMSNorm keeps one of them and drops "
+    "the other, and keeps one of the two learned vectors: which?",
+    "RMSNorm (Zhang and Sennrich, 2019) divides each vector along its last dimension by its root mean square, "
+    "the square root of the mean of its squares plus eps, then multiplies by the weight: no mean is subtracted "
+    "and there is no bias.",
+    "x / torch.sqrt((x ** 2).mean(dim=-1, keepdim=True) + eps) * weight.",
+))
+def check_rms_norm(rms_norm):
+    """``rms_norm(x, weight, eps)``: ``F.rms_norm(x, (E,), weight, eps)`` over the last dimension."""
     gen = torch.Generator().manual_seed(13)
-    for shape in [(4, 8), (2, 3, 16), (5, 1, 2, 6)]:
-        x = torch.randn(*shape, generator=gen, dtype=torch.float64) * 4 + 2
-        weight = torch.randn(shape[-1], generator=gen, dtype=torch.float64)
-        bias = torch.randn(shape[-1], generator=gen, dtype=torch.float64)
-        for eps in (1e-5, 0.5):
-            out = layer_norm(x, weight, bias, eps)
+    for shape in _NORM_CASES:
+        x, weight = _norm_inputs(shape, gen)
+        for eps in (1e-6, 0.5):
+            expected = F.rms_norm(x, (shape[-1],), weight, eps)
+            with _without_rms_norm():
+                out = rms_norm(x.clone(), weight.clone(), eps)
             if out is None:
                 raise NotAttempted()
-            expect(out, F.layer_norm(x, (shape[-1],), weight, bias, eps),
-                   f"layer_norm of a {tuple(shape)} input with eps={eps}", rtol=1e-7, atol=1e-9)
+            expect(out, expected, f"rms_norm of a {tuple(shape)} input with eps={eps}", rtol=1e-7, atol=1e-9)
 
 
-@checker(hint="Count the pieces once each (an attention block, a feed-forward block, a layer norm), "
-              "then count how many of each an encoder layer and a decoder layer hold. Print nn.Transformer "
-              "to see whether anything sits outside the layers.")
+@checker(hint=(
+    "Through how many paths does one input x_i reach an output y_j: directly, and through what else that every "
+    "output of the vector shares?",
+    "Write y = weight * x / r with r = sqrt(mean(x^2) + eps). x_i reaches y_j directly (when i = j) and through "
+    "r, which every output of its vector shares, with dr/dx_i = x_i / (E r): add the two paths. The weight's "
+    "gradient adds up the upstream gradient times x / r over every position but the last dimension.",
+    "xhat = x / r; gy = grad_output * weight; grad_input = (gy - xhat * (gy * xhat).mean(dim=-1, keepdim=True)) "
+    "/ r; grad_weight = (grad_output * xhat).reshape(-1, E).sum(dim=0).",
+))
+def check_rms_norm_backward(rms_norm_backward):
+    """``rms_norm_backward(x, weight, eps, grad_output)`` -> ``(grad_input, grad_weight)`` of
+    ``F.rms_norm(x, (E,), weight, eps)``, without autograd."""
+    gen = torch.Generator().manual_seed(14)
+    for shape in _NORM_CASES:
+        x, weight = _norm_inputs(shape, gen)
+        for eps in (1e-6, 0.5):
+            xt, wt = x.clone().requires_grad_(True), weight.clone().requires_grad_(True)
+            grad_output = torch.randn(shape, generator=gen, dtype=torch.float64)
+            F.rms_norm(xt, (shape[-1],), wt, eps).backward(grad_output)
+            with torch.no_grad(), _without_rms_norm():  # the answer's own arithmetic, no autograd
+                answer = rms_norm_backward(x.clone(), weight.clone(), eps, grad_output.clone())
+            if answer is None:
+                raise NotAttempted()
+            if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+                raise ExerciseError("return two tensors: (grad_input, grad_weight)")
+            what = f"for a {tuple(shape)} input with eps={eps} (compared with autograd)"
+            expect(answer[0], xt.grad, f"grad_input {what}", rtol=1e-7, atol=1e-9)
+            expect(answer[1], wt.grad, f"grad_weight {what}", rtol=1e-7, atol=1e-9)
+
+
+@checker(hint=(
+    "Count the pieces once each (an attention block, a feed-forward block, a layer norm), then count how many "
+    "of each an encoder layer and a decoder layer hold. Print nn.Transformer to see whether anything sits "
+    "outside the layers.",
+    "An attention block has four d_model x d_model projections with biases; a feed-forward block two linear "
+    "layers (d_model -> dim_feedforward -> d_model) with biases; a layer norm a scale and a shift per feature. "
+    "An encoder layer holds one attention, one feed-forward and two norms; a decoder layer two attentions (self "
+    "and cross), one feed-forward and three norms; and each stack ends with a layer norm of its own.",
+    "attention = 4 d^2 + 4 d; feed_forward = 2 d f + f + d; norm = 2 d; encoder layer = attention + "
+    "feed_forward + 2 norm; decoder layer = 2 attention + feed_forward + 3 norm; total = N_enc * encoder layer "
+    "+ N_dec * decoder layer + 2 norm (nhead does not appear).",
+))
 def check_transformer_params(transformer_params):
     """``transformer_params(d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward)``:
     the parameter count of ``nn.Transformer`` with these sizes."""
@@ -57,9 +129,16 @@ def _beam_step_oracle(scores, log_probs, beam_size):
     return out_scores, out_beam, out_token
 
 
-@checker(hint="A hypothesis' score plus a token's log-probability scores one extension: make all "
-              "k * V of them at once with broadcasting, then find the best ones in one call. How do you get "
-              "back from a position in a flattened (k * V) row to a beam and a token?")
+@checker(hint=(
+    "Per sentence there are k * V possible extensions, each with a score. Which of them compete with which, and "
+    "what must you remember about each winner?",
+    "A prefix's score plus a token's log-probability scores one extension: add them by broadcasting into a "
+    "(B, k, V) table. All k * V extensions of a sentence compete together, so flatten each sentence's table "
+    "into one row, take its beam_size largest entries in order, and recover the prefix and the token from each "
+    "winner's position in the row (position = beam * V + token).",
+    "extended = (scores[:, :, None] + log_probs).reshape(B, k * V); new_scores, index = extended.topk(beam_size, "
+    "dim=1); return new_scores, index // V, index % V.",
+))
 def check_beam_step(beam_step):
     """``beam_step(scores (B, k), log_probs (B, k, V), beam_size)`` ->
     ``(new_scores (B, beam_size), beam (B, beam_size), token (B, beam_size))``, best first."""
@@ -91,8 +170,16 @@ def _clipped_oracle(hypothesis, references, n):
     return sum(min(c, most[g]) for g, c in grams.items()), max(len(hypothesis) - n + 1, 0)
 
 
-@checker(hint="'the the the' against the reference 'the cat': how many of the three 'the' should "
-              "count as matched? Now give the same sentence a second reference that says 'the' twice.")
+@checker(hint=(
+    "'the the the' against the reference 'the cat': how many of the three 'the' should count as matched? Now "
+    "give the same sentence a second reference that says 'the' twice.",
+    "Count each distinct n-gram of the hypothesis, but credit it at most as many times as it occurs in any "
+    "single reference: the clip is its largest count within one reference, not the sum over the references. "
+    "Matched is the sum of the clipped counts; total is the number of n-grams in the hypothesis.",
+    "counts = Counter of the hypothesis' n-grams; most[g] = max over the references of g's count in that "
+    "reference; matched = sum(min(c, most[g]) for g, c in counts.items()); total = max(len(hypothesis) - n + 1, "
+    "0).",
+))
 def check_clipped_precision(clipped_precision):
     """``clipped_precision(hypothesis, references, n)`` -> ``(matched, total)`` n-grams of BLEU's
     modified precision (Papineni et al., 2002), with several references."""
@@ -115,3 +202,6 @@ def check_clipped_precision(clipped_precision):
         if got != want:
             raise ExerciseError(f"{n}-grams of {' '.join(hypothesis)!r} against {len(references)} references: "
                                 f"expected (matched, total) = {want}, got {got}")
+
+
+hint = hint_function(__name__)

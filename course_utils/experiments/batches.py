@@ -106,6 +106,15 @@ class IterationBatches:
         size = self.batch_size // world_size
         return x[rank * size:(rank + 1) * size], y[rank * size:(rank + 1) * size]
 
+    def describe(self):
+        """What these batches are, as JSON data, for a training run's identity
+        (``course_utils.checkpoint.run_config``): the batch size, the seed,
+        the augmentation, and the images' size, normalisation and fingerprints."""
+        images = self.source.describe()
+        return {"batch_size": self.batch_size, "seed": self.seed, "crop_padding": self.crop_padding,
+                "flip": self.flip, **{k: images[k] for k in ("num_examples", "mean", "std", "labels_fingerprint",
+                                                             "images_fingerprint")}}
+
 
 @dataclass
 class RunImages:

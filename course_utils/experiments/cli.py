@@ -126,9 +126,9 @@ def _configs(args):
 
 def _status(configs, folder):
     for config in configs:
-        result = store.read_result(store.result_path(folder, config))
+        result = store.result_of(config, folder)
         if result is not None:
-            state = f"done: {store.summary_line(result)}"
+            state = f"done: {report.summary_line(result)}"
         elif store.checkpoint_file(folder, config).exists():
             try:
                 saved = checkpoint.load(store.checkpoint_file(folder, config))
@@ -145,9 +145,9 @@ def _estimate(configs):
     print(f"measuring training steps on {device} ...", flush=True)
     estimates = grids.estimate_seconds(configs, lambda c: runner.seconds_per_iteration(c, device))
     for config in configs:
-        print(f"{run_id(config):<34} {store.describe_time(estimates[run_id(config)]):>9}")
+        print(f"{run_id(config):<34} {report.describe_time(estimates[run_id(config)]):>9}")
     total = sum(estimates.values())
-    print(f"total: {store.describe_time(total)} for {len(configs)} runs on one {device} "
+    print(f"total: {report.describe_time(total)} for {len(configs)} runs on one {device} "
           "(one process; shards on k devices take about 1/k of it)")
 
 
@@ -173,7 +173,7 @@ def main(argv=None):
                 runner.run_grid(configs, folder, progress=not args.no_progress)
             finally:
                 distributed.stop()
-    except ValueError as err:
+    except (ValueError, checkpoint.CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

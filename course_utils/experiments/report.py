@@ -1,4 +1,4 @@
-"""Measured results beside the paper's: Table 6 and the shortcut options.
+"""Results in words: one run's summary line, durations, and Table 6 beside the paper's.
 
 Results are grouped by *setting*: everything in a run's configuration but
 the network and the seed (the recipe and the scale). Runs of one setting
@@ -10,7 +10,29 @@ import statistics
 
 from course_utils.experiments.config import SCALES, RunConfig
 from course_utils.experiments.paper import TABLE6
-from course_utils.experiments.store import describe_time
+
+
+def describe_time(seconds):
+    """A duration in words: ``"45 s"``, ``"12.5 min"``, ``"3.2 h"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def summary_line(result):
+    """One line for a finished run: its errors, iterations, epochs over the
+    images it really trained on (``train_images``), time and throughput."""
+    config = RunConfig.from_dict(result["config"])
+    val = result.get("val_error")
+    hw = result["hardware"]
+    where = f"{hw['device']} x {hw['processes']}" if hw["processes"] > 1 else hw["device"]
+    epochs = config.iterations * config.recipe.batch_size / result["train_images"]
+    return (f"{config.arch.name} seed {config.seed}: test error {result['test_error']:.2%}"
+            + (f" (val {val:.2%})" if val is not None else "")
+            + f" after {config.iterations:,} iterations ({epochs:.1f} epochs), "
+            f"{describe_time(result['seconds'])} on {where}, {result['examples_per_s']:,.0f} images/s")
 
 
 def setting_of(config):

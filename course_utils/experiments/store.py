@@ -61,6 +61,12 @@ def read_result(path):
     return result
 
 
+def result_of(config, folder=None):
+    """The stored result of the run ``config`` in ``folder`` (default
+    :func:`runs_dir`), or ``None`` while it is not done."""
+    return read_result(result_path(folder if folder is not None else runs_dir(), config))
+
+
 def load_results(*folders):
     """Every result in ``folders`` (missing folders are skipped), one per run
     id, as dicts with the run's :class:`RunConfig` under ``"run_config"``."""
@@ -80,23 +86,3 @@ def load_results(*folders):
 def comparable(result):
     """``result`` without the fields that depend on the machine and the time."""
     return {k: v for k, v in result.items() if k not in VOLATILE and k != "run_config"}
-
-
-def describe_time(seconds):
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def summary_line(result):
-    """One line for a finished run."""
-    config = RunConfig.from_dict(result["config"])
-    val = result.get("val_error")
-    hw = result["hardware"]
-    where = f"{hw['device']} x {hw['processes']}" if hw["processes"] > 1 else hw["device"]
-    return (f"{config.arch.name} seed {config.seed}: test error {result['test_error']:.2%}"
-            + (f" (val {val:.2%})" if val is not None else "")
-            + f" after {config.iterations:,} iterations ({config.epochs:.1f} epochs), "
-            f"{describe_time(result['seconds'])} on {where}, {result['examples_per_s']:,.0f} images/s")

@@ -11,11 +11,14 @@ Two sets of channels exist:
 - the 2012 paper: 96-256-384-384-256, trained on two GPUs, each holding half
   of every layer; the second, fourth and fifth convolutions only see the
   channels on their own GPU (``groups=2`` in PyTorch terms);
-- Krizhevsky's 2014 single-GPU variant ("One weird trick for parallelizing
-  convolutional neural networks"): 64-192-384-256-256 on one GPU, no groups,
+- the single-GPU "2014" variant: 64-192-384-256-256 on one GPU, no groups,
   no LRN. This is torchvision's ``alexnet`` (61,100,840 parameters at 3
   channels, 1000 classes, 224x224); with ``lrn=False`` our layers have the
-  same names, so torchvision's state dict loads as is.
+  same names, so torchvision's state dict loads as is. It is often credited
+  to Krizhevsky's "One weird trick for parallelizing convolutional neural
+  networks" (2014), whose footnote gives 64-192-384-384-256; torchvision's
+  256 for conv4 comes from the one-GPU ImageNet configuration of
+  Krizhevsky's cuda-convnet2 (pytorch/vision pull requests #463 and #704).
 
 Small images (Fashion-MNIST's 28x28) get a 3x3 stride-1 first convolution
 instead of the 11x11 stride-4 one (which would shrink 28 pixels to 6 before
@@ -197,8 +200,9 @@ def alexnet(in_channels=3, num_classes=1000, *, input_size=224, channels=CHANNEL
 
 
 def alexnet_2014(in_channels=3, num_classes=1000, **kwargs):
-    """torchvision's AlexNet: Krizhevsky's 2014 single-GPU variant (64-192-384-256-256,
-    no LRN). Keyword arguments as for :func:`alexnet`."""
+    """torchvision's AlexNet: the single-GPU variant (64-192-384-256-256, no LRN;
+    cuda-convnet2's one-GPU widths, see the module docstring). Keyword arguments
+    as for :func:`alexnet`."""
     return alexnet(in_channels, num_classes, channels=CHANNELS_2014, **kwargs)
 
 

@@ -332,18 +332,10 @@ class Transformer(nn.Module):
                                   need_weights=need_weights)
         return self.out_proj(x), weights  # (B, T, V)
 
-    def forward(self, src, tgt_in=None):
-        """Teacher-forced logits ``(B, T, tgt_vocab_size)``.
-
-        ``src (B, S)`` and ``tgt_in (B, T)`` are token ids; ``src`` may also be
-        a pair with ``.src`` and ``.tgt_in`` (``course_utils`` passes a
-        ``SourceTarget`` as a batch's ``x``).
-        """
-        if tgt_in is None:
-            if not (hasattr(src, "src") and hasattr(src, "tgt_in")):
-                raise ValueError("call model(src, tgt_in) with two id tensors, or model(batch) with a "
-                                 "SourceTarget (a pair with .src and .tgt_in)")
-            src, tgt_in = src.src, src.tgt_in
+    def forward(self, src, tgt_in):
+        """Teacher-forced logits ``(B, T, tgt_vocab_size)`` of ``src (B, S)`` and
+        ``tgt_in (B, T)`` token ids (``fit`` calls ``model(*x)`` with a
+        translation batch's ``x = (src, tgt_in)``)."""
         memory, key_mask, _ = self.encode(src)
         logits, _ = self.decode(tgt_in, memory, key_mask)
         return logits
