@@ -38,7 +38,6 @@ if importlib.util.find_spec("course_utils") is None:
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import functools
-import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -50,10 +49,11 @@ from course_utils import results
 from course_utils.accounting import count_macs, count_params, layer_table
 from course_utils.checkpoint import checkpoint_path
 from course_utils.checks import assert_close
-from course_utils.data import Augment, Batches, load_dataset
+from course_utils.data import load_dataset
 from course_utils.exercises import ex10
-from course_utils.models import alexnet, blocks, googlenet, lenet, resnet, vgg
+from course_utils.models import alexnet, blocks, googlenet, lenet, resnet, resnet9, vgg
 from course_utils.plot import plot_history
+from course_utils.timing import per_second, time_it
 from course_utils.train import evaluate, fit
 
 from course_utils import profile
@@ -124,38 +124,16 @@ print("F = 0: residual block -> identity, plain block -> zeros")
 # split**, 500 per class, for choosing settings; the test set is used once per model, at the end.
 
 # %%
-data = load_dataset("cifar10")
+data = load_dataset("cifar10").split_validation(5_000)  # class-stratified: 500 images of each class
 print(data)
+assert data.val_labels.bincount().tolist() == [500] * 10 and len(data.train_labels) == 45_000
 
 
-def validation_split(labels, n_val, seed=0):
-    """(train indices, validation indices): n_val / 10 images of each class go to validation. The
-    training indices come in a random order, so that their first n are a random subset (the stored
-    images are sorted by class)."""
-    gen = torch.Generator().manual_seed(seed)
-    chosen = []
-    for c in range(10):
-        members = torch.nonzero(labels == c).flatten()
-        chosen.append(members[torch.randperm(len(members), generator=gen)[: n_val // 10]])
-    is_val = torch.zeros(len(labels), dtype=torch.bool)
-    is_val[torch.cat(chosen)] = True
-    train = torch.nonzero(~is_val).flatten()
-    return train[torch.randperm(len(train), generator=gen)], torch.nonzero(is_val).flatten()
-
-
-def cifar_batches(indices, batch_size=128, train=True, seed=0):
-    """Batches of the training images at `indices`; shuffled and augmented (pad 4, crop 32, flip) if train.
-    Normalised with the training images' per-channel mean and standard deviation."""
-    return Batches(data.train_images[indices], data.train_labels[indices], batch_size, mean=data.mean,
-                   std=data.std, device=DEVICE, shuffle=train, augment=Augment() if train else False, seed=seed)
-
-
-train_idx, val_idx = validation_split(data.train_labels, 5_000)
-assert len(set(train_idx.tolist()) & set(val_idx.tolist())) == 0, "training and validation must not overlap"
-assert torch.bincount(data.train_labels[val_idx]).tolist() == [500] * 10
-first = torch.bincount(data.train_labels[train_idx[:1_000]], minlength=10)
-assert first.min() > 50, f"the first 1,000 training indices should mix all classes: {first.tolist()}"
-print(f"{len(train_idx):,} training and {len(val_idx):,} validation images; {len(data.test_labels):,} test images")
+def cifar_train_batches(n_train, batch_size=128, seed=0):
+    """Shuffled batches of n_train training images (all, or a class-stratified subset), augmented as
+    the paper does: 4 pixels of zero padding, a random 32x32 crop, a random horizontal flip."""
+    subset = data if n_train == len(data.train_labels) else data.subset(n_train)
+    return subset.train_batches(batch_size, device=DEVICE, augment=True, seed=seed)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Three networks, trained the same way
@@ -177,7 +155,7 @@ demo = profile.pick(
     full=dict(n_train=45_000, epochs=10, shallow=20, deep=56, width=1.0, check=True),
 )
 print(demo)
-demo_batches = cifar_batches(train_idx[: demo["n_train"]])
+demo_batches = cifar_train_batches(demo["n_train"])
 
 
 def train_for_curves(depth, plain, seed=0):
@@ -684,37 +662,37 @@ assert 0.15 < more_params < 0.2 and 0.03 < more_macs < 0.07, "ResNet-50 should c
 # DAWNBench, Stanford's benchmark of the time it takes to train CIFAR-10 to 94%): eight 3x3 convolutions that halve the maps early
 # with max-pools, and two residual blocks whose shortcut is the identity (each keeps its input's shape).
 # At a quarter of its width (16, 32, 64 and 128 channels) it costs fewer than two-thirds of ResNet-20's
-# multiply-adds per image. Both are in `course_utils.models.resnet`; we time one training step of each:
+# multiply-adds per image. ResNet-20 is in `course_utils.models.resnet`, ResNet-9 in
+# `course_utils.models.resnet9`; we time one training step of each (`course_utils.timing`):
 
-# %%
-def sync(device):
-    """Wait for the GPU's queued work (timings of CUDA code need it; a CPU runs synchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+# %% tags=["colab-estimate"]
+CIFAR_NETWORKS = {  # the two candidates, by name; each factory takes the width multiplier
+    "ResNet-20": functools.partial(resnet.resnet_cifar, 20),
+    "ResNet-9": resnet9.resnet9,
+}
 
 
-def images_per_second(model, batch_size=128, steps=3):
-    """Training throughput of one SGD step (forward, backward, update) on random images, channels-last."""
+def training_step(model, batch_size=128):
+    """One SGD step (forward, backward, update) of `model` on a batch of random 32x32 images, channels-last."""
     model = model.to(DEVICE, memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.randn(batch_size, 3, 32, 32, device=DEVICE).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,), device=DEVICE)
-    for step in range(steps + 1):
-        if step == 1:  # the first step warms up the kernels
-            sync(DEVICE)
-            start = time.perf_counter()
+
+    def step():
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
-    sync(DEVICE)
-    return batch_size * steps / (time.perf_counter() - start)
+    return step
 
 
-candidates = {"ResNet-20": resnet.resnet_cifar(20), "ResNet-9, width 0.25": resnet.resnet9(width=0.25)}
+# %%
+candidates = {"ResNet-20": CIFAR_NETWORKS["ResNet-20"](), "ResNet-9, width 0.25": CIFAR_NETWORKS["ResNet-9"](width=0.25)}
 cost = {name: count_macs(net, (1, 3, 32, 32)) for name, net in candidates.items()}
 for name, net in candidates.items():
+    step_time = time_it(training_step(net), repeats=3, warmup=1, device=DEVICE)  # the first step warms up the kernels
     print(f"{name:<21} {count_params(net):>8,} parameters {cost[name] / 1e6:5.1f}M multiply-adds"
-          f"  {images_per_second(net):6.0f} training images/s on {DEVICE.type}")
+          f"  {per_second(128, step_time.median):6.0f} training images/s on {DEVICE.type}")
 assert cost["ResNet-9, width 0.25"] < 0.6 * cost["ResNet-20"]
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -727,29 +705,26 @@ assert cost["ResNet-9, width 0.25"] < 0.6 * cost["ResNet-20"]
 # short run and **label smoothing** 0.1 (Szegedy et al., 2016: the target puts 0.9 on the right class and
 # spreads 0.1 over all ten, which keeps a short run from growing over-confident). The test set is
 # evaluated once, at the end; the validation split is what a learner changing these settings should
-# watch. The augmentation runs on whole batches of the in-memory uint8 tensors (`Batches` with
-# `Augment()`), not per image. The `full` profile runs the paper's recipe on ResNet-20.
+# watch. The augmentation runs on whole batches of the in-memory uint8 tensors (`train_batches(...,
+# augment=True)` gives `Batches` with `Augment()`), not per image. The `full` profile runs the paper's recipe on ResNet-20.
 
 # %%
 settings = profile.pick(
-    smoke=dict(model="resnet9", depth=9, width=0.25, n_train=2_000, epochs=2, schedule="one-cycle", lr=0.01,
+    smoke=dict(model="ResNet-9", width=0.25, n_train=2_000, epochs=2, schedule="one-cycle", lr=0.01,
                weight_decay=5e-4, label_smoothing=0.1, bar=0.2),
-    standard=dict(model="resnet9", depth=9, width=0.25, n_train=45_000, epochs=15, schedule="one-cycle", lr=0.2,
+    standard=dict(model="ResNet-9", width=0.25, n_train=45_000, epochs=15, schedule="one-cycle", lr=0.2,
                   weight_decay=5e-4, label_smoothing=0.1, bar=0.84),
-    full=dict(model="resnet_cifar", depth=20, width=1, n_train=45_000, epochs=182, schedule="paper", lr=0.1,
+    full=dict(model="ResNet-20", width=1, n_train=45_000, epochs=182, schedule="paper", lr=0.1,
               weight_decay=1e-4, label_smoothing=0.0, bar=0.90),
 )
 print(settings)
-train_batches = cifar_batches(train_idx[: settings["n_train"]])
-val_batches = cifar_batches(val_idx, batch_size=500, train=False)
+train_batches = cifar_train_batches(settings["n_train"])
+val_batches = data.val_batches(500, device=DEVICE)
 test_batches = data.test_batches(500, device=DEVICE)
 
 seed_everything(0)
-if settings["model"] == "resnet9":
-    model = resnet.resnet9(width=settings["width"]).to(DEVICE)
-else:
-    model = resnet.resnet_cifar(settings["depth"], width=settings["width"]).to(DEVICE)
-model_name = f"ResNet-{settings['depth']}" + (f", width {settings['width']}" if settings["width"] != 1 else "")
+model = CIFAR_NETWORKS[settings["model"]](width=settings["width"]).to(DEVICE)
+model_name = settings["model"] + (f", width {settings['width']}" if settings["width"] != 1 else "")
 optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9,
                             nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"])
 steps = settings["epochs"] * len(train_batches)
@@ -829,7 +804,7 @@ results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{
 # the profile affords (the `full` profile uses wider ones), trained with **the same budget**: the same
 # images, epochs, batch size, augmentation, optimiser (AdamW) and one-cycle schedule, and then tested once.
 
-# %%
+# %% tags=["colab-estimate"]
 compare = profile.pick(
     smoke=dict(n_train=500, epochs=1, width=0.25),
     standard=dict(n_train=8_000, epochs=3, width=0.25),
@@ -844,7 +819,23 @@ NETWORKS = {
     f"GoogLeNet (width {w})": lambda: googlenet.googlenet(3, 10, input_size=32, width=w),
     "ResNet-20": lambda: resnet.resnet_cifar(20),
 }
-compare_batches = cifar_batches(train_idx[: compare["n_train"]])
+
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+cifar_image = dict(input_shape=(1, 3, 32, 32))
+colab_runs = [dict(what=f"{'plain' if plain else 'ResNet'}-{depth} (degradation)", train=demo["n_train"],
+                   model=lambda depth=depth, plain=plain: resnet.resnet_cifar(depth, plain=plain, width=demo["width"]),
+                   epochs=demo["epochs"], **cifar_image)
+              for depth, plain in ((demo["shallow"], True), (demo["deep"], True), (demo["deep"], False))]
+colab_runs.append(dict(what=f"{settings['model']} (width {settings['width']})", train=settings["n_train"],
+                       model=lambda: CIFAR_NETWORKS[settings["model"]](width=settings["width"]),
+                       epochs=settings["epochs"], eval=5_000, **cifar_image))  # validated on the 5,000 every epoch
+colab_runs += [dict(what=f"{name} (comparison)", model=build, train=compare["n_train"], epochs=compare["epochs"],
+                    **cifar_image) for name, build in NETWORKS.items()]  # each tested once, at the end (not counted)
+
+# %%
+compare_batches = cifar_train_batches(compare["n_train"])
 rows = []
 for name, build in NETWORKS.items():
     seed_everything(0)

@@ -36,7 +36,6 @@ importlib.invalidate_caches()  # so that packages installed just now can be impo
 # ---- notebook imports ----
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -44,11 +43,12 @@ import torch
 import torch.nn.functional as F
 
 import course_utils
-from course_utils import experiments, results
+from course_utils import budget, experiments, results
 from course_utils.accounting import count_params
 from course_utils.data import load_dataset
 from course_utils.exercises import ex11
 from course_utils.models import resnet
+from course_utils.timing import cpu_threads
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -408,6 +408,15 @@ print(f"  curves: a point every {SCALE.eval_every} iterations, on {SCALE.eval_si
       f"{'of each' if SCALE.final_eval_size else 'test images'}")
 print(f"  runs folder: {RUNS}")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
+# Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here.
+colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({settings['scale']} scale)",
+                   model=lambda c=c: experiments.build_model(c), input_shape=(1, 3, 32, 32), epochs=1,
+                   train=c.iterations * c.recipe.batch_size, eval=experiments.eval_images(c),
+                   batch_size=c.recipe.batch_size)
+              for c in experiments.grid(settings["grid"], experiments.SCALES[settings["scale"]], settings["seeds"])]
+
 # %% [markdown]
 # In the `standard` profile that is half the width (8/16/32 filters: a quarter of the multiply-adds)
 # and 256 iterations instead of 64,000 (0.7 passes over the training images), with the learning rate
@@ -428,20 +437,9 @@ print(f"  runs folder: {RUNS}")
 # step of the standard ResNet-20 both ways, measured now:
 
 # %%
-@contextmanager
-def cpu_threads(n):
-    """Run a block with ``n`` CPU threads (no change on a GPU), then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n if DEVICE.type == "cpu" else before)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 step_time, steps = {}, profile.pick(smoke=1, standard=3, full=3)
 for threads in (1, 2):
-    with cpu_threads(threads):
+    with cpu_threads(threads, DEVICE):  # on a GPU the thread count is left alone
         step_time[threads] = experiments.seconds_per_iteration(experiments.paper_config(SHALLOW, scale=SCALE), DEVICE,
                                                                steps=steps, warmup=1)
     print(f"{threads} thread{'s' if threads > 1 else ''}: {1000 * step_time[threads]:.0f} ms per step of "
@@ -460,7 +458,7 @@ print(f"-> {PROCESSES} process(es) of one thread: {PROCESSES / step_time[1]:.1f}
 # %%
 configs = experiments.grid(settings["grid"], SCALE, SEEDS)
 option_configs = [c for c in experiments.grid("shortcuts", SCALE) if c.arch.shortcut != "A"]
-with cpu_threads(1):
+with cpu_threads(1, DEVICE):
     estimate = experiments.estimate_seconds(configs + option_configs,
                                             lambda c: experiments.seconds_per_iteration(c, DEVICE, steps=steps, warmup=1))
 expected_seconds = sum(estimate.values()) / PROCESSES
@@ -667,7 +665,7 @@ for depth in DEPTHS:
 # %%
 # the smoke test only goes through the motions, with the three ResNet-20s at the smoke scale
 paper_grid = experiments.grid("paper") if PROFILE != "smoke" else experiments.grid("shortcuts", experiments.SCALES["smoke"])
-with cpu_threads(1):
+with cpu_threads(1, DEVICE):
     paper_estimate = experiments.estimate_seconds(
         paper_grid, lambda c: experiments.seconds_per_iteration(c, DEVICE, steps=1, warmup=1))
 total = sum(paper_estimate.values())
@@ -676,14 +674,11 @@ print(f"{len(paper_grid)} runs of {paper_grid[0].iterations:,} iterations: about
       f"({experiments.describe_time(min(paper_estimate.values()))} to "
       f"{experiments.describe_time(max(paper_estimate.values()))} per run)")
 results.record("11", "paper_grid_estimate_hours", round(total / 3600, 1), device=str(DEVICE))
-LONG_RUN = "11-paper-grid"  # runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all)
-if {name.strip() for name in os.environ.get("COURSE_LONG_RUNS", "").split(",")} & {LONG_RUN, "all"}:
-    print(f"{LONG_RUN}: training the paper's grid now, about {experiments.describe_time(total)} here "
-          "(interrupt at will: the same cell resumes it)")
-    experiments.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)
+# runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all): course_utils.budget
+if budget.long_run("11-paper-grid", total / 3600, "the paper's grid", where=f"here ({DEVICE.type})"):
+    experiments.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)  # interrupt at will: this cell resumes it
 else:
-    print(f"{LONG_RUN}: not started. To run it here, set COURSE_LONG_RUNS={LONG_RUN} (in a cell: "
-          f'os.environ["COURSE_LONG_RUNS"] = "{LONG_RUN}") and run this cell again, or use the command line below')
+    print("(or run it from the command line, below)")
 
 # %% [markdown]
 # To produce the paper-scale column of Table 6 (every command resumes where it stopped; the results

@@ -38,15 +38,12 @@ if importlib.util.find_spec("course_utils") is None:
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import math
-import statistics
 import time
-from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.profiler import ProfilerActivity, profile as torch_profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils import results
@@ -56,7 +53,9 @@ from course_utils.attention import (AdditiveAttention, MultiheadAttention, Sinus
                                     scaled_dot_product_attention, sinusoidal_positional_encoding, to_torch_mha_masks)
 from course_utils.checks import assert_close
 from course_utils.layer_math import receptive_field
+from course_utils.memory import peak_bytes
 from course_utils.plot import show_attention
+from course_utils.timing import cpu_threads, time_it
 from course_utils.train import accuracy, evaluate, fit, over_seeds, token_cross_entropy
 
 from course_utils import profile
@@ -645,31 +644,6 @@ for n in (64, 128, 256, 512, 1024, 2048, 4096):
 # ### Timing both layers
 
 # %%
-@contextmanager
-def cpu_threads(n):
-    """Run a block with ``n`` CPU threads, then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def fastest_time(fn, repeats):
-    fn()  # warm-up
-    best = math.inf
-    for _ in range(repeats):
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 lengths_timed = profile.pick(smoke=[256, 1024], standard=[128, 256, 512, 1024, 2048, 4096],
                              full=[128, 256, 512, 1024, 2048, 4096, 8192])
 repeats = profile.pick(smoke=3, standard=5, full=10)
@@ -679,8 +653,8 @@ timings = []
 with torch.no_grad(), cpu_threads(1):
     for n in lengths_timed:
         tokens = torch.randn(1, n, d_model, device=DEVICE)
-        t_attention = fastest_time(lambda: attention_layer(tokens, need_weights=False), repeats)
-        t_conv = fastest_time(lambda: conv_layer(tokens.transpose(1, 2)), repeats)
+        t_attention = time_it(lambda: attention_layer(tokens, need_weights=False), repeats, device=DEVICE).fastest
+        t_conv = time_it(lambda: conv_layer(tokens.transpose(1, 2)), repeats, device=DEVICE).fastest
         timings.append((n, t_attention, t_conv))
 print(f"{'n':>6} {'attention ms':>13} {'conv ms':>9} {'ratio':>7}")
 for n, ta, tc in timings:
@@ -724,7 +698,7 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The data and the model
 
-# %%
+# %% tags=["colab-estimate"]
 VOCAB, LENGTH = 30, 8
 BOS = VOCAB  # the decoder's start token, outside the vocabulary
 
@@ -858,7 +832,7 @@ for example in range(3):
 # the local triple, but from position 2 on not the first token; attention can
 # see both, if it learns to.
 
-# %%
+# %% tags=["colab-estimate"]
 NUM_TOKENS, SEQ_LEN, NUM_LABELS = 6, 16, 4
 RULES = torch.randint(0, NUM_LABELS, (2, NUM_TOKENS, NUM_TOKENS, NUM_TOKENS),
                       generator=torch.Generator().manual_seed(2015))  # rule A and rule B: fixed tables
@@ -897,7 +871,7 @@ print(f"the best any model with a 3-token window can do: {conv_cap:.1%}; chance:
 # self-attention layer and a feed-forward layer (both with residual
 # connections; notebook 13 explains them).
 
-# %%
+# %% tags=["colab-estimate"]
 class ConvTagger(nn.Module):
     def __init__(self, embed_dim=64, kernel_size=3):
         super().__init__()
@@ -974,6 +948,17 @@ for n_train in sizes:
 print(f"\nmean ± sample standard deviation over {len(seeds)} seeds; a 3-token window can reach at most "
       f"{conv_cap:.1%}")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+colab_runs = [dict(what="pointer sorter", model=lambda: PointerSorter(VOCAB, embed_dim=32), train=n_sort_train,
+                   epochs=epochs_sort, eval=1_000, batch_size=64, example=torch.zeros(1, 2, LENGTH, dtype=torch.long))]
+for n_train in sizes:
+    tagger_epochs = max(1, round(steps / -(-n_train // 32)))  # as train_tagger: batches of 32, about `steps` steps
+    colab_runs += [dict(what=f"{tagger.__name__} on {n_train:,}", model=tagger, train=n_train, epochs=tagger_epochs,
+                        repeats=len(seeds), batch_size=32, example=torch.zeros(1, SEQ_LEN, dtype=torch.long))
+                   for tagger in (ConvTagger, AttentionTagger)]
+
 # %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 small, large = sizes[0], sizes[-1]
 conv_small, attn_small = hunger["conv", small].values("acc"), hunger["attention", small].values("acc")
@@ -1037,59 +1022,12 @@ plt.show()
 # `benchmarks/attention.py` prints the same table for longer sequences.
 
 # %%
-@contextmanager
-def c_stderr_silenced():
-    """Hide what C++ code writes to the process's stderr (PyTorch's profiler logs its start and stop there)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def peak_bytes(fn):
-    """Peak memory allocated while ``fn`` runs, beyond what was allocated before."""
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    with c_stderr_silenced(), torch_profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
-    current = peak = 0
-    for e in events:  # allocations count positive, frees negative
-        current += e.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
-
-
 def forward_backward(attend, q, k, v):
     def run():
         out = attend(q, k, v)
         out.backward(torch.ones_like(out))
         q.grad = k.grad = v.grad = None
     return run
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 implementations = {"from scratch": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
@@ -1101,8 +1039,8 @@ with cpu_threads(1):
         q, k, v = (torch.randn(1, 4, t, 64, device=DEVICE, requires_grad=True) for _ in range(3))
         row = {"T": t}
         for name, attend in implementations.items():
-            row[f"{name} ms"] = 1e3 * median_time(forward_backward(attend, q, k, v), repeats=3)
-            row[f"{name} MiB"] = peak_bytes(forward_backward(attend, q, k, v)) / 2**20
+            row[f"{name} ms"] = 1e3 * time_it(forward_backward(attend, q, k, v), repeats=3, device=DEVICE).median
+            row[f"{name} MiB"] = peak_bytes(forward_backward(attend, q, k, v), DEVICE) / 2**20
         perf.append(row)
 print(f"{'T':>6} {'from scratch ms':>16} {'fused ms':>9} {'from scratch MiB':>17} {'fused MiB':>10} "
       f"{'(T x T) MiB':>12}")

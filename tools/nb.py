@@ -50,10 +50,11 @@ import jupytext
 import nbformat
 from jupytext.cli import jupytext as jupytext_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run as a script
 
 from course_utils import REPO_URL  # noqa: E402
+from tools import web  # noqa: E402
+from tools.notebook_paths import ROOT, colab_url, pair  # noqa: E402
 
 SETUP_MARKER = "# ---- notebook imports ----"
 # The set-up cell pins course_utils to the last commit that changed these.
@@ -69,14 +70,6 @@ TEXT_FORMAT = "py:percent"
 # ----------------------------------------------------------------------------
 # Pairs
 # ----------------------------------------------------------------------------
-
-
-def pair(path):
-    """``(py_path, ipynb_path)`` of the pair that ``path`` (either file) belongs to."""
-    path = Path(path)
-    if path.suffix not in (".py", ".ipynb"):
-        raise ValueError(f"{path}: expected a notebook's .py or .ipynb file")
-    return path.with_suffix(".py"), path.with_suffix(".ipynb")
 
 
 def sync(path):
@@ -112,11 +105,6 @@ def save(nb, path):
 # ----------------------------------------------------------------------------
 # Stamping
 # ----------------------------------------------------------------------------
-
-
-def colab_url(path):
-    repo = REPO_URL.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{pair(path)[1].name}"
 
 
 def badge(path):
@@ -459,16 +447,12 @@ def cmd_stamp(args):
 
 
 def cmd_slides(args):
-    from tools import web
-
     for target in web.build_decks(_unique_pairs(args.notebooks), args.output_dir):
         print(f"wrote {target}")
     return 0
 
 
 def cmd_site(args):
-    from tools import web
-
     written = web.build_site(_unique_pairs(args.notebooks), args.output_dir)
     print(f"wrote {len(written)} pages and their decks into {args.output_dir}/ (start at index.html)")
     return 0

@@ -7,6 +7,10 @@
   ``ImageDataset`` (whole splits as uint8 tensors), ``dataset_status(name)``.
 - :mod:`course_utils.data.batches`: ``Batches`` (shuffled, normalised,
   augmented batches on the device), ``Augment``.
+- :mod:`course_utils.data.splits`: ``validation_split`` (the one way the
+  course carves a validation split out of a training set, used by
+  ``ImageDataset.split_validation`` and the ResNet experiments),
+  ``stratified_indices``.
 
 - :mod:`course_utils.data.text`: notebook 13's English-French sentence pairs
   (loader, word-level tokenizer, vocabularies, the split by source sentence,
