@@ -110,6 +110,26 @@ SETTINGS = profile.pick(
 STEPS = SETTINGS["steps_per_epoch"] * SETTINGS["epochs"]
 print(SETTINGS, f"-> {STEPS:,} steps")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The full profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here. An example is one window of
+# `context` tokens; each epoch ends with the whole validation split (111,540 characters) in windows.
+def colab_run(what, vocab_size, epochs, num_layers=None, d_model=None, positions="learned"):
+    return dict(what=what, epochs=epochs, train=SETTINGS["steps_per_epoch"] * SETTINGS["batch_size"],
+                eval=111_540 // SETTINGS["context"], batch_size=SETTINGS["batch_size"],
+                example=torch.zeros(1, SETTINGS["context"], dtype=torch.long),
+                model=lambda: gpt_models.gpt(vocab_size, context_length=SETTINGS["context"],
+                                             num_layers=num_layers or SETTINGS["num_layers"],
+                                             d_model=d_model or SETTINGS["d_model"], nhead=SETTINGS["nhead"],
+                                             positions=positions))
+
+
+colab_runs = [colab_run("GPT, characters", 65, SETTINGS["epochs"]),
+              colab_run(f"GPT, BPE {SETTINGS['bpe_vocab']}", SETTINGS["bpe_vocab"], 1),
+              colab_run("GPT, rotary positions", 65, 1, positions="rotary")]
+colab_runs += [colab_run(f"GPT {layers}x{width} (scaling)", 65, 1, layers, width)
+               for layers, width in SETTINGS["scale_sizes"]]
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Tokens
 #
