@@ -484,7 +484,7 @@ def vit_h_14(num_classes=1000, **kwargs):
 
 def vit_cifar(num_classes=10, *, patch_size=4, num_layers=4, num_heads=4, hidden_dim=96, mlp_dim=192, **kwargs):
     """A small ViT for 32x32 images (notebook 14): patch 4 gives an 8x8 grid, 64 patch tokens
-    and the class token; 4 layers of width 96, 4 heads, MLP 192 (306,922 parameters at 10 classes).
+    and the class token; 4 layers of width 96, 4 heads, MLP 192 (311,338 parameters at 10 classes).
 
     Args:
         num_classes: outputs of the head.
