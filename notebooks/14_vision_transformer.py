@@ -36,6 +36,7 @@ if importlib.util.find_spec("course_utils") is None:
                            f"again); or run in a new cell:  !pip install {COURSE_UTILS_SOURCE}")
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
+import copy
 import functools
 import math
 import time
@@ -663,25 +664,25 @@ print(f"training minus validation accuracy on {smallest:,} images: "
       + "; ".join(f"{kind} " + ", ".join(f"{100 * o:+.1f}" for o in overfit[kind][smallest]) for kind in MODELS))
 if PROFILE != "smoke":
     assert all(g > 0 for g in gap[smallest]), f"{RESNET} should lead on {smallest} images on every seed: {gap}"
-    assert all(v > r for v, r in zip(overfit["ViT"][smallest], overfit[RESNET][smallest])), (
-        f"the ViT should overfit the smallest subset more than {RESNET} on every seed: {overfit}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Against the paper's direction
 #
-# The assertions above hold on every seed: on the smallest subset the ResNet leads, and the ViT overfits
-# more (a larger gap between its accuracy on the images it trained on and on the validation images), which
-# is how the paper explains its Figure 4 (section 4.3): on the smaller subsets its ViTs overfit more than
-# ResNets of comparable cost. That is the first half of the paper's direction,
-# ResNets ahead on small data. The second half, the gap closing and then reversing as the data grow, is
-# what the "mean gap" and "mean gain" lines measure at our scale: whether the gap narrows from the smallest
-# to the largest subset, and how much each model gains from 16 times more images. What no laptop can show
-# is the crossover. In the paper ViT-B/32 is behind ResNet50 on 9M JFT images and ahead from 90M (Figure 4);
-# pre-trained on ImageNet's 1.3M images, ViTs stay behind the BiT ResNets (Figure 3; Table 5: ViT-B/16
-# pre-trained on ImageNet alone reaches 77.9% on it, 84.0% after ImageNet-21k, 84.2% after JFT-300M).
-# CIFAR-10 has 50,000 training images in all, and our runs take seconds: with equal steps the largest subset
-# is seen twice, so a run is limited by its steps as much as by its data, and it also measures how fast each
-# model learns, where a convolution's built-in locality helps from the first step.
+# The assertion above holds on every seed: on the smallest subset the ResNet leads. That is the first half
+# of the paper's direction, ResNets ahead on small data. The paper explains it by overfitting (section
+# 4.3): on the smaller subsets its ViTs overfit more than ResNets of comparable cost. The "train - val"
+# columns measure overfitting here, but runs this short may stop before that regime (in the runs made
+# while this notebook was written, neither model was consistently ahead on it), so nothing is asserted
+# about it. The second half, the gap closing and then reversing as the data grow, is what the "mean gap"
+# and "mean gain" lines measure at our scale.
+#
+# What no laptop can show is the crossover. In the paper ViT-B/32 is behind ResNet50 on 9M JFT images and
+# ahead from 90M (Figure 4); pre-trained on ImageNet's 1.3M images, ViTs stay behind the BiT ResNets
+# (Figure 3; Table 5: ViT-B/16 pre-trained on ImageNet alone reaches 77.9% on it, 84.0% after ImageNet-21k,
+# 84.2% after JFT-300M). CIFAR-10 has 50,000 training images in all, and our runs take seconds: with equal
+# steps the largest subset is seen twice, so a run is limited by its steps as much as by its data, and it
+# also measures how fast each model learns, where a convolution's built-in locality helps from the first
+# step.
 
 # %% [markdown] tags=["notes"] slideshow={"slide_type": "notes"}
 # Speaker notes. Stress "equal steps": a fixed budget of compute, not of epochs. With equal epochs the
@@ -718,6 +719,24 @@ near, far = cosine[grid_distance == 1].mean(), cosine[grid_distance >= 4].mean()
 print(f"mean similarity of grid neighbours {near:.3f}, of patches 4 or more apart {far:.3f}")
 if PROFILE != "smoke":
     assert near > far + 0.1, "neighbouring patches should have more similar embeddings than distant ones"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The trained model at 48 px
+#
+# Resizing the learned embeddings lets the trained model read larger images: a copy of it, its embeddings
+# interpolated to a 12x12 grid, classifies the validation images upsampled to 48 px (bilinear) without any
+# fine-tuning. Each of its 4x4-pixel patches now covers less of the object than in training, so some
+# accuracy is lost; fine-tuning at the new size (exercise 5) would win it back.
+
+# %%
+at_48 = copy.deepcopy(model).resize_positions(48)
+val_48 = Batches(data.val_images[picked], data.val_labels[picked], 500, mean=data.mean, std=data.std,
+                 device=DEVICE, resize=48)
+acc_32, acc_48 = evaluate(model, val_eval)["acc"], evaluate(at_48, val_48)["acc"]
+print(f"validation accuracy ({len(picked):,} images): {acc_32:.2%} at 32 px; {acc_48:.2%} at 48 px with the "
+      f"embeddings resized from 8x8 to {at_48.config.grid[0]}x{at_48.config.grid[1]} patches")
+if PROFILE != "smoke":
+    assert acc_48 > 0.2, "the resized model should still classify far above chance (10%)"
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How far the heads look: mean attention distance
