@@ -314,18 +314,23 @@ print(f"{'model':10}{'layers':>7}{'D':>6}{'MLP':>6}{'heads':>6}{'ours':>13}{'tor
       f"{'tokens':>8}{'GMACs':>7}")
 for name, (label, layers, d, mlp, heads, paper) in TABLE_1.items():
     with torch.device("meta"):
-        ours_n = count_params(getattr(vit, name)())
-        theirs_n = count_params(getattr(torchvision.models, name)())
+        ours_model = getattr(vit, name)()
+        ours_n, theirs_n = count_params(ours_model), count_params(getattr(torchvision.models, name)())
     assert ours_n == theirs_n, f"{label}: {ours_n:,} parameters, torchvision {theirs_n:,}"
-    n = (224 // int(label[-2:])) ** 2 + 1
-    gmacs = (layers * layer_macs(n, d, mlp) + (n - 1) * 3 * int(label[-2:]) ** 2 * d + d * 1000) / 1e9
-    print(f"{label:10}{layers:>7}{d:>6}{mlp:>6}{heads:>6}{ours_n:>13,}{theirs_n:>13,}{paper:>9}{n:>8}{gmacs:>7.2f}")
+    p = int(label[-2:])
+    n = (224 // p) ** 2 + 1
+    macs = layers * layer_macs(n, d, mlp) + (n - 1) * 3 * p * p * d + d * 1000  # + patch embedding + head
+    assert macs == macs_per_image(ours_model, 224), f"{label}: the formula and the FLOP counter disagree"
+    recorded = getattr(torchvision.models, f"ViT_{label[4]}_{p}_Weights").IMAGENET1K_V1.meta["_ops"]  # GFLOPs
+    assert abs(macs / 1e9 - recorded) < 0.001, f"{label}: {macs / 1e9:.3f} G multiply-adds, torchvision {recorded}"
+    print(f"{label:10}{layers:>7}{d:>6}{mlp:>6}{heads:>6}{ours_n:>13,}{theirs_n:>13,}{paper:>9}{n:>8}{macs / 1e9:>7.2f}")
 
 # %% [markdown]
 # Table 1 gives the Base and Large models "86M" and "307M" parameters. ViT-B/32 has 1.7M more than ViT-B/16
 # although its sequence is four times shorter: a 32x32 patch holds 3,072 numbers, so its linear map `E` is
-# four times larger, and the position table is shorter. The multiply-adds (at 224 px, by the formula
-# above) fall almost fourfold.
+# four times larger, and the position table is shorter. The multiply-adds per 224 px image (the formula
+# above, equal to the FLOP counter's count on the `meta` device and to the "GFLOPS" torchvision records for
+# these models, which are multiply-adds) fall almost fourfold.
 
 # %% [markdown] tags=["notes"] slideshow={"slide_type": "notes"}
 # Speaker notes. The two equality checks are the point of this slide: the ViT adds patches, a class token and
