@@ -128,3 +128,11 @@ def test_tidy_streams_keeps_what_a_reader_sees():
     assert [(o.name, o.text) for o in cell.outputs] == [
         ("stdout", "epoch 1/2  acc 80%\nepoch 2/2  acc 85%\n"), ("stderr", "a warning\n"), ("stdout", "done\n")]
     assert "execution" not in cell.metadata
+
+
+def test_a_markdown_cell_tagged_notes_is_speaker_notes():
+    notes = nbformat.v4.new_markdown_cell("Say why before showing how.", metadata={"tags": ["notes"]})
+    heading = nbformat.v4.new_markdown_cell("## A slide", metadata={"tags": ["notes"]})
+    assert nbtool.slide_type(notes) == "notes"
+    assert nbtool.slide_type(heading) == "slide"  # a heading always starts its slide
+    assert nbtool.slide_type(nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["notes"]})) is None

@@ -34,7 +34,8 @@ Conventions ``stamp`` applies (and ``tests/test_notebook_hygiene.py`` checks):
 - Every ``#``/``##`` heading starts a markdown cell of its own, which starts a
   slide; every ``###`` heading a sub-slide. Other cells continue the current
   slide; the set-up cell and code cells tagged ``no-slide`` (e.g. one that
-  only checks) are skipped.
+  only checks) are skipped; a markdown cell tagged ``notes`` becomes speaker
+  notes (slide type *Notes*: in the presenter's view, not on the slide).
 """
 
 import argparse
@@ -61,6 +62,8 @@ SETUP_MARKER = "# ---- notebook imports ----"
 PIN_PATHS = ("course_utils", "pyproject.toml")
 # A code cell with this tag stays out of the slides (e.g. one that only checks).
 NO_SLIDE_TAG = "no-slide"
+# A markdown cell with this tag is speaker notes (slide type "notes").
+NOTES_TAG = "notes"
 PIN_RE = re.compile(r'COURSE_UTILS_SOURCE = "git\+(?P<url>\S+)@(?P<commit>[0-9a-f]{40})"')
 BADGE_RE = re.compile(r"^\[!\[Open In Colab\].*$", re.MULTILINE)
 HEADING_RE = re.compile(r"^(#{1,3}) \S")
@@ -242,8 +245,8 @@ def slide_type(cell):
         level = heading_level(cell.source.lstrip().split("\n", 1)[0])
         if level:
             return "subslide" if level == 3 else "slide"
-        if cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
-            return "notes"  # speaker notes (a markdown cell without a heading) stay notes
+        if NOTES_TAG in tags or cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            return "notes"  # speaker notes: tagged 'notes', or already of slide type Notes
     return None
 
 
