@@ -109,7 +109,7 @@ assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)], "16/32/64 filters on 
 # 3x3 convolution, three stages of `n` blocks of two 3x3 convolutions each, pooling and the classifier.
 # Depth comes only from `n`; the widths 16, 32, 64 and the map sizes 32, 16, 8 stay.
 
-# %%
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_cifar_resnet():
     """The paper's CIFAR-10 network (section 4.2) as stages: what `resnet.resnet_cifar(6n + 2)` builds."""
     fig, ax = plt.subplots(figsize=(11, 3.4))
@@ -152,6 +152,7 @@ def draw_cifar_resnet():
     return fig
 
 
+# %%
 draw_cifar_resnet();
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
