@@ -103,6 +103,59 @@ print("stem (16, 32, 32) -> stages", shapes)
 assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)], "16/32/64 filters on 32/16/8-pixel maps"
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The network as stages, drawn
+#
+# The whole family in one picture (the paper's section 4.2 describes it in words and a small table): a
+# 3x3 convolution, three stages of `n` blocks of two 3x3 convolutions each, pooling and the classifier.
+# Depth comes only from `n`; the widths 16, 32, 64 and the map sizes 32, 16, 8 stay.
+
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+def draw_cifar_resnet():
+    """The paper's CIFAR-10 network (section 4.2) as stages: what `resnet.resnet_cifar(6n + 2)` builds."""
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    ax.set(xlim=(0, 22.6), ylim=(0, 6.0))
+    ax.axis("off")
+
+    def layer(x, label, color):
+        ax.text(x, 3, label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.35", ec="black", fc=color))
+
+    def arrow(x0, x1, y=3, color="black"):
+        ax.annotate("", (x1, y), (x0, y), arrowprops=dict(arrowstyle="->", color=color))
+
+    layer(1.0, "image\n32x32x3", "#eeeeee")
+    layer(3.2, "3x3 conv\n16", "#cfe2f3")
+    arrow(1.75, 2.55)
+    arrow(3.85, 4.45)
+    for x, filters, side, first in ((6.7, 16, 32, "stride 1"), (11.4, 32, 16, "the first with stride 2"),
+                                   (16.1, 64, 8, "the first with stride 2")):
+        ax.add_patch(plt.Rectangle((x - 2.2, 1.3), 4.4, 3.7, fill=False, ls="--", ec="gray"))
+        layer(x - 1.0, f"3x3 conv\n{filters}", "#cfe2f3")
+        layer(x + 0.45, f"3x3 conv\n{filters}", "#cfe2f3")
+        ax.text(x + 1.55, 3, "+", ha="center", va="center", color="tab:blue", fontsize=12,
+                bbox=dict(boxstyle="circle,pad=0.1", fc="white", ec="tab:blue"))
+        arrow(x - 0.4, x - 0.15)
+        arrow(x + 1.05, x + 1.35)
+        ax.plot([x - 1.9, x - 1.9, x + 1.55], [3, 4.3, 4.3], color="tab:blue")  # the shortcut around two layers
+        ax.annotate("", (x + 1.55, 3.25), (x + 1.55, 4.3), arrowprops=dict(arrowstyle="->", color="tab:blue"))
+        ax.text(x - 0.2, 4.5, "shortcut (option A)", ha="center", fontsize=8, color="tab:blue")
+        ax.text(x, 1.75, f"x n blocks, {first}", ha="center", fontsize=8)
+        ax.text(x, 0.75, f"{filters} filters, {side}x{side} maps", ha="center", fontsize=9)
+        arrow(x + 1.8, x + 2.45)
+    layer(19.7, "global\naverage pool", "#fff2cc")
+    arrow(20.6, 21.1)
+    layer(21.8, "10-way\nfc", "#d9ead3")
+    ax.set_title("The paper's CIFAR-10 network: 1 + 2n + 2n + 2n + 1 = 6n + 2 layers with weights (n = 3: ResNet-20)\n"
+                 "each conv is followed by batch norm and a ReLU (in a block, the second ReLU comes after the addition); "
+                 "the plain network has no shortcuts", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# %%
+draw_cifar_resnet();
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Parameters: the paper's Table 6
 #
 # Table 6 prints each ResNet's parameter count, rounded. Counting ours (PyTorch's `meta` device builds
@@ -164,7 +217,9 @@ assert counts["B"] == by_hand_b and counts["C"] == by_hand_c, "B and C add exact
 #
 # Section 4.2 trains every network the same way: SGD with momentum 0.9 and weight decay 1e-4,
 # mini-batches of 128, learning rate 0.1, divided by 10 at 32k and 48k iterations, stop at 64k (a
-# schedule chosen on a 45k/5k train/validation split); He initialisation and batch norm, no dropout.
+# schedule "determined on a 45k/5k train/val split"; whether the final runs then trained on all 50,000
+# images the paper does not say, and the course reads it as the 45,000); He initialisation and batch
+# norm, no dropout.
 # `course_utils.experiments` holds it as a frozen dataclass whose defaults are the paper's:
 
 # %%

@@ -62,6 +62,20 @@ def test_the_readme_table_shows_what_the_benchmark_prints():
     assert covered == set(stems), f"notebooks missing from README's Colab table: {sorted(set(stems) - covered)}"
 
 
+def test_notebook_00_points_to_the_readme_table_instead_of_repeating_it():
+    """The README's table is the one place the estimates are written (the test above checks it against
+    the benchmark): notebook 00 links to it, so the two cannot drift apart."""
+    source = (nbtool.ROOT / "notebooks" / "00_start_here.py").read_text()
+    heading = "### What `full` costs on Colab's free GPU"
+    assert heading in source, "notebook 00 lost its Colab slide"
+    slide = source.split(heading, 1)[1].split("# %%", 1)[0]
+    readme_heading = "What to expect on Colab's free GPU"
+    anchor = re.sub(r"[^a-z0-9 -]", "", readme_heading.lower()).replace(" ", "-")  # GitHub's anchor
+    assert f"#{anchor})" in slide, f"notebook 00's Colab slide should link to the README's table (#{anchor})"
+    figures = re.findall(r"\d+(?:\.\d+)?\s*(?:min|minutes|s)\b", slide)
+    assert not figures, f"notebook 00 repeats Colab estimates {figures}: link to the README's table instead"
+
+
 def test_the_sequence_runs_count_the_notebooks_models():
     """Notebook 12's estimate uses its own classes; the multiply-adds of its
     attention tagger equal the formula for its layers (one sequence of T tokens)."""
