@@ -48,6 +48,9 @@ CIFAR_ENV = $(if $(COURSE_CIFAR10_DIR),,$(if $(wildcard $(CIFAR_DIR)),COURSE_CIF
 # The English-French pairs are read from their archive as it is (notebook 13).
 FRA_ENG_ARCHIVE := $(OFFLINE_DATASETS)/fra-eng.tsv.xz
 FRA_ENV = $(if $(COURSE_FRA_ENG),,$(if $(wildcard $(FRA_ENG_ARCHIVE)),COURSE_FRA_ENG=$(abspath $(FRA_ENG_ARCHIVE))))
+# Tiny Shakespeare too (notebook 15).
+SHAKESPEARE_ARCHIVE := $(OFFLINE_DATASETS)/tinyshakespeare.txt.xz
+SHAKESPEARE_ENV = $(if $(COURSE_TINYSHAKESPEARE),,$(if $(wildcard $(SHAKESPEARE_ARCHIVE)),COURSE_TINYSHAKESPEARE=$(abspath $(SHAKESPEARE_ARCHIVE))))
 
 # Extra options for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8899"`.
 # tools/lab.py adds the course's settings (no news pop-up; RISE's theme) and, as root, --allow-root.
@@ -65,15 +68,15 @@ sync: venv
 # Checkpoints go to a temporary folder, so every test run trains from scratch.
 test: venv offline-data lint
 	ckpt=$$(mktemp -d); \
-	$(CIFAR_ENV) $(FRA_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
+	$(CIFAR_ENV) $(FRA_ENV) $(SHAKESPEARE_ENV) COURSE_PROFILE=smoke MPLBACKEND=Agg COURSE_CHECKPOINT_DIR=$$ckpt \
 		$(BIN)/python -m pytest --durations=20 --nbval-lax --nbval-current-env tests $(NOTEBOOKS); \
 	status=$$?; rm -rf $$ckpt; exit $$status
 
 unit: venv offline-data
-	$(CIFAR_ENV) $(FRA_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
+	$(CIFAR_ENV) $(FRA_ENV) $(SHAKESPEARE_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest tests
 
 course: venv offline-data
-	$(CIFAR_ENV) $(FRA_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
+	$(CIFAR_ENV) $(FRA_ENV) $(SHAKESPEARE_ENV) $(BIN)/python tools/nb.py run $(NOTEBOOKS) --output-dir build $(if $(PROFILE),--profile $(PROFILE))
 
 slides: venv
 	$(BIN)/python tools/nb.py slides $(NOTEBOOKS) --output-dir build/slides

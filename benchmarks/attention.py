@@ -18,22 +18,21 @@ allocations and frees that PyTorch's profiler records. Run:
 """
 
 import argparse
-import contextlib
+import functools
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_utils.attention import scaled_dot_product_attention  # noqa: E402
 from course_utils.device import get_device  # noqa: E402
+from course_utils.memory import peak_bytes  # noqa: E402
+from course_utils.timing import time_interleaved  # noqa: E402
 
 MiB = 2**20
 
@@ -46,56 +45,10 @@ def fused(q, k, v):
     return F.scaled_dot_product_attention(q, k, v)
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def forward_backward(fn, q, k, v):
     out = fn(q, k, v)
     out.backward(torch.ones_like(out))
     q.grad = k.grad = v.grad = None
-
-
-def seconds(fn, q, k, v):
-    _sync(q.device)
-    start = time.perf_counter()
-    forward_backward(fn, q, k, v)
-    _sync(q.device)
-    return time.perf_counter() - start
-
-
-@contextlib.contextmanager
-def c_stderr_silenced():
-    """Hide what C++ code writes to stderr (PyTorch's profiler logs its start and stop there)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def peak_memory(fn, q, k, v):
-    """Peak bytes allocated by one forward and backward pass, beyond what existed before."""
-    if q.device.type == "cuda":
-        torch.cuda.synchronize(q.device)
-        before = torch.cuda.memory_allocated(q.device)
-        torch.cuda.reset_peak_memory_stats(q.device)
-        forward_backward(fn, q, k, v)
-        torch.cuda.synchronize(q.device)
-        return torch.cuda.max_memory_allocated(q.device) - before
-    with c_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        forward_backward(fn, q, k, v)
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
-    current = peak = 0
-    for e in events:  # allocations are positive, frees negative
-        current += e.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
 
 
 def measure(lengths, batch, heads, head_dim, repeats, device, dtype=torch.float32):
@@ -109,14 +62,10 @@ def measure(lengths, batch, heads, head_dim, repeats, device, dtype=torch.float3
             err = (from_scratch(q, k, v) - fused(q, k, v)).abs().max().item()
         if err > 1e-4:
             raise AssertionError(f"T={t}: the two implementations differ by {err:.3g}")
-        for fn in (from_scratch, fused):  # warm-up
-            forward_backward(fn, q, k, v)
-        times = {from_scratch: [], fused: []}
-        for _ in range(repeats):
-            for fn in (from_scratch, fused):
-                times[fn].append(seconds(fn, q, k, v))
-        rows.append((t, 1e3 * statistics.median(times[from_scratch]), 1e3 * statistics.median(times[fused]),
-                     peak_memory(from_scratch, q, k, v) / MiB, peak_memory(fused, q, k, v) / MiB))
+        passes = {fn: functools.partial(forward_backward, fn, q, k, v) for fn in (from_scratch, fused)}
+        times = time_interleaved(passes, repeats=repeats, warmup=1, device=device)
+        rows.append((t, 1e3 * times[from_scratch].median, 1e3 * times[fused].median,
+                     peak_bytes(passes[from_scratch], device) / MiB, peak_bytes(passes[fused], device) / MiB))
     return rows
 
 

@@ -25,7 +25,6 @@ import gzip
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -39,6 +38,7 @@ from course_utils.data import load_dataset  # noqa: E402
 from course_utils.data.sources import DEBIAN_FASHION_MNIST  # noqa: E402
 from course_utils.device import get_device, seed_everything  # noqa: E402
 from course_utils.paths import data_dir  # noqa: E402
+from course_utils.timing import Stopwatch, per_second  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
 
@@ -72,20 +72,18 @@ def textbook_epoch(model, loader, optimizer, device):
     """The loop found in most tutorials: per-batch transfer, loss, step, metrics."""
     model.train()
     seen, correct, total_loss = 0, 0, 0.0
-    start = time.perf_counter()
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return seen / (time.perf_counter() - start), correct / seen
+    with Stopwatch(device) as clock:
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+    return per_second(seen, clock.seconds), correct / seen
 
 
 def warm_up(model, optimizer, device, batch_size, steps=10):

@@ -34,7 +34,6 @@ import argparse
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -47,6 +46,7 @@ from course_utils.accounting import count_macs  # noqa: E402
 from course_utils.data import Batches, load_dataset  # noqa: E402
 from course_utils.device import get_device, seed_everything  # noqa: E402
 from course_utils.models import resnet  # noqa: E402
+from course_utils.timing import Stopwatch, per_second, time_it  # noqa: E402
 from course_utils.train import fit  # noqa: E402
 
 
@@ -67,41 +67,32 @@ def train_step(model, optimizer, x, y):
     return loss
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def ceiling_epoch(model, optimizer, prepared, device):
     """Examples/s of bare training steps over batches that already sit in memory, ready to use."""
     model.train()
-    sync(device)
-    start = time.perf_counter()
-    for x, y in prepared:
-        train_step(model, optimizer, x, y)
-    sync(device)
-    return sum(len(y) for _, y in prepared) / (time.perf_counter() - start)
+    with Stopwatch(device) as clock:
+        for x, y in prepared:
+            train_step(model, optimizer, x, y)
+    return per_second(sum(len(y) for _, y in prepared), clock.seconds)
 
 
 def textbook_epoch(model, optimizer, loader, device, channels_last):
     """The loop of most tutorials: per-batch transfer, loss, step, running metrics."""
     model.train()
     seen, correct = 0, 0
-    sync(device)
-    start = time.perf_counter()
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    sync(device)
-    return seen / (time.perf_counter() - start)
+    with Stopwatch(device) as clock:
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+    return per_second(seen, clock.seconds)
 
 
 class PILImageDataset(torch.utils.data.Dataset):
@@ -127,15 +118,8 @@ def matmul_gflops(size, repeats=5, device=None):
     """The float32 rate of ``torch.mm`` on square matrices, in GFLOP/s (the best of ``repeats``)."""
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
-    torch.mm(a, b)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        sync(a.device)
-        start = time.perf_counter()
-        torch.mm(a, b)
-        sync(a.device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    best = time_it(lambda: torch.mm(a, b), repeats=repeats, warmup=1, device=a.device).fastest
+    return per_second(2 * size**3, best) / 1e9
 
 
 def main(argv=None):

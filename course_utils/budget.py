@@ -4,16 +4,13 @@ On Colab the ``full`` profile is picked automatically (a GPU is present), so
 a notebook's default ``full`` run must finish on the free T4 in about an
 hour. Where a paper's complete setting needs longer (notebook 11's grid of
 ResNet runs), the notebook runs it only when asked, and says first how long
-it will take::
+it will take, as notebook 11 does with the time it measured on its device::
 
     from course_utils import budget
 
-    hours = budget.t4_hours(budget.training_flops(macs, examples=50_000, epochs=182, repeats=15),
-                            steps=15 * 64_000)
-    if budget.long_run("11-paper-grid", hours, "the paper's grid: 5 depths x 3 seeds, 64k steps each"):
-        ...  # the whole grid
-    else:
-        ...  # the default: what fits in the hour
+    if budget.long_run("11-paper-grid", hours, "the paper's grid", where=f"here ({DEVICE.type})"):
+        runner.run_grid(paper_grid, ...)  # the whole grid
+    # else: the default, what fits in the hour, has run above
 
 A learner asks with the environment variable ``COURSE_LONG_RUNS`` (names
 separated by commas, or ``all``), set before the notebook starts or in a
@@ -72,28 +69,29 @@ def t4_seconds(flops, steps=0):
     return flops / T4_TRAIN_FLOPS + steps * T4_STEP_SECONDS
 
 
-def t4_hours(flops, steps=0):
-    """:func:`t4_seconds` in hours."""
-    return t4_seconds(flops, steps) / 3600
-
-
-def long_runs_requested():
+def _requested():
     """The run names in ``COURSE_LONG_RUNS`` (``{"all"}`` for every run)."""
     return {name.strip() for name in os.environ.get(ENV_VAR, "").split(",") if name.strip()}
 
 
-def long_run(name, hours, what):
-    """Whether to do the long run ``name`` (expected to take ``hours`` on a
-    T4): only when ``COURSE_LONG_RUNS`` names it or says ``all``. Prints
-    either way what it is, how long it takes and how to ask for it."""
+def _duration(hours):
+    return f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.0f} min"
+
+
+def long_run(name, hours, what, where="on a Colab T4"):
+    """Whether to do the long run ``name``, expected to take ``hours``
+    ``where`` (a T4 estimate by default; notebook 11 passes the time it
+    measured on its own device): only when ``COURSE_LONG_RUNS`` names it or
+    says ``all``. Prints either way what it is, how long it takes and how to
+    ask for it."""
     if not name or "," in name:
         raise ValueError(f"a long run needs a name without commas, got {name!r}")
     if hours < 0:
         raise ValueError(f"hours must be >= 0, got {hours}")
-    requested = long_runs_requested()
+    requested = _requested()
     if name in requested or "all" in requested:
-        print(f"{name}: running {what}; expect about {hours:.1f} h on a Colab T4.")
+        print(f"{name}: running {what}; expect about {_duration(hours)} {where}.")
         return True
-    print(f"{name}: not running {what}, which takes about {hours:.1f} h on a Colab T4. To run it, set "
+    print(f"{name}: not running {what}, which takes about {_duration(hours)} {where}. To run it, set "
           f"{ENV_VAR}={name} (in a cell: os.environ[\"{ENV_VAR}\"] = \"{name}\") and run this cell again.")
     return False

@@ -10,6 +10,19 @@ import os
 from pathlib import Path
 
 
+def repo_root():
+    """The folder that holds the ``course_utils`` package: the repository's
+    root in a checkout (see :func:`in_checkout`)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def in_checkout():
+    """Whether ``course_utils`` runs from a checkout of the repository (rather
+    than installed, e.g. on Colab)."""
+    root = repo_root()
+    return (root / "pyproject.toml").exists() and (root / "course_utils").is_dir()
+
+
 def data_dir():
     """The download and cache folder: ``COURSE_DATA_DIR`` or ``<repo>/data``.
 
@@ -19,9 +32,8 @@ def data_dir():
     env = os.environ.get("COURSE_DATA_DIR")
     if env:
         return Path(env).expanduser()
-    repo = Path(__file__).resolve().parent.parent
-    if (repo / "pyproject.toml").exists() and (repo / "course_utils").is_dir():
-        return repo / "data"
+    if in_checkout():
+        return repo_root() / "data"
     return Path.cwd() / "data"
 
 

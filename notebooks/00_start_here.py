@@ -108,16 +108,13 @@ print(describe())
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### What `full` costs on Colab's free GPU
 #
-# Estimated for the T4 from each notebook's training arithmetic (multiply-adds
-# x images x epochs) at the rate NVIDIA measured on it, plus a cost per step
-# (`benchmarks/colab_time.py`; expect them within a factor of two):
-#
-# | notebooks | `full` on a T4 |
-# | --- | --- |
-# | 00-04 | under a minute each |
-# | 05 | about 7 minutes (NumPy: the CPU does the work) |
-# | 06, 09 | about 2.5 minutes each |
-# | 07, 08 | about 6 and 4.5 minutes |
+# Each notebook's `full` run on a T4 is estimated from its training arithmetic
+# (multiply-adds x images x epochs) at the rate NVIDIA measured on that GPU, plus
+# a cost per step: `python benchmarks/colab_time.py` prints the estimates, and
+# the README's table ([What to expect on Colab's free GPU](https://github.com/deep-learning-course/conv-to-transformer#what-to-expect-on-colabs-free-gpu))
+# lists them, notebook by notebook, with what dominates each. That table is the
+# one place the figures are written (a test checks it against the benchmark), so
+# this notebook does not repeat them. Expect them within a factor of two.
 #
 # No notebook's default run takes more than about an hour. A longer setting
 # (notebook 11's grid of paper runs) runs only when you ask for it, and says

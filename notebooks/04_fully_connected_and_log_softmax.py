@@ -364,7 +364,7 @@ plt.show()
 # logits. There is no softmax layer in the model: `F.cross_entropy` applies
 # log-softmax itself. Batch normalisation is new: the next slides open it.
 
-# %%
+# %% tags=["colab-estimate"]
 def conv_block(in_channels, out_channels):
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),  # BN has the bias
@@ -651,6 +651,12 @@ history = fit(model, train_batches, val_batches, epochs=epochs, optimizer=optimi
 plot_history(history, title="small CNN on Fashion-MNIST")
 plt.show()
 assert history[-1].train_loss < history[0].train_loss or epochs == 1, "the training loss should fall"
+
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+colab_runs = [dict(what="first CNN", model=small_cnn, input_shape=(1, 1, 28, 28), train=60_000 - n_val,
+                   epochs=epochs, eval=n_val)]  # Fashion-MNIST's 60,000 training images, less the validation split
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The test set, once

@@ -609,6 +609,11 @@ print(f"train {x_train.shape}, validation {x_val.shape}, test {x_test.shape}; "
       f"training images per class: {np.bincount(y_train).tolist()}")
 
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# For the Colab estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"): this notebook's
+# work does not move to a GPU, so its estimate scales the standard run's time by this number.
+colab_cpu_work = n_train * epochs  # the NumPy network runs on the CPU on every profile: its time grows with this
+
 # %%
 def evaluate_numpy(net, x, y, batch_size=500):
     """Mean loss and accuracy over (x, y), in batches."""

@@ -401,7 +401,7 @@ for seed in range(2):
 # Five variants, all with the same convolutions and dense layers (batch norm adds a scale and a shift
 # per channel):
 
-# %%
+# %% tags=["colab-estimate"]
 # NBVAL_CHECK_OUTPUT
 VARIANTS = {
     "sigmoid_avg": dict(activation="sigmoid", pool="avg"),  # 1998 (simplified)
@@ -445,6 +445,13 @@ test_batches = data.test_batches(1_000, device=DEVICE)  # the full test set, eve
 assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
+
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+colab_runs = [dict(what=f"LeNet-5 {key}", model=lambda kwargs=kwargs: lenet.lenet(1, 10, input_size=28, **kwargs),
+                   input_shape=(1, 1, 28, 28), train=settings["n_train"] - settings["n_val"],
+                   epochs=settings["epochs"], eval=settings["n_val"]) for key, kwargs in VARIANTS.items()]
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Five variants, one budget

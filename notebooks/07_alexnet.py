@@ -53,6 +53,7 @@ from course_utils.exercises import ex07
 from course_utils.models import alexnet
 from course_utils.plot import plot_history
 from course_utils.checkpoint import checkpoint_path
+from course_utils.timing import per_second, time_it
 from course_utils.train import evaluate, fit, optimizer_options
 
 from course_utils import profile
@@ -333,28 +334,16 @@ print(f"arithmetic intensity: {2 * macs / loaded:.0f} FLOPs per byte moved (a GP
 batch = profile.pick(smoke=2, standard=16, full=64)
 model224 = my_alexnet.eval()
 x224 = torch.randn(batch, 3, 224, 224)
-
-
-def images_per_second(model, x, repeats):
-    with torch.no_grad():
-        model(x)  # warm-up: first calls pick algorithms and allocate memory
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(repeats):
-            model(x)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-    return repeats * len(x) / (time.perf_counter() - start)
-
-
 forward_macs = count_macs(model224, (1, 3, 224, 224))
-cpu_rate = images_per_second(model224, x224, repeats=profile.pick(smoke=1, standard=2, full=3))
+with torch.no_grad():  # time_it: one untimed warm-up call (it picks algorithms, allocates), then the timed ones
+    cpu_time = time_it(lambda: model224(x224), repeats=profile.pick(smoke=1, standard=2, full=3))
+cpu_rate = per_second(len(x224), cpu_time.median)
 print(f"CPU ({torch.get_num_threads()} threads): {cpu_rate:,.1f} images/s = {1000 / cpu_rate:.0f} ms per image, "
       f"{cpu_rate * forward_macs / 1e9:.1f} G multiply-adds/s")
 if torch.cuda.is_available():
     gpu_model, gpu_x = model224.to("cuda"), x224.to("cuda")
-    gpu_rate = images_per_second(gpu_model, gpu_x, repeats=20)
+    with torch.no_grad():  # the clock waits for the GPU's queued work (time_it synchronises)
+        gpu_rate = per_second(len(gpu_x), time_it(lambda: gpu_model(gpu_x), repeats=20, device="cuda").median)
     print(f"GPU ({torch.cuda.get_device_name()}): {gpu_rate:,.0f} images/s, "
           f"{gpu_rate * forward_macs / 1e9:,.0f} G multiply-adds/s -> {gpu_rate / cpu_rate:.0f}x the CPU")
     assert gpu_rate > cpu_rate, "the GPU should be faster than the CPU on AlexNet"
@@ -410,6 +399,14 @@ test_batches = data.test_batches(500, device=DEVICE, resize=resize)  # the full 
 assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}, at {size}x{size}")
+
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+colab_runs = [dict(what="AlexNet", input_shape=(1, 1, settings["input_size"], settings["input_size"]),
+                   model=lambda: alexnet.alexnet(1, 10, input_size=settings["input_size"], width=settings["width"],
+                                                 hidden_features=settings["hidden"]),
+                   train=settings["n_train"] - settings["n_val"], epochs=settings["epochs"], eval=settings["n_val"])]
 
 # %%
 model = alexnet.alexnet(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"]).to(DEVICE)

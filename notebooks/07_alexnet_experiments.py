@@ -33,7 +33,6 @@ importlib.invalidate_caches()  # so that packages installed just now can be impo
 # ---- notebook imports ----
 import math
 import statistics
-import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -45,6 +44,7 @@ from course_utils.data import Augment, load_dataset, random_crop, random_flip
 from course_utils.exercises import ex07
 from course_utils.models import alexnet
 from course_utils.plot import show_images
+from course_utils.timing import time_interleaved
 from course_utils.train import fit, optimizer_options
 
 from course_utils import profile
@@ -87,7 +87,7 @@ small_val = small_data.val_batches(500, device=DEVICE)
 print(f"activation and LRN experiments: {exp_data}")
 print(f"dropout and augmentation:       {small_data}")
 
-
+# %% tags=["colab-estimate"]
 def small_alexnet(**kwargs):
     """The scaled-down AlexNet of part 1 (28x28 grey images, ten classes)."""
     return alexnet.alexnet(1, 10, input_size=28, width=0.25, hidden_features=512, **kwargs).to(DEVICE)
@@ -96,6 +96,22 @@ def small_alexnet(**kwargs):
 def mean_and_spread(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
+
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+n_seeds = len(settings["seeds"])
+colab_runs = [  # every run validates once per epoch (the learning-rate race once at its end, counted as per epoch)
+    dict(what="activation learning rates", model=small_alexnet, input_shape=(1, 1, 28, 28), train=settings["n_exp"],
+         epochs=settings["grid_epochs"], eval=settings["n_val"], repeats=3 * 3),  # 3 activations x 3 rates, seed 0
+    dict(what="activations (ReLU, tanh, sigmoid)", model=small_alexnet, input_shape=(1, 1, 28, 28),
+         train=settings["n_exp"], epochs=settings["exp_epochs"], eval=settings["n_val"], repeats=3 * n_seeds),
+    dict(what="dropout 0.5 / 0, augmentation", model=small_alexnet, input_shape=(1, 1, 28, 28),
+         train=settings["n_small"], epochs=settings["small_epochs"], eval=settings["n_small_val"],
+         repeats=3 * n_seeds, batch_size=32),
+    dict(what="LRN on / off", model=small_alexnet, input_shape=(1, 1, 28, 28), train=settings["n_exp"],
+         epochs=settings["exp_epochs"], eval=settings["n_val"], repeats=2 * n_seeds),
+]
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Experiment: ReLU against saturating activations
@@ -617,7 +633,7 @@ if PROFILE != "smoke":
 # %% [markdown]
 # The seconds per epoch above come from runs on a shared machine and move with its load. To see what
 # LRN itself costs, time one training step (forward and backward, 128 images) of each network in turn,
-# nine times, and keep each one's fastest:
+# nine times after an untimed warm-up round, and keep each one's fastest (`course_utils.timing`):
 
 # %%
 step_nets = {lrn: nn.Sequential(PaperInputScale(), small_alexnet(lrn=lrn)) for lrn in (False, True)}
@@ -625,13 +641,10 @@ x_step, y_step = next(iter(exp_data.train_batches(batch_size, device=DEVICE, see
 if channels_last:
     step_nets = {k: net.to(memory_format=torch.channels_last) for k, net in step_nets.items()}
     x_step = x_step.contiguous(memory_format=torch.channels_last)
-step_seconds = {False: [], True: []}
-for _ in range(9):
-    for lrn, net in step_nets.items():  # alternate, so that both see the same load
-        start = time.perf_counter()
-        F.cross_entropy(net(x_step), y_step).backward()
-        step_seconds[lrn].append(time.perf_counter() - start)
-fastest = {lrn: min(t) for lrn, t in step_seconds.items()}
+step_times = time_interleaved(  # in turn, so that both see the same load; the clock waits for a GPU
+    {lrn: lambda net=net: F.cross_entropy(net(x_step), y_step).backward() for lrn, net in step_nets.items()},
+    repeats=9, device=DEVICE)
+fastest = {lrn: t.fastest for lrn, t in step_times.items()}
 print(f"one training step, fastest of 9: without LRN {1000 * fastest[False]:.1f} ms, with LRN "
       f"{1000 * fastest[True]:.1f} ms ({fastest[True] / fastest[False] - 1:+.0%})")
 assert fastest[True] > fastest[False], "LRN's extra passes over the first two layers' maps cost time"

@@ -380,6 +380,14 @@ test_batches = data.test_batches(500, device=DEVICE, resize=resize)
 print(data, f"-> training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+colab_runs = [dict(what="VGG-11", input_shape=(1, 1, settings["input_size"], settings["input_size"]),
+                   model=lambda: vgg.vgg11(1, 10, input_size=settings["input_size"], width=settings["width"],
+                                           hidden_features=settings["hidden"], batch_norm=True),
+                   train=settings["n_train"] - settings["n_val"], epochs=settings["epochs"], eval=settings["n_val"])]
+
 # %%
 model = vgg.vgg11(1, 10, input_size=size, width=settings["width"], hidden_features=settings["hidden"],
                   batch_norm=True).to(DEVICE)

@@ -38,7 +38,6 @@ import queue
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -46,11 +45,12 @@ import torch
 import torch.nn.functional as F
 
 import course_utils
-from course_utils import experiments, results
+from course_utils import budget, experiments, results
 from course_utils.accounting import count_params
 from course_utils.data import load_dataset
 from course_utils.exercises import ex11
 from course_utils.models import resnet
+from course_utils.timing import cpu_threads
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -103,6 +103,59 @@ for hook in hooks:
     hook.remove()
 print("stem (16, 32, 32) -> stages", shapes)
 assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)], "16/32/64 filters on 32/16/8-pixel maps"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The network as stages, drawn
+#
+# The whole family in one picture (the paper's section 4.2 describes it in words and a small table): a
+# 3x3 convolution, three stages of `n` blocks of two 3x3 convolutions each, pooling and the classifier.
+# Depth comes only from `n`; the widths 16, 32, 64 and the map sizes 32, 16, 8 stay.
+
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+def draw_cifar_resnet():
+    """The paper's CIFAR-10 network (section 4.2) as stages: what `resnet.resnet_cifar(6n + 2)` builds."""
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    ax.set(xlim=(0, 22.6), ylim=(0, 6.0))
+    ax.axis("off")
+
+    def layer(x, label, color):
+        ax.text(x, 3, label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.35", ec="black", fc=color))
+
+    def arrow(x0, x1, y=3, color="black"):
+        ax.annotate("", (x1, y), (x0, y), arrowprops=dict(arrowstyle="->", color=color))
+
+    layer(1.0, "image\n32x32x3", "#eeeeee")
+    layer(3.2, "3x3 conv\n16", "#cfe2f3")
+    arrow(1.75, 2.55)
+    arrow(3.85, 4.45)
+    for x, filters, side, first in ((6.7, 16, 32, "stride 1"), (11.4, 32, 16, "the first with stride 2"),
+                                   (16.1, 64, 8, "the first with stride 2")):
+        ax.add_patch(plt.Rectangle((x - 2.2, 1.3), 4.4, 3.7, fill=False, ls="--", ec="gray"))
+        layer(x - 1.0, f"3x3 conv\n{filters}", "#cfe2f3")
+        layer(x + 0.45, f"3x3 conv\n{filters}", "#cfe2f3")
+        ax.text(x + 1.55, 3, "+", ha="center", va="center", color="tab:blue", fontsize=12,
+                bbox=dict(boxstyle="circle,pad=0.1", fc="white", ec="tab:blue"))
+        arrow(x - 0.4, x - 0.15)
+        arrow(x + 1.05, x + 1.35)
+        ax.plot([x - 1.9, x - 1.9, x + 1.55], [3, 4.3, 4.3], color="tab:blue")  # the shortcut around two layers
+        ax.annotate("", (x + 1.55, 3.25), (x + 1.55, 4.3), arrowprops=dict(arrowstyle="->", color="tab:blue"))
+        ax.text(x - 0.2, 4.5, "shortcut (option A)", ha="center", fontsize=8, color="tab:blue")
+        ax.text(x, 1.75, f"x n blocks, {first}", ha="center", fontsize=8)
+        ax.text(x, 0.75, f"{filters} filters, {side}x{side} maps", ha="center", fontsize=9)
+        arrow(x + 1.8, x + 2.45)
+    layer(19.7, "global\naverage pool", "#fff2cc")
+    arrow(20.6, 21.1)
+    layer(21.8, "10-way\nfc", "#d9ead3")
+    ax.set_title("The paper's CIFAR-10 network: 1 + 2n + 2n + 2n + 1 = 6n + 2 layers with weights (n = 3: ResNet-20)\n"
+                 "each conv is followed by batch norm and a ReLU (in a block, the second ReLU comes after the addition); "
+                 "the plain network has no shortcuts", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# %%
+draw_cifar_resnet();
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Parameters: the paper's Table 6
@@ -166,7 +219,9 @@ assert counts["B"] == by_hand_b and counts["C"] == by_hand_c, "B and C add exact
 #
 # Section 4.2 trains every network the same way: SGD with momentum 0.9 and weight decay 1e-4,
 # mini-batches of 128, learning rate 0.1, divided by 10 at 32k and 48k iterations, stop at 64k (a
-# schedule chosen on a 45k/5k train/validation split); He initialisation and batch norm, no dropout.
+# schedule "determined on a 45k/5k train/val split"; whether the final runs then trained on all 50,000
+# images the paper does not say, and the course reads it as the 45,000); He initialisation and batch
+# norm, no dropout.
 # `course_utils.experiments` holds it as a frozen dataclass whose defaults are the paper's:
 
 # %%
@@ -410,6 +465,15 @@ print(f"  curves: a point every {SCALE.eval_every} iterations, on {SCALE.eval_si
       f"{'of each' if SCALE.final_eval_size else 'test images'}")
 print(f"  runs folder: {RUNS}")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
+# Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here.
+colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({settings['scale']} scale)",
+                   model=lambda c=c: experiments.build_model(c), input_shape=(1, 3, 32, 32), epochs=1,
+                   train=c.iterations * c.recipe.batch_size, eval=experiments.eval_images(c),
+                   batch_size=c.recipe.batch_size)
+              for c in experiments.grid(settings["grid"], experiments.SCALES[settings["scale"]], settings["seeds"])]
+
 # %% [markdown]
 # In the `standard` profile that is half the width (8/16/32 filters: a quarter of the multiply-adds)
 # and 256 iterations instead of 64,000 (0.7 passes over the training images), with the learning rate
@@ -430,20 +494,9 @@ print(f"  runs folder: {RUNS}")
 # step of the standard ResNet-20 both ways, measured now:
 
 # %%
-@contextmanager
-def cpu_threads(n):
-    """Run a block with ``n`` CPU threads (no change on a GPU), then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n if DEVICE.type == "cpu" else before)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 step_time, steps = {}, profile.pick(smoke=1, standard=3, full=3)
 for threads in (1, 2):
-    with cpu_threads(threads):
+    with cpu_threads(threads, DEVICE):  # on a GPU the thread count is left alone
         step_time[threads] = experiments.seconds_per_iteration(experiments.paper_config(SHALLOW, scale=SCALE), DEVICE,
                                                                steps=steps, warmup=1)
     print(f"{threads} thread{'s' if threads > 1 else ''}: {1000 * step_time[threads]:.0f} ms per step of "
@@ -462,7 +515,7 @@ print(f"-> {PROCESSES} process(es) of one thread: {PROCESSES / step_time[1]:.1f}
 # %%
 configs = experiments.grid(settings["grid"], SCALE, SEEDS)
 option_configs = [c for c in experiments.grid("shortcuts", SCALE) if c.arch.shortcut != "A"]
-with cpu_threads(1):
+with cpu_threads(1, DEVICE):
     estimate = experiments.estimate_seconds(configs + option_configs,
                                             lambda c: experiments.seconds_per_iteration(c, DEVICE, steps=steps, warmup=1))
 expected_seconds = sum(estimate.values()) / PROCESSES
@@ -685,7 +738,7 @@ for depth in DEPTHS:
 # %%
 # the smoke test only goes through the motions, with the three ResNet-20s at the smoke scale
 paper_grid = experiments.grid("paper") if PROFILE != "smoke" else experiments.grid("shortcuts", experiments.SCALES["smoke"])
-with cpu_threads(1):
+with cpu_threads(1, DEVICE):
     paper_estimate = experiments.estimate_seconds(
         paper_grid, lambda c: experiments.seconds_per_iteration(c, DEVICE, steps=1, warmup=1))
 total = sum(paper_estimate.values())
@@ -694,14 +747,11 @@ print(f"{len(paper_grid)} runs of {paper_grid[0].iterations:,} iterations: about
       f"({experiments.describe_time(min(paper_estimate.values()))} to "
       f"{experiments.describe_time(max(paper_estimate.values()))} per run)")
 results.record("11", "paper_grid_estimate_hours", round(total / 3600, 1), device=str(DEVICE))
-LONG_RUN = "11-paper-grid"  # runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all)
-if {name.strip() for name in os.environ.get("COURSE_LONG_RUNS", "").split(",")} & {LONG_RUN, "all"}:
-    print(f"{LONG_RUN}: training the paper's grid now, about {experiments.describe_time(total)} here "
-          "(interrupt at will: the same cell resumes it)")
-    experiments.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)
+# runs longer than an hour start only when COURSE_LONG_RUNS names them (or says all): course_utils.budget
+if budget.long_run("11-paper-grid", total / 3600, "the paper's grid", where=f"here ({DEVICE.type})"):
+    experiments.run_grid(paper_grid, RUNS, dataset=cifar, device=DEVICE)  # interrupt at will: this cell resumes it
 else:
-    print(f"{LONG_RUN}: not started. To run it here, set COURSE_LONG_RUNS={LONG_RUN} (in a cell: "
-          f'os.environ["COURSE_LONG_RUNS"] = "{LONG_RUN}") and run this cell again, or use the command line below')
+    print("(or run it from the command line, below)")
 
 # %% [markdown]
 # To produce the paper-scale column of Table 6 (every command resumes where it stopped; the results

@@ -17,8 +17,9 @@
 # score queries against keys; write attention as loops, then as three matrix
 # products; measure why the scores are divided by `sqrt(d_k)`; mask padding
 # and the future (and check the future with autograd); split attention into
-# heads; give a sequence a sense of order with positional encodings; build a
-# convolution *as* attention and count what each costs; train a small
+# heads; cache keys and values for decoding; give a sequence a sense of order
+# with positional encodings, and see what a score makes of them and how rotary
+# embeddings change it; build a convolution *as* attention and count what each costs; train a small
 # attention model whose attention you can read; measure that the flexible
 # model needs more data than the convolution; and time the fused kernel.
 
@@ -38,25 +39,26 @@ if importlib.util.find_spec("course_utils") is None:
 importlib.invalidate_caches()  # so that packages installed just now can be imported
 # ---- notebook imports ----
 import math
-import statistics
 import time
-from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.patches import FancyBboxPatch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile as torch_profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils import results
 from course_utils.accounting import count_params
-from course_utils.attention import (AdditiveAttention, MultiheadAttention, SinusoidalPositionalEncoding,
+from course_utils.attention import (AdditiveAttention, KVCache, MultiheadAttention, SinusoidalPositionalEncoding,
                                     LearnedPositionalEncoding, causal_mask, padding_mask, relative_position_map,
                                     scaled_dot_product_attention, sinusoidal_positional_encoding, to_torch_mha_masks)
 from course_utils.checks import assert_close
 from course_utils.layer_math import receptive_field
+from course_utils.memory import peak_bytes
 from course_utils.plot import show_attention
+from course_utils.rotary import apply_rotary, rotary_angles
+from course_utils.timing import cpu_threads, time_it
 from course_utils.train import accuracy, evaluate, fit, optimizer_options, over_seeds, token_cross_entropy
 
 from course_utils import profile
@@ -99,6 +101,11 @@ for n in (16, 64, 256, 1024):
     row = [conv_layers_needed(n - 1, k) for k in (3, 5, 9)]
     assert row == [math.ceil((n - 1) / (k - 1)) for k in (3, 5, 9)], "receptive field: 1 + layers * (k - 1)"
     print(f"{n:>6} {n - 1:>10} {row[0]:>17} {row[1]:>5} {row[2]:>5} {1:>22}")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Ask the room before showing the table: how many kernel-3 convolution layers does it
+# take before one output depends on both the first and the 64th token? (32.) And an RNN? (63
+# sequential steps.) The point is path length, not capacity.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Checked with autograd
@@ -162,6 +169,11 @@ print("scores:", scores.tolist(), " weights:", [round(w, 3) for w in weights.tol
       " output:", [round(o, 2) for o in output.tolist()])
 assert weights.argmax() == 0 and abs(weights.sum() - 1) < 1e-6, "the most similar key gets the most weight"
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. A soft dictionary: the query is the question, keys are the labels on the drawers,
+# values are the contents. Ask what happens to the output if two keys are equally similar to the query
+# (it averages their values).
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Scoring functions
 #
@@ -191,9 +203,21 @@ print("additive scores (untrained):", [round(s, 3) for s in by_hand.tolist()],
 # %% [markdown]
 # Untrained, the additive scorer has no idea which key matters; its weights
 # are close to uniform. Its parameters are learned with the rest of a model.
-# The Transformer uses the scaled dot product: with learned projections in
-# front of it, it is as expressive and far cheaper, because all the scores come
-# out of one matrix product.
+# Which score is better? Vaswani et al. (2017, section 3.2.1) say the two are
+# similar in theoretical complexity, and that dot-product attention is much
+# faster and more space-efficient in practice, because all the scores come out
+# of one matrix product, for which highly optimised code exists. In quality,
+# they perform similarly for small `d_k`, while for larger `d_k` additive
+# attention outperforms the dot product *without* scaling (the paper cites
+# Britz et al., 2017); the paper suspects large dot products push the softmax
+# into regions of tiny gradients, and scales them (two sections on: measured).
+# The Transformer uses the scaled dot product.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Be precise about the paper here (section 3.2.1): the two scores have similar
+# theoretical complexity; dot product wins on speed and memory in practice; additive wins over
+# *unscaled* dot product for large d_k. Ask: what is the one-line fix that the paper draws from that?
+# (Scale by 1/sqrt(d_k).)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Self-attention, first with loops
@@ -219,6 +243,10 @@ for i in range(T):  # one query at a time
 loop_out, loop_weights = torch.stack(rows), torch.stack(weight_rows)  # (T, E), (T, T)
 print("output:", tuple(loop_out.shape), " weights:", tuple(loop_weights.shape), " rows sum to",
       loop_weights.sum(dim=1).round(decimals=12).unique().tolist())
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Write the double loop first, on purpose: every number in Q K^T is one of these dot
+# products. Ask which axis the softmax runs over (the keys: each row sums to one).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The matrix form
@@ -257,9 +285,12 @@ print("loops = matrix form = course_utils = F.scaled_dot_product_attention (floa
 #
 # If the entries of `q` and `k` are independent with mean 0 and variance 1,
 # `q . k` is a sum of `d_k` products of variance 1, so its **variance is
-# `d_k`**. With `d_k = 512` typical scores are in the tens; a softmax over
-# such scores puts almost all the weight on the largest, and its gradient
-# vanishes: a **saturated** softmax learns nothing. Dividing by `sqrt(d_k)`
+# `d_k`**. The paper's base model splits its 512 features into 8 heads of
+# `d_k = 64`, where typical scores are already around 8 in size; a softmax over
+# such scores puts most of the weight on the largest (in the table below, a
+# typical query at `d_k = 64` gives about 0.9 of its weight to one of 32 keys),
+# and as `d_k` grows its gradient vanishes: a **saturated** softmax learns
+# nothing. Dividing by `sqrt(d_k)`
 # brings the variance back to 1 for every head size (Vaswani et al., 2017,
 # section 3.2.1, footnote 4). Measured:
 
@@ -290,9 +321,15 @@ for r in rows:
     assert 0.85 < r["var raw"] / r["d_k"] < 1.15, f"var(q . k) should be about d_k = {r['d_k']}"
     assert 0.85 < r["var scaled"] < 1.15, "scaled scores should have variance about 1"
     assert r["max weight scaled"] < 0.5, "scaled scores should not saturate the softmax"
+assert next(r for r in rows if r["d_k"] == 64)["max weight raw"] > 0.8, "at the paper's d_k = 64 a softmax saturates"
 big = rows[-1]
 assert big["max weight raw"] > 0.95, "unscaled scores at d_k = 1024 put nearly all weight on one key"
 assert big["gradient raw"] < 0.01 * big["gradient scaled"], "a saturated softmax passes (almost) no gradient"
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Ask the room for var(q . k) with unit-variance entries and d_k = 64 (64, a standard
+# deviation of 8) before showing the table. The paper's heads have d_k = 64 (512 features over 8
+# heads): already most of the weight goes to one key without the scale.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Saturation and gradient, plotted against d_k
@@ -357,6 +394,11 @@ assert_close(out, out_torch, rtol=1e-10, atol=1e-12, msg="course module vs nn.Mu
 assert_close(w, w_torch, rtol=1e-10, atol=1e-12, msg="averaged weights vs nn.MultiheadAttention")
 print("weights of sequence 1 (length 3), rows = queries, columns = keys:\n", w[1].detach().numpy().round(3))
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. One convention for the course: True means "may attend". PyTorch's
+# nn.MultiheadAttention uses the opposite for key_padding_mask, so we convert exactly once at the
+# boundary. Ask: what weight does a padded key get? (Exactly zero, asserted.)
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The causal mask, checked with autograd
 #
@@ -417,7 +459,56 @@ assert_close(ours_row, F.scaled_dot_product_attention(q3, k3, v3, attn_mask=noth
 # of size `D = E / H`, and mixes their results with an output projection
 # `W_O`: one head can follow syntax while another follows position. The
 # shapes do the work: split `(B, T, E)` into `(B, H, T, D)` with one `view`
-# and one `transpose`, attend per head, merge back. From scratch:
+# and one `transpose`, attend per head, merge back.
+
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+def draw_multi_head_attention(num_heads=3):
+    """The paper's Figure 2 (right), bottom-up, with the shapes of `multi_head_attention` below."""
+    fig, ax = plt.subplots(figsize=(9, 5.4))
+    ax.set(xlim=(0, 12), ylim=(0, 10.4))
+    ax.axis("off")
+
+    def box(x, y, w, label, color, h=0.7, fontsize=10):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05", fc=color, ec="black"))
+        ax.text(x, y, label, ha="center", va="center", fontsize=fontsize)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->"))
+
+    columns = {"Q": 3.0, "K": 6.0, "V": 9.0}
+    for name, x in columns.items():
+        ax.text(x, 0.4, {"Q": "queries", "K": "keys", "V": "values"}[name] + " (B, T, E)", ha="center", fontsize=9)
+        box(x, 1.6, 2.2, f"linear $W_{name}$", "#cfe2f3")
+        arrow(x, 0.7, x, 1.2)
+        ax.text(x + 0.15, 2.7, "split into heads:\n(B, H, T, D)", fontsize=8, ha="left", va="center", color="gray")
+        arrow(x, 2.0, x, 3.35)
+    for h in reversed(range(num_heads)):  # the heads, stacked as in the paper's figure
+        offset = 0.22 * h
+        box(6.0 + offset, 4.0 + offset, 7.6, "scaled dot-product attention: softmax($QK^T/\\sqrt{D}$) V" if h == 0 else "",
+            "#f4cccc" if h == 0 else "#f9e0e0")
+    ax.text(10.3, 4.9, "x H heads\n(D = E / H each)", fontsize=9, ha="left")
+    arrow(6.0, 4.45, 6.0, 5.65)
+    box(6.0, 6.0, 4.6, "concatenate the heads: (B, T, H*D) = (B, T, E)", "#fff2cc", fontsize=9)
+    arrow(6.0, 6.4, 6.0, 7.15)
+    box(6.0, 7.5, 2.4, "linear $W_O$", "#cfe2f3")
+    arrow(6.0, 7.9, 6.0, 8.75)
+    ax.text(6.0, 9.05, "output (B, T, E)", ha="center", fontsize=10)
+    ax.set_title("Multi-head attention (Vaswani et al., 2017, Figure 2, right): H attentions side by side;\n"
+                 "in self-attention, queries, keys and values are the same sequence X", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# %%
+draw_multi_head_attention();
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Walk the figure bottom up: three projections, a split into H heads of D = E / H
+# features, H attentions side by side, concatenation, the output projection. Ask: does the parameter
+# count depend on H? (No: the projections are E x E whatever the split.)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### From scratch, against `nn.MultiheadAttention`
 
 # %%
 def multi_head_attention(x, in_proj_weight, in_proj_bias, out_weight, out_bias, num_heads):
@@ -449,10 +540,8 @@ print("from scratch = course_utils.attention.MultiheadAttention = nn.MultiheadAt
 # (`in_proj_weight` `(3E, E)`, `in_proj_bias`, `out_proj`), so state dicts
 # move both ways (`from_torch`, `to_torch`). Its tests check self- and
 # cross-attention with every kind of mask, both directions of copying, the
-# averaged and per-head weights, and a key/value cache for incremental
-# decoding (decoding one token at a time equals the full causal pass), which
-# notebook 13's decoder uses. Cross-attention is the same module called with
-# a different sequence for the keys and values:
+# averaged and per-head weights, and the key/value cache below. Cross-attention
+# is the same module called with a different sequence for the keys and values:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -463,6 +552,34 @@ print("queries", tuple(x.shape), "attend to keys/values", tuple(memory.shape), "
       "weights", tuple(cross_w.shape))
 for heads in (1, 3, 12):
     print(f"parameters of MultiheadAttention(12, num_heads={heads}): {count_params(MultiheadAttention(12, heads))}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A key/value cache for decoding
+#
+# A decoder that writes one token at a time (notebook 13) needs, at step `t`,
+# the keys and values of all earlier positions. `course_utils.attention.KVCache`
+# keeps them between calls: with `cache=`, each call projects only the new
+# positions and appends their keys and values, `(B, H, S, D)`, so step `t`
+# costs one position's projections instead of `t`. Decoding a sequence one
+# position at a time under the causal mask gives exactly the whole causal pass:
+
+# %%
+sequence = torch.randn(2, 7, 12, dtype=torch.float64)  # (B, T, E)
+whole, _ = package(sequence, is_causal=True)
+cache, steps = KVCache(), []
+for t in range(sequence.shape[1]):  # one new position per call
+    step, _ = package(sequence[:, t:t + 1], is_causal=True, cache=cache)
+    steps.append(step)
+assert len(cache) == 7 and tuple(cache.key.shape) == (2, 3, 7, 4), "the cache holds every position's keys"
+assert_close(torch.cat(steps, dim=1), whole, rtol=1e-10, atol=1e-12,
+             msg="decoding one position at a time with the cache should equal the whole causal pass")
+print(f"7 steps of one position each, with the cache == one causal pass over 7 positions; "
+      f"cached keys {tuple(cache.key.shape)} = (B, heads, positions, head size)")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. The cache is what makes decoding affordable: step t projects one position, not t. The
+# check is the whole point: one position at a time with the cache equals the whole causal pass.
+# Notebook 13's decoder uses it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Positional encoding
@@ -477,6 +594,10 @@ perm = torch.randperm(7)
 assert_close(package(x[:, perm])[0], package(x)[0][:, perm], rtol=1e-10, atol=1e-12,
              msg="permuting the tokens should permute the outputs")
 print("permutation", perm.tolist(), ": outputs permuted the same way")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Ask: to this layer, what is the difference between "dog bites man" and "man bites
+# dog"? (None: the outputs are permuted with the inputs.) Order has to be put in by hand.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Sinusoidal positions
@@ -515,12 +636,13 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Relative positions are a fixed linear map
 #
-# The paper chose sinusoids because "for any fixed offset `k`, `PE(pos+k)` can
-# be represented as a linear function of `PE(pos)`". Turning every circle by
-# its own angle `k * omega_i` is that function: a block-diagonal matrix `M_k`
-# of 2x2 rotations, the same for every position. So a layer can learn
-# "attend three tokens back" once, for all positions. Checked for every
-# position and several offsets:
+# The paper chose sinusoids because the authors "hypothesized it would allow
+# the model to easily learn to attend by relative positions, since for any
+# fixed offset `k`, `PE(pos+k)` can be represented as a linear function of
+# `PE(pos)`": a layer might learn "attend three tokens back" once, for all
+# positions. Turning every circle by its own angle `k * omega_i` is that
+# function: a block-diagonal matrix `M_k` of 2x2 rotations, the same for every
+# position. Checked for every position and several offsets:
 
 # %%
 for k in (1, 5, 20):
@@ -530,6 +652,110 @@ diagonal = (pe[:-5] * pe[5:]).sum(dim=1)  # PE(p) . PE(p + 5) for every p
 assert_close(diagonal, diagonal[0].expand_as(diagonal), rtol=0, atol=1e-10,
              msg="PE(p) . PE(p + k) depends only on k")
 print(f"PE(p + k) = M_k PE(p) for k = 1, 5, 20 and all p; PE(p) . PE(p + 5) = {diagonal[0].item():.4f} for every p")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What a score sees of the positions
+#
+# It stayed a hypothesis because attention never compares positions directly:
+# the encoding is *added* to each token's vector before the projections. With
+# `A = W_Q W_K^T` (the scale `1 / sqrt(d_k)` aside), the score of query
+# position `i` and key position `j` expands into four terms,
+#
+# $$(x_i + p_i) A (x_j + p_j)^\top = x_i A x_j^\top + x_i A p_j^\top + p_i A x_j^\top + p_i A p_j^\top,$$
+#
+# content with content, content with position (twice), position with
+# position. Only the last depends on the positions alone, and even it is a
+# function of the offset `j - i` only for special `A` (with `A = I` it is the
+# dot product `PE(i) . PE(j)`, which the cell above found to depend on the
+# offset only); a learned `A` need not be one. The two mixed terms tie content
+# to absolute positions.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. The paper *hypothesised* that relative positions would be easy to learn. Expand the
+# product on the board and ask which of the four terms can know the offset j - i (only the
+# position-position one, and only for special A).
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The four terms, checked
+#
+# With random projections, 40 positions and 32 features:
+
+# %%
+torch.manual_seed(5)
+E_pos, T_pos = 32, 40
+W_q, W_k = (torch.randn(E_pos, E_pos, dtype=torch.float64) / math.sqrt(E_pos) for _ in range(2))
+content = torch.randn(T_pos, E_pos, dtype=torch.float64)  # x_t: one token vector per position
+p_t = sinusoidal_positional_encoding(T_pos, E_pos, dtype=torch.float64)  # (T, E): p_t
+added = ((content + p_t) @ W_q) @ ((content + p_t) @ W_k).T  # (T, T): the scores attention computes
+A = W_q @ W_k.T
+terms = {"content-content": content @ A @ content.T, "content-position": content @ A @ p_t.T,
+         "position-content": p_t @ A @ content.T, "position-position": p_t @ A @ p_t.T}
+assert_close(sum(terms.values()), added, rtol=1e-10, atol=1e-10, msg="the four terms should add up to the score")
+print("  ".join(f"{name}: {term.std():.1f}" for name, term in terms.items()), "(standard deviations)")
+three_back = torch.diagonal(terms["position-position"], offset=-3)  # p_i A p_(i-3) for every i
+three_back_identity = torch.diagonal(p_t @ p_t.T, offset=-3)  # the same with A = I
+print(f"position-position term, key 3 back: from {three_back.min():.2f} to {three_back.max():.2f} along the "
+      f"sequence; with A = I: {three_back_identity.min():.4f} to {three_back_identity.max():.4f}")
+assert three_back_identity.max() - three_back_identity.min() < 1e-10, "with A = I: a function of the offset"
+assert three_back.max() - three_back.min() > 1, "with a learned A, the same offset scores differently by position"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Rotary position embeddings
+#
+# The next step (Su et al., 2021, *RoFormer*, section 3.4) adds nothing to the
+# tokens: inside attention, after the projections, the query and the key of
+# position `m` are **rotated** by `R_m = M_m^T`, the rotation of the cell
+# before last (each feature pair turned by `m * omega_i`). Rotations compose,
+# `R_m^T R_n = M_m M_n^T = M_(m-n)`, so
+#
+# $$(R_m q) \cdot (R_n k) = q^\top M_{m-n}\, k:$$
+#
+# the score depends on the contents and on the offset `m - n` only, for any
+# projections.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. The numbers: the position-position term varies along a diagonal for a random A, and
+# is constant for A = I. The mixed terms tie content to absolute position.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Rotary embeddings, built and checked
+#
+# Built from `relative_position_map`, checked by shifting both positions, and
+# compared with `course_utils.rotary` (notebook 15's GPT uses it):
+
+# %%
+def rotate(x, positions):
+    """Row t of x (T, E) turned to position positions[t]: R_m x = M_m^T x, as a row: x @ M_m."""
+    return torch.stack([row @ relative_position_map(int(m), x.shape[-1], dtype=x.dtype)
+                        for row, m in zip(x, positions)])
+
+
+q_vec, k_vec = content[0] @ W_q, content[1] @ W_k  # one query and one key, projected
+rotary_scores, added_scores = [], []
+for m, n in ((5, 2), (12, 9), (30, 27)):  # the query 3 positions after the key, three times
+    rotary_scores.append((rotate(q_vec[None], [m]) @ rotate(k_vec[None], [n]).T).item())  # (1, 1) -> a number
+    added_scores.append(((content[0] + p_t[m]) @ A @ (content[1] + p_t[n])).item())
+    assert_close(rotary_scores[-1], q_vec @ relative_position_map(m - n, E_pos, dtype=torch.float64) @ k_vec,
+                 rtol=1e-10, atol=1e-10, msg="(R_m q) . (R_n k) = q M_(m-n) k")
+    print(f"query at {m:>2}, key at {n:>2}: rotary score {rotary_scores[-1]:8.4f}, "
+          f"added positions {added_scores[-1]:8.4f}")
+assert max(rotary_scores) - min(rotary_scores) < 1e-10, "shifting both positions should not change a rotary score"
+assert max(added_scores) - min(added_scores) > 1, "with added positions the same offset scores differently"
+assert_close(rotate(content, range(T_pos)), apply_rotary(content, *rotary_angles(T_pos, E_pos, dtype=torch.float64)),
+             rtol=1e-12, atol=1e-12, msg="rotation from the sinusoids' map vs course_utils.rotary.apply_rotary")
+print("rotate(x, positions) == course_utils.rotary.apply_rotary (float64)")
+
+# %% [markdown]
+# The rotary score is the same wherever the pair sits; the score with added
+# positions changes with the absolute positions. Rotary embeddings also leave
+# the value vectors alone and extend to any position (a rotation needs no
+# table). Most recent language models use them (LLaMA among them); notebook
+# 15 does.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Rotary embeddings move the positions from the input into every score: rotate q and k
+# by their positions, and rotations compose, so only the offset survives. Ask: why does it matter that
+# the values are not rotated? (The output mixes contents; positions only decide where to look.)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Learned positions
@@ -597,6 +823,10 @@ plt.show()
 # the **content** (query-key scores), and they may reach **anywhere** in the
 # sequence. The price is cost, and (two sections on) data.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. The construction: one head per kernel tap, each allowed to see exactly one offset.
+# Ask: what does attention add to this? (Weights from content, and any distance.)
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Cost: O(n^2 d) against O(n k d^2)
 #
@@ -645,31 +875,6 @@ for n in (64, 128, 256, 512, 1024, 2048, 4096):
 # ### Timing both layers
 
 # %%
-@contextmanager
-def cpu_threads(n):
-    """Run a block with ``n`` CPU threads, then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def fastest_time(fn, repeats):
-    fn()  # warm-up
-    best = math.inf
-    for _ in range(repeats):
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 lengths_timed = profile.pick(smoke=[256, 1024], standard=[128, 256, 512, 1024, 2048, 4096],
                              full=[128, 256, 512, 1024, 2048, 4096, 8192])
 repeats = profile.pick(smoke=3, standard=5, full=10)
@@ -679,8 +884,8 @@ timings = []
 with torch.no_grad(), cpu_threads(1):
     for n in lengths_timed:
         tokens = torch.randn(1, n, d_model, device=DEVICE)
-        t_attention = fastest_time(lambda: attention_layer(tokens, need_weights=False), repeats)
-        t_conv = fastest_time(lambda: conv_layer(tokens.transpose(1, 2)), repeats)
+        t_attention = time_it(lambda: attention_layer(tokens, need_weights=False), repeats, device=DEVICE).fastest
+        t_conv = time_it(lambda: conv_layer(tokens.transpose(1, 2)), repeats, device=DEVICE).fastest
         timings.append((n, t_attention, t_conv))
 print(f"{'n':>6} {'attention ms':>13} {'conv ms':>9} {'ratio':>7}")
 for n, ta, tc in timings:
@@ -721,10 +926,15 @@ plt.show()
 # attended value out as a token. To be right it has to learn "find the
 # smallest token larger than the previous one".
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Sorting has a known alignment, so attention maps can be checked rather than admired.
+# Ask the room which source position output t should look at (the position of the t-th smallest
+# token).
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The data and the model
 
-# %%
+# %% tags=["colab-estimate"]
 VOCAB, LENGTH = 30, 8
 BOS = VOCAB  # the decoder's start token, outside the vocabulary
 
@@ -828,12 +1038,15 @@ _ = results.record("12", "sorting_alignment", round(aligned, 4), token_acc=round
 # ### Three test sequences
 
 # %%
-for example in range(3):
-    src = x_test[example, 0].tolist()
-    show_attention(sort_weights[example].cpu(), x_labels=[str(t) for t in src],
-                   y_labels=[str(t) for t in y_test[example].tolist()],
-                   title=f"example {example}: keys = input tokens, queries = sorted output")
-    plt.show()
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+for example, ax in enumerate(axes):
+    ax.imshow(sort_weights[example].cpu(), cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(LENGTH), [str(t) for t in x_test[example, 0].tolist()])
+    ax.set_yticks(range(LENGTH), [str(t) for t in y_test[example].tolist()])
+    ax.set(xlabel="keys: input tokens", ylabel="queries: sorted output" if example == 0 else None,
+           title=f"example {example}")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Each row (an output token) lights up one column (the input token it
@@ -858,7 +1071,7 @@ for example in range(3):
 # the local triple, but from position 2 on not the first token; attention can
 # see both, if it learns to.
 
-# %%
+# %% tags=["colab-estimate"]
 NUM_TOKENS, SEQ_LEN, NUM_LABELS = 6, 16, 4
 RULES = torch.randint(0, NUM_LABELS, (2, NUM_TOKENS, NUM_TOKENS, NUM_TOKENS),
                       generator=torch.Generator().manual_seed(2015))  # rule A and rule B: fixed tables
@@ -888,6 +1101,10 @@ x_hunger_test, y_hunger_test = rule_task(2000, seed=10_000)
 conv_cap = best_without_first_token(x_hunger_test, y_hunger_test)
 print(f"the best any model with a 3-token window can do: {conv_cap:.1%}; chance: {1 / NUM_LABELS:.0%}")
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Ask the room to predict who wins with 100 sequences and with 1,000 before running.
+# The best any 3-token window can do is computed exactly, not guessed.
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Two models of the same size
 #
@@ -897,7 +1114,7 @@ print(f"the best any model with a 3-token window can do: {conv_cap:.1%}; chance:
 # self-attention layer and a feed-forward layer (both with residual
 # connections; notebook 13 explains them).
 
-# %%
+# %% tags=["colab-estimate"]
 class ConvTagger(nn.Module):
     def __init__(self, embed_dim=64, kernel_size=3):
         super().__init__()
@@ -956,7 +1173,9 @@ def train_tagger(make_model, n_train, seed):
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * len(batches))
     fit(model, batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler, loss_fn=token_cross_entropy,
         metrics={"acc": accuracy}, progress=False, log=False)
-    return evaluate(model, hunger_test, token_cross_entropy, {"acc": accuracy})  # {"loss": ..., "acc": ...}
+    test = evaluate(model, hunger_test, token_cross_entropy, {"acc": accuracy})  # {"loss": ..., "acc": ...}
+    train = evaluate(model, batches, token_cross_entropy, {"acc": accuracy})  # its own training sequences
+    return {**test, "train_acc": train["acc"]}
 
 
 hunger = {}
@@ -966,13 +1185,26 @@ with cpu_threads(1):
         for name, make_model in (("conv", ConvTagger), ("attention", AttentionTagger)):
             hunger[name, n_train] = over_seeds(lambda seed: train_tagger(make_model, n_train, seed), seeds)
 print(f"{len(hunger) * len(seeds)} runs of {steps} steps in {time.perf_counter() - start:.0f} s\n")
-print(f"{'training sequences':>19} {'conv test acc':>22} {'attention test acc':>22}")
+print(f"{'training sequences':>19} {'conv: train':>12} {'test acc':>15} {'attention: train':>17} {'test acc':>15}")
 for n_train in sizes:
-    cells = [f"{hunger[name, n_train].mean('acc'):.1%} ± {hunger[name, n_train].std('acc'):.1%}"
-             for name in ("conv", "attention")]
-    print(f"{n_train:>19,} {cells[0]:>22} {cells[1]:>22}")
+    cells = []
+    for name in ("conv", "attention"):
+        runs = hunger[name, n_train]
+        cells += [f"{runs.mean('train_acc'):.1%}", f"{runs.mean('acc'):.1%} ± {runs.std('acc'):.1%}"]
+    print(f"{n_train:>19,} {cells[0]:>12} {cells[1]:>15} {cells[2]:>17} {cells[3]:>15}")
 print(f"\nmean ± sample standard deviation over {len(seeds)} seeds; a 3-token window can reach at most "
       f"{conv_cap:.1%}")
+
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+colab_runs = [dict(what="pointer sorter", model=lambda: PointerSorter(VOCAB, embed_dim=32), train=n_sort_train,
+                   epochs=epochs_sort, eval=1_000, batch_size=64, example=torch.zeros(1, 2, LENGTH, dtype=torch.long))]
+for n_train in sizes:
+    tagger_epochs = max(1, round(steps / -(-n_train // 32)))  # as train_tagger: batches of 32, about `steps` steps
+    colab_runs += [dict(what=f"{tagger.__name__} on {n_train:,}", model=tagger, train=n_train, epochs=tagger_epochs,
+                        repeats=len(seeds), batch_size=32, example=torch.zeros(1, SEQ_LEN, dtype=torch.long))
+                   for tagger in (ConvTagger, AttentionTagger)]
 
 # %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 small, large = sizes[0], sizes[-1]
@@ -988,6 +1220,9 @@ else:
         f"with {large} sequences every attention seed should beat every conv seed by 10 points"
     assert all(abs(a - conv_cap) < 0.03 for a in conv_large), "the conv should sit at its window's limit"
     assert min(attn_large) > 0.95, f"attention should learn the whole task from {large} sequences"
+    attn_small_train = hunger["attention", small].values("train_acc")
+    assert min(attn_small_train) > 0.95 and min(attn_small_train) > max(attn_small) + 0.3, \
+        f"with {small} sequences attention should fit its training set (almost) perfectly, far better than the test set"
 for n_train in sizes:
     attn, conv = hunger["attention", n_train], hunger["conv", n_train]
     _ = results.record("12", f"rule_task_{n_train}_attention_acc", round(attn.mean("acc"), 4),
@@ -1014,13 +1249,20 @@ plt.show()
 # With 100 training sequences the convolution's built-in assumption
 # (locality, the same rule everywhere) is worth more than attention's
 # freedom: it learns the local rules at once and reaches its window's limit,
-# while attention memorises its training set and generalises poorly. With
+# while attention fits its 100 training sequences (the training column: all
+# but a few tokens right, asserted above 95%) and generalises poorly: it has
+# memorised them. With
 # 1,000 sequences attention has learned where to look (the neighbours, and
 # the first token) and solves the whole task, which the convolution never
 # can with its window. In between lies a crossover; the full profile adds
 # 300 and 3,000 sequences to the table. A deeper or wider convolution could reach the first
 # token too; the point is which assumptions each model brings, and what they
 # cost or save in data.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. With 100 sequences attention gets its training set right and the test set barely
+# above chance: memorisation, measured by the training column. The convolution's assumption (locality)
+# is worth data; attention pays for its freedom with examples.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Performance: from scratch against the fused kernel
@@ -1036,60 +1278,16 @@ plt.show()
 # allocator on a GPU).
 # `benchmarks/attention.py` prints the same table for longer sequences.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Time and memory, measured
+
 # %%
-@contextmanager
-def c_stderr_silenced():
-    """Hide what C++ code writes to the process's stderr (PyTorch's profiler logs its start and stop there)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def peak_bytes(fn):
-    """Peak memory allocated while ``fn`` runs, beyond what was allocated before."""
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    with c_stderr_silenced(), torch_profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
-    current = peak = 0
-    for e in events:  # allocations count positive, frees negative
-        current += e.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
-
-
 def forward_backward(attend, q, k, v):
     def run():
         out = attend(q, k, v)
         out.backward(torch.ones_like(out))
         q.grad = k.grad = v.grad = None
     return run
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 implementations = {"from scratch": lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
@@ -1101,8 +1299,8 @@ with cpu_threads(1):
         q, k, v = (torch.randn(1, 4, t, 64, device=DEVICE, requires_grad=True) for _ in range(3))
         row = {"T": t}
         for name, attend in implementations.items():
-            row[f"{name} ms"] = 1e3 * median_time(forward_backward(attend, q, k, v), repeats=3)
-            row[f"{name} MiB"] = peak_bytes(forward_backward(attend, q, k, v)) / 2**20
+            row[f"{name} ms"] = 1e3 * time_it(forward_backward(attend, q, k, v), repeats=3, device=DEVICE).median
+            row[f"{name} MiB"] = peak_bytes(forward_backward(attend, q, k, v), DEVICE) / 2**20
         perf.append(row)
 print(f"{'T':>6} {'from scratch ms':>16} {'fused ms':>9} {'from scratch MiB':>17} {'fused MiB':>10} "
       f"{'(T x T) MiB':>12}")
@@ -1126,6 +1324,11 @@ _ = results.record("12", "attention_memory_ratio", round(last["from scratch MiB"
 # calls the fused kernel when the weights are not needed (`need_weights=False`,
 # proven equal by the tests) and the from-scratch function when they are.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Memory is the robust result (the T x T matrices); the time ratio varies with the
+# machine and its load. Ask: why does the course's module still use the from-scratch path when weights
+# are requested? (The fused kernel does not return them.)
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
@@ -1142,12 +1345,17 @@ _ = results.record("12", "attention_memory_ratio", round(last["from scratch MiB"
 # - Multi-head attention splits `E` into heads with a `view` and a `transpose`;
 #   its parameter count does not depend on the number of heads.
 # - Self-attention ignores order until positions are added; the sinusoidal
-#   encoding turns an offset into a fixed rotation.
+#   encoding turns an offset into a fixed rotation, but added to the tokens it
+#   mixes content and absolute position in every score. Rotary embeddings
+#   rotate queries and keys instead, and the score depends on the offset only.
+# - A key/value cache makes decoding one position at a time equal to the
+#   whole causal pass, with one position's projections per step.
 # - A convolution is attention with fixed, local, position-dependent weights;
 #   attention costs `O(n^2 d)` against the convolution's `O(n k d^2)`.
 # - Trained on sorting, attention looks at the right token (checked); on a
 #   task with local and long-range structure the convolution wins with little
-#   data and attention with more.
+#   data (attention memorises its 100 training sequences) and attention with
+#   more.
 #
 # Notebook 13 stacks these pieces into the Transformer and trains it to
 # translate.

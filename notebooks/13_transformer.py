@@ -134,6 +134,26 @@ assert not (split_sources[0] & split_sources[2]) and not (split_sources[0] & spl
 test_groups = data.test_groups()
 print(f"test: {len(test_groups):,} English sentences with {len(data.test_pairs):,} references")
 
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
+# (CONTRIBUTING, "Colab time"); nothing is built or trained here.
+# The vocabularies (5,436 English and 8,478 French tokens), the 71,437 training and the 1,501 validation
+# pairs (evaluated every epoch) are those of the split above without max_train (standard and full profiles,
+# checked below); the example is a pair of average length: 7 source and 8 decoder-input positions (the
+# corpus' means with this tokenizer, <eos> and <bos> included: 6.95 and 7.77).
+colab_runs = [dict(what="Transformer translation", train=71_437, epochs=SETTINGS["epochs"], eval=1_501,
+                   model=lambda: tr.Transformer(tr.TransformerConfig(
+                       5_436, 8_478, d_model=SETTINGS["d_model"], nhead=SETTINGS["nhead"],
+                       num_encoder_layers=SETTINGS["layers"], num_decoder_layers=SETTINGS["layers"],
+                       dim_feedforward=SETTINGS["dim_feedforward"], dropout=SETTINGS["dropout"])),
+                   example=(torch.ones(1, 7, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)),
+                   batch_size=SETTINGS["batch_size"])]
+
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+if SETTINGS["max_train"] is None:  # the sizes the Colab estimate (the cell above) reads are this split's
+    sizes = (len(data.src_vocab), len(data.tgt_vocab), len(data.train_pairs), len(data.val_pairs))
+    assert sizes == (5_436, 8_478, 71_437, 1_501), f"update the Colab estimate's sizes above to {sizes}"
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A word-level tokenizer
 #

@@ -14,7 +14,7 @@ def test_training_flops_counts_three_passes_per_training_example_and_one_per_eva
 def test_t4_time_is_arithmetic_at_the_stated_rate_plus_a_cost_per_step():
     assert budget.t4_seconds(8e12) == pytest.approx(1.0)
     assert budget.t4_seconds(0, steps=1_000) == pytest.approx(3.0)
-    assert budget.t4_hours(8e12 * 3600, steps=1_200) == pytest.approx(1.001)
+    assert budget.t4_seconds(8e12 * 3600, steps=1_200) == pytest.approx(3603.6)
     # NVIDIA's measured T4 rate behind the constant: 1,190 ResNet-50 images/s of inference at 8.2 GFLOP each
     assert 0.5 < budget.T4_TRAIN_FLOPS / (1_190 * 8.2e9) < 1.0
 
@@ -39,5 +39,9 @@ def test_a_long_run_happens_only_when_asked_for(monkeypatch, capsys):
     assert budget.long_run("11-other", 2, "x") is False
     monkeypatch.setenv(budget.ENV_VAR, "all")
     assert budget.long_run("11-other", 2, "x") is True
+    capsys.readouterr()
+    monkeypatch.delenv(budget.ENV_VAR)
+    assert budget.long_run("11-grid", 0.25, "the grid", where="here (cpu)") is False
+    assert "takes about 15 min here (cpu)" in capsys.readouterr().out
     with pytest.raises(ValueError, match="name"):
         budget.long_run("a,b", 1, "x")

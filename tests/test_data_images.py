@@ -233,3 +233,6 @@ def test_subset_keeps_the_validation_split():
     split = toy_dataset(200, 50).split_validation(20)
     sub = split.subset(50, 10)
     assert torch.equal(sub.val_images, split.val_images) and len(sub.train_labels) == 50
+    whole_test = split.subset(50)  # n_test=None: the test split as it is
+    assert torch.equal(whole_test.test_images, split.test_images)
+    assert torch.equal(whole_test.train_images, sub.train_images), "the training subset does not depend on n_test"

@@ -28,9 +28,13 @@ def test_split_is_fixed_disjoint_and_complete():
     assert sorted(torch.cat([train, val]).tolist()) == list(range(100))
     kept, _ = B.split(100, 10, train_size=30)
     assert len(kept) == 30 and set(kept.tolist()) <= set(train.tolist())
-    with pytest.raises(ValueError, match="training images"):
+    # the paper's one split, for every run: a random order drawn from a fixed key (changing the key or
+    # the draw would change every stored run's validation and training images)
+    order = torch.randperm(100, generator=B.generator("validation split"))
+    assert torch.equal(val, order[:10].sort().values) and torch.equal(kept, order[10:40].sort().values)
+    with pytest.raises(ValueError, match="training examples"):
         B.split(100, 10, train_size=95)
-    with pytest.raises(ValueError, match="val_size"):
+    with pytest.raises(ValueError, match="validation split of 100"):
         B.split(100, 100)
 
 

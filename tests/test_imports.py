@@ -1,4 +1,4 @@
-"""course_utils has no import cycles and imports no sibling inside a function.
+"""course_utils and tools/ have no import cycles and import no sibling inside a function.
 
 The import graph is read from the source with ``ast`` (nothing is imported):
 an edge for every ``import``/``from ... import`` of the package's own modules,
@@ -24,8 +24,10 @@ import textwrap
 from collections import deque
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = "course_utils"
+PACKAGES = ("course_utils", "tools")  # each checked on its own: tools imports course_utils, never the reverse
 
 
 # ---------------------------------------------------------------------------
@@ -175,18 +177,18 @@ def import_cycles(graph, modules, root):
 
 
 # ---------------------------------------------------------------------------
-# The rules, on course_utils
+# The rules, on course_utils and tools
 # ---------------------------------------------------------------------------
 
 
 @functools.cache
-def course_graph():
-    return import_graph(ROOT / PACKAGE)
+def package_graph(package):
+    return import_graph(ROOT / package)
 
 
 def test_the_graph_sees_the_package():
     """The rules below cannot pass vacuously: known modules and edges are found."""
-    graph, modules = course_graph()
+    graph, modules = package_graph("course_utils")
     for module in ("course_utils", "course_utils.data", "course_utils.data.images", "course_utils.models.vgg"):
         assert module in modules
     module_level = {m: {t for t, _, f in edges if f is None} for m, edges in graph.items()}
@@ -195,29 +197,40 @@ def test_the_graph_sees_the_package():
     assert "course_utils.models.common" in module_level["course_utils.models.vgg"]
 
 
-def test_no_function_imports_a_sibling():
-    graph, modules = course_graph()
+def test_the_graph_sees_the_tools():
+    graph, modules = package_graph("tools")
+    assert {"tools.nb", "tools.web", "tools.lab", "tools.notebook_paths"} <= set(modules)
+    module_level = {m: {t for t, _, f in edges if f is None} for m, edges in graph.items()}
+    assert {"tools.web", "tools.notebook_paths"} <= module_level["tools.nb"]
+    assert "tools.notebook_paths" in module_level["tools.web"]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_function_imports_a_sibling(package):
+    graph, modules = package_graph(package)
     found = function_level_imports(graph, modules, ROOT)
     assert not found, ("import these at the top of the module (and remove the cycle it dodged, if any):\n"
                        + "\n".join(found))
 
 
-def test_no_import_cycles():
-    graph, modules = course_graph()
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycles(package):
+    graph, modules = package_graph(package)
     cycles = import_cycles(graph, modules, ROOT)
-    assert not cycles, "import cycles among course_utils modules:\n" + "\n".join(cycles)
+    assert not cycles, f"import cycles among {package} modules:\n" + "\n".join(cycles)
 
 
-def test_every_module_imports_first():
-    """Each module imported first, into an interpreter where no other course_utils
-    module is loaded yet: a cycle the graph missed would fail here with an
-    ImportError about a partially initialised module."""
-    _, modules = course_graph()
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_imports_first(package):
+    """Each module imported first, into an interpreter where no other module
+    of the package is loaded yet: a cycle the graph missed would fail here with
+    an ImportError about a partially initialised module."""
+    _, modules = package_graph(package)
     script = textwrap.dedent(f"""
         import importlib, sys
         failures = []
         for name in {sorted(modules)!r}:
-            for loaded in [m for m in sys.modules if m == {PACKAGE!r} or m.startswith({PACKAGE + "."!r})]:
+            for loaded in [m for m in sys.modules if m == {package!r} or m.startswith({package + "."!r})]:
                 del sys.modules[loaded]
             try:
                 importlib.import_module(name)

@@ -75,12 +75,14 @@ def test_parameter_count_equals_torchvision(depth):
 
 @pytest.mark.parametrize("depth", sorted(TORCHVISION_COUNTS))
 def test_torchvision_weights_give_the_same_outputs(depth):
+    """On 64x64 images (the same layers as at 224x224, on maps of 16 down to 2 pixels: a twelfth of the
+    arithmetic), torchvision's weights give the same outputs in our network."""
     gen = torch.Generator().manual_seed(depth)
-    theirs = randomise(getattr(torchvision.models, f"resnet{depth}")(), torch.randn(4, 3, 224, 224, generator=gen))
+    theirs = randomise(getattr(torchvision.models, f"resnet{depth}")(), torch.randn(4, 3, 64, 64, generator=gen))
     ours = resnet.resnet(depth).eval()
     ours.load_state_dict(resnet.from_torchvision_state_dict(theirs.state_dict()))  # strict: every key used
     theirs.eval()
-    x = torch.randn(2, 3, 224, 224, generator=gen)  # not the batch the statistics came from
+    x = torch.randn(2, 3, 64, 64, generator=gen)  # not the batch the statistics came from
     with torch.no_grad():
         expected = theirs(x)
         assert expected.std() > 1e-3  # a real signal, not zeros
@@ -105,7 +107,8 @@ def test_state_dict_mapping_names():
 
 @pytest.mark.parametrize("depth", sorted(TABLE_1_GMACS))
 def test_multiply_adds_match_table_1_with_the_papers_stride(depth):
-    model = resnet.resnet(depth, stride_in_1x1=True)
+    with torch.device("meta"):  # counting needs shapes only
+        model = resnet.resnet(depth, stride_in_1x1=True)
     gmacs = count_macs(model, (1, 3, 224, 224)) / 1e9
     assert abs(gmacs - TABLE_1_GMACS[depth]) < 0.07, f"ResNet-{depth}: {gmacs:.3f} G vs {TABLE_1_GMACS[depth]} G"
 
@@ -330,51 +333,3 @@ def test_bad_inputs_raise_helpful_errors():
         resnet.ZeroPadShortcut(32, 16, 2)
     with pytest.raises(ValueError, match="layers"):
         resnet.ResNet(resnet.ResNetConfig(layers=(2, 2), widths=(16, 32, 64)))
-
-
-# ---------------------------------------------------------------- ResNet-9
-
-
-def resnet9_hand_count(width=1.0, in_channels=3, num_classes=10):
-    c = [round(w * width) for w in (64, 128, 256, 512)]
-    convs = [(in_channels, c[0]), (c[0], c[1]), (c[1], c[1]), (c[1], c[1]), (c[1], c[2]), (c[2], c[3]),
-             (c[3], c[3]), (c[3], c[3])]
-    return sum(9 * i * o + 2 * o for i, o in convs) + c[3] * num_classes + num_classes
-
-
-@pytest.mark.parametrize("width", [1.0, 0.5, 0.25])
-def test_resnet9_parameter_count_is_the_hand_count(width):
-    assert count_params(resnet.resnet9(width=width)) == resnet9_hand_count(width)
-    assert count_params(resnet.resnet9()) == 6_573_130
-
-
-def test_resnet9_layout():
-    model = resnet.resnet9(num_classes=7, in_channels=1, width=0.25).eval()
-    sides = []
-    hooks = [getattr(model, name).register_forward_hook(lambda m, i, o: sides.append(tuple(o.shape[1:])))
-             for name in ("prep", "layer1", "layer2", "layer3")]
-    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 7)
-    for h in hooks:
-        h.remove()
-    assert sides == [(16, 32, 32), (32, 16, 16), (64, 8, 8), (128, 4, 4)]
-    assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == 8  # and the dense layer: nine
-
-
-def test_resnet9_residual_adds_its_input():
-    block = resnet.Residual(8).eval()
-    x = torch.randn(2, 8, 5, 5)
-    with torch.no_grad():
-        assert_close(block(x), x + block.conv2(block.conv1(x)))
-        for conv in (block.conv1.conv, block.conv2.conv):
-            conv.weight.zero_()
-        assert_close(block(x), x + torch.relu(block.conv2.bn.bias).view(1, -1, 1, 1))
-
-
-def test_resnet9_bad_inputs_raise_helpful_errors():
-    model = resnet.resnet9()
-    with pytest.raises(ValueError, match="in_channels=1"):
-        model(torch.randn(1, 1, 32, 32))
-    with pytest.raises(ValueError, match="at least 8x8"):
-        model(torch.randn(1, 3, 4, 4))
-    with pytest.raises(ValueError, match="width must be positive"):
-        resnet.resnet9(width=0)

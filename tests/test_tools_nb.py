@@ -58,6 +58,15 @@ def test_stamp_turns_a_new_py_into_a_course_notebook(tmp_path):
     assert (py.read_text(), py.with_suffix(".ipynb").read_text()) == before
 
 
+def test_stamp_keeps_speaker_notes(tmp_path):
+    py = write_pair(tmp_path)
+    py.write_text(NEW_NOTEBOOK + '\n# %% [markdown] slideshow={"slide_type": "notes"}\n# Say this aloud.\n')
+    nbtool.main(["stamp", str(py)])
+    nb = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
+    assert nb.cells[-1].source == "Say this aloud." and nb.cells[-1].metadata.slideshow.slide_type == "notes"
+    assert 'slideshow={"slide_type": "notes"}' in py.read_text()
+
+
 def test_a_prose_edit_in_the_py_keeps_the_saved_outputs(tmp_path):
     py = write_pair(tmp_path)
     nbtool.main(["stamp", str(py)])
@@ -119,3 +128,11 @@ def test_tidy_streams_keeps_what_a_reader_sees():
     assert [(o.name, o.text) for o in cell.outputs] == [
         ("stdout", "epoch 1/2  acc 80%\nepoch 2/2  acc 85%\n"), ("stderr", "a warning\n"), ("stdout", "done\n")]
     assert "execution" not in cell.metadata
+
+
+def test_a_markdown_cell_tagged_notes_is_speaker_notes():
+    notes = nbformat.v4.new_markdown_cell("Say why before showing how.", metadata={"tags": ["notes"]})
+    heading = nbformat.v4.new_markdown_cell("## A slide", metadata={"tags": ["notes"]})
+    assert nbtool.slide_type(notes) == "notes"
+    assert nbtool.slide_type(heading) == "slide"  # a heading always starts its slide
+    assert nbtool.slide_type(nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["notes"]})) is None

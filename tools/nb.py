@@ -34,7 +34,8 @@ Conventions ``stamp`` applies (and ``tests/test_notebook_hygiene.py`` checks):
 - Every ``#``/``##`` heading starts a markdown cell of its own, which starts a
   slide; every ``###`` heading a sub-slide. Other cells continue the current
   slide; the set-up cell and code cells tagged ``no-slide`` (e.g. one that
-  only checks) are skipped.
+  only checks) are skipped; a markdown cell tagged ``notes`` becomes speaker
+  notes (slide type *Notes*: in the presenter's view, not on the slide).
 """
 
 import argparse
@@ -50,16 +51,19 @@ import jupytext
 import nbformat
 from jupytext.cli import jupytext as jupytext_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run as a script
 
 from course_utils import REPO_URL  # noqa: E402
+from tools import web  # noqa: E402
+from tools.notebook_paths import ROOT, colab_url, pair  # noqa: E402
 
 SETUP_MARKER = "# ---- notebook imports ----"
 # The set-up cell pins course_utils to the last commit that changed these.
 PIN_PATHS = ("course_utils", "pyproject.toml")
 # A code cell with this tag stays out of the slides (e.g. one that only checks).
 NO_SLIDE_TAG = "no-slide"
+# A markdown cell with this tag is speaker notes (slide type "notes").
+NOTES_TAG = "notes"
 PIN_RE = re.compile(r'COURSE_UTILS_SOURCE = "git\+(?P<url>\S+)@(?P<commit>[0-9a-f]{40})"')
 BADGE_RE = re.compile(r"^\[!\[Open In Colab\].*$", re.MULTILINE)
 HEADING_RE = re.compile(r"^(#{1,3}) \S")
@@ -69,14 +73,6 @@ TEXT_FORMAT = "py:percent"
 # ----------------------------------------------------------------------------
 # Pairs
 # ----------------------------------------------------------------------------
-
-
-def pair(path):
-    """``(py_path, ipynb_path)`` of the pair that ``path`` (either file) belongs to."""
-    path = Path(path)
-    if path.suffix not in (".py", ".ipynb"):
-        raise ValueError(f"{path}: expected a notebook's .py or .ipynb file")
-    return path.with_suffix(".py"), path.with_suffix(".ipynb")
 
 
 def sync(path):
@@ -112,11 +108,6 @@ def save(nb, path):
 # ----------------------------------------------------------------------------
 # Stamping
 # ----------------------------------------------------------------------------
-
-
-def colab_url(path):
-    repo = REPO_URL.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{pair(path)[1].name}"
 
 
 def badge(path):
@@ -245,7 +236,8 @@ def split_at_headings(source):
 
 
 def slide_type(cell):
-    """The slide type a cell must have: ``slide``, ``subslide``, ``skip`` or ``None`` (continue)."""
+    """The slide type a cell must have: ``slide``, ``subslide``, ``skip``, ``notes`` (speaker notes,
+    kept where a markdown cell without a heading has it) or ``None`` (continue)."""
     tags = cell.metadata.get("tags", [])
     if "setup" in tags or NO_SLIDE_TAG in tags:
         return "skip"
@@ -253,6 +245,8 @@ def slide_type(cell):
         level = heading_level(cell.source.lstrip().split("\n", 1)[0])
         if level:
             return "subslide" if level == 3 else "slide"
+        if NOTES_TAG in tags or cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            return "notes"  # speaker notes: tagged 'notes', or already of slide type Notes
     return None
 
 
@@ -456,16 +450,12 @@ def cmd_stamp(args):
 
 
 def cmd_slides(args):
-    from tools import web
-
     for target in web.build_decks(_unique_pairs(args.notebooks), args.output_dir):
         print(f"wrote {target}")
     return 0
 
 
 def cmd_site(args):
-    from tools import web
-
     written = web.build_site(_unique_pairs(args.notebooks), args.output_dir)
     print(f"wrote {len(written)} pages and their decks into {args.output_dir}/ (start at index.html)")
     return 0

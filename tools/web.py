@@ -39,9 +39,8 @@ import nbformat
 from nbconvert import HTMLExporter, SlidesExporter
 
 from course_utils import REPO_URL
-from tools import nb as nbtool
+from tools.notebook_paths import ROOT, colab_url, pair
 
-ROOT = nbtool.ROOT
 ASSETS = ROOT / "tools" / "web_assets"
 TEMPLATES = ASSETS / "templates"
 NPM_DIR = ROOT / "build" / "npm"
@@ -224,7 +223,7 @@ def build_decks(notebooks, out_dir, npm_dir=NPM_DIR):
     copy_static(out_dir, npm_dir)
     written = []
     for path in notebooks:
-        nb = nbformat.read(nbtool.pair(path)[1], as_version=4)
+        nb = nbformat.read(pair(path)[1], as_version=4)
         written.append(export_deck(nb, out_dir / deck_name(path), STATIC))
     return written
 
@@ -289,7 +288,7 @@ def build_site(notebooks, out_dir, readme=ROOT / "README.md", npm_dir=NPM_DIR):
     copy_static(out_dir, npm_dir)
     (out_dir / "slides").mkdir(exist_ok=True)
     summaries = {stem: summary for _, stem, summary in readme_course_map(readme)}
-    paths = [nbtool.pair(p)[1] for p in notebooks]
+    paths = [pair(p)[1] for p in notebooks]
     for path in paths:
         if path.stem not in summaries:
             print(f"warning: the README's notebook table has no row for {path.stem}; its line on the home page "
@@ -301,7 +300,7 @@ def build_site(notebooks, out_dir, readme=ROOT / "README.md", npm_dir=NPM_DIR):
         entries.append({
             "number": path.stem[:2], "stem": path.stem, "title": notebook_title(nb),
             "summary": summaries.get(path.stem, ""), "page": page_name(path),
-            "deck": f"slides/{deck_name(path)}", "colab": nbtool.colab_url(path),
+            "deck": f"slides/{deck_name(path)}", "colab": colab_url(path),
         })
     exporter = site_exporter()
     home = {"course": {"static": STATIC, "nav": {"home": "index.html", "course_title": COURSE_TITLE}},

@@ -25,6 +25,7 @@ import torch
 
 from course_utils.data import sources
 from course_utils.data.batches import Batches
+from course_utils.data.splits import stratified_indices, validation_split
 from course_utils.paths import data_dir
 
 
@@ -86,18 +87,21 @@ class ImageDataset:
         return (f"ImageDataset({self.name!r}: {len(self.train_labels):,} train + {val}"
                 f"{len(self.test_labels):,} test images of {c}x{h}x{w}, {self.num_classes} classes)")
 
-    def subset(self, n_train, n_test, seed=0):
-        """A deterministic, class-stratified subset.
+    def subset(self, n_train, n_test=None, seed=0):
+        """A deterministic, class-stratified subset of ``n_train`` training and
+        ``n_test`` test images (``None``: the whole test split).
 
         Each class gets ``n // num_classes`` examples and the remainder goes
         to randomly chosen classes, one each, so class counts differ by at
         most one (and are equal when ``n`` is a multiple of the class count).
         A validation split, if any, is kept as it is: take the subset first,
-        then :meth:`split_validation`.
+        then :meth:`split_validation`, or keep a fixed validation split and
+        take training subsets of the rest.
         """
         gen = torch.Generator().manual_seed(seed)
-        train_idx = _stratified(self.train_labels, n_train, self.num_classes, gen, "n_train")
-        test_idx = _stratified(self.test_labels, n_test, self.num_classes, gen, "n_test")
+        train_idx = stratified_indices(self.train_labels, n_train, gen, self.num_classes, what="n_train")
+        test_idx = (torch.arange(len(self.test_labels)) if n_test is None
+                    else stratified_indices(self.test_labels, n_test, gen, self.num_classes, what="n_test"))
         return ImageDataset(
             name=self.name,
             classes=self.classes,
@@ -114,7 +118,8 @@ class ImageDataset:
 
     def split_validation(self, n_val, seed=0):
         """Carve a class-stratified validation split of ``n_val`` images out of
-        the training images; the rest stay the training split.
+        the training images; the rest stay the training split
+        (:func:`course_utils.data.splits.validation_split`).
 
         Returns a new dataset with ``train`` (the remaining images), ``val``
         and the unchanged ``test`` split; the normalisation statistics stay
@@ -125,15 +130,13 @@ class ImageDataset:
         if not 0 < n_val < len(self.train_labels):
             raise ValueError(f"n_val={n_val} must leave images on both sides: the training split has "
                              f"{len(self.train_labels):,}")
-        gen = torch.Generator().manual_seed(seed)
-        val_idx = _stratified(self.train_labels, n_val, self.num_classes, gen, "n_val")
-        keep = torch.ones(len(self.train_labels), dtype=torch.bool)
-        keep[val_idx] = False
+        train_idx, val_idx = validation_split(len(self.train_labels), n_val, torch.Generator().manual_seed(seed),
+                                              stratify=self.train_labels, num_classes=self.num_classes)
         return ImageDataset(
             name=self.name,
             classes=self.classes,
-            train_images=self.train_images[keep],
-            train_labels=self.train_labels[keep],
+            train_images=self.train_images[train_idx],
+            train_labels=self.train_labels[train_idx],
             test_images=self.test_images,
             test_labels=self.test_labels,
             mean=self.mean,
@@ -181,22 +184,6 @@ def channel_stats(images, chunk=8192):
     mean = total / count
     std = (total_sq / count - mean**2).clamp_min(0).sqrt()
     return mean.float(), std.float()
-
-
-def _stratified(labels, n, num_classes, gen, what):
-    if n < 0 or n > len(labels):
-        raise ValueError(f"{what}={n} is out of range: the split has {len(labels)} examples")
-    per_class = [torch.nonzero(labels == k).flatten() for k in range(num_classes)]
-    counts = [n // num_classes] * num_classes
-    extra = torch.randperm(num_classes, generator=gen)[: n % num_classes]
-    for k in extra.tolist():
-        counts[k] += 1
-    chosen = []
-    for k, (idx, count) in enumerate(zip(per_class, counts)):
-        if count > len(idx):
-            raise ValueError(f"{what}={n} needs {count} examples of class {k} but the split has only {len(idx)}")
-        chosen.append(idx[torch.randperm(len(idx), generator=gen)[:count]])
-    return torch.cat(chosen).sort().values
 
 
 # ----------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from sacrebleu.metrics import BLEU
 from course_utils.data.batches import fingerprint
 from course_utils.data.images import DatasetUnavailableError
 from course_utils.device import get_device
-from course_utils.paths import data_dir
+from course_utils.paths import data_dir, repo_root
 
 ENV_VAR = "COURSE_FRA_ENG"
 CREDIT = "Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki (CC-BY 2.0 France)"
@@ -61,13 +61,9 @@ SPECIALS = (PAD, BOS, EOS, UNK)  # ids 0, 1, 2, 3 in every vocabulary
 # ----------------------------------------------------------------------------
 
 
-def _repo_root():
-    return Path(__file__).resolve().parents[2]  # course_utils/data/text.py -> the repository
-
-
 def shared_archive_path():
     """Where a development checkout keeps the offline archive: ``<repo>/../shared/datasets/fra-eng.tsv.xz``."""
-    return _repo_root().parent / "shared" / "datasets" / SHARED_ARCHIVE
+    return repo_root().parent / "shared" / "datasets" / SHARED_ARCHIVE
 
 
 def parse_pairs(text, source=""):

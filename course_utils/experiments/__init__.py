@@ -13,12 +13,13 @@ submodules hold one concern each:
 - :mod:`~course_utils.experiments.distributed`: torchrun's process group,
   how batch norm is spread over processes (``batch_norm_plan``).
 - :mod:`~course_utils.experiments.runner`: ``run`` (train, resume or find
-  done), ``run_grid``, ``load_model``, ``seconds_per_iteration``,
-  ``error_rate``, ``response_std``.
+  done), ``run_grid``, ``build_model`` (a run's untrained network),
+  ``load_model``, ``seconds_per_iteration``, ``error_rate``, ``response_std``.
 - :mod:`~course_utils.experiments.store`: the runs folder and its result
   files (``runs_dir``, ``result_of``, ``load_results``).
 - :mod:`~course_utils.experiments.grids`: ``grid``, ``shard``,
-  ``estimate_seconds``, the depths of Figure 6 and of the degradation grid.
+  ``estimate_seconds``, ``eval_images`` (the images a run evaluates), the
+  depths of Figure 6 and of the degradation grid.
 - :mod:`~course_utils.experiments.report`: results in words
   (``summary_line``, ``describe_time``) and Table 6 beside the paper's
   (``table6``, ``format_table6``).
@@ -40,10 +41,19 @@ from course_utils.experiments.config import (
     run_id,
 )
 from course_utils.experiments.distributed import batch_norm_plan
-from course_utils.experiments.grids import DEGRADATION_DEPTHS, DEPTHS, GRIDS, estimate_seconds, grid, shard
+from course_utils.experiments.grids import (
+    DEGRADATION_DEPTHS,
+    DEPTHS,
+    GRIDS,
+    estimate_seconds,
+    eval_images,
+    grid,
+    shard,
+)
 from course_utils.experiments.paper import TABLE3, TABLE6
 from course_utils.experiments.report import describe_time, format_table6, summary_line, table6
 from course_utils.experiments.runner import (
+    build_model,
     error_rate,
     load_model,
     response_std,
@@ -55,8 +65,8 @@ from course_utils.experiments.store import load_results, result_of, runs_dir
 
 __all__ = [
     "DEGRADATION_DEPTHS", "DEPTHS", "GRIDS", "SCALES", "TABLE3", "TABLE6", "Architecture", "IterationBatches",
-    "Recipe", "RunConfig", "Scale", "batch_norm_plan", "command_for", "command_line_parser", "describe_time",
-    "error_rate", "estimate_seconds", "format_table6", "grid", "load_model", "load_results", "paper_config",
-    "response_std", "result_of", "run", "run_grid", "run_id", "runs_dir", "seconds_per_iteration", "shard",
-    "split", "summary_line", "table6",
+    "Recipe", "RunConfig", "Scale", "batch_norm_plan", "build_model", "command_for", "command_line_parser",
+    "describe_time", "error_rate", "estimate_seconds", "eval_images", "format_table6", "grid", "load_model",
+    "load_results", "paper_config", "response_std", "result_of", "run", "run_grid", "run_id", "runs_dir",
+    "seconds_per_iteration", "shard", "split", "summary_line", "table6",
 ]

@@ -23,6 +23,7 @@ import torch
 
 from course_utils.data import Batches
 from course_utils.data.batches import augment, augment_draws
+from course_utils.data.splits import validation_split
 
 EVAL_BATCH = 1_000  # images per forward pass when evaluating
 
@@ -36,19 +37,11 @@ def generator(*keys):
 
 def split(num_images, val_size, train_size=None):
     """``(train_indices, val_indices)`` of a training set of ``num_images``:
-    a fixed random ``val_size`` of them for validation (the same for every
-    run, as the paper's one 45k/5k split), the others for training, of
-    which the first ``train_size`` (``None``: all) are kept."""
-    if not 0 <= val_size < num_images:
-        raise ValueError(f"val_size={val_size} must leave training images: the set has {num_images}")
-    order = torch.randperm(num_images, generator=generator("validation split"))
-    val, train = order[:val_size], order[val_size:]
-    if train_size is not None:
-        if train_size > len(train):
-            raise ValueError(f"train_size={train_size} is more than the {len(train)} training images left "
-                             f"after holding out {val_size} for validation")
-        train = train[:train_size]
-    return train.sort().values, val.sort().values
+    a random ``val_size`` of them for validation, drawn from the fixed key
+    ``"validation split"`` (so the same for every run, as the paper's one
+    45k/5k split), and a random ``train_size`` of the others (``None``: all)
+    for training; see :func:`course_utils.data.splits.validation_split`."""
+    return validation_split(num_images, val_size, generator("validation split"), n_train=train_size)
 
 
 def fixed_subset(num_images, size, name):

@@ -22,7 +22,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-SHORTCUTS = ("A", "B", "C")
+from course_utils.models.resnet import SHORTCUTS
+
 WARMUP_DEPTH = 110  # the paper warms up ResNet-110 (and deeper); shallower nets start at lr 0.1
 
 

@@ -66,6 +66,17 @@ class LayerNorm(nn.Module):
 # Layers
 # ---------------------------------------------------------------------------
 
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+
+
+def _activation(activation):
+    """``"relu"``, ``"gelu"`` (exact, with erf, as ``nn.GELU()``) or a callable, as ``nn.TransformerEncoderLayer``."""
+    if callable(activation):
+        return activation
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {activation!r}")
+    return ACTIVATIONS[activation]
+
 
 class EncoderLayer(nn.Module):
     """Self-attention and a position-wise feed-forward network, each in a residual
@@ -75,11 +86,15 @@ class EncoderLayer(nn.Module):
     ``norm_first=True`` is pre-LN: ``x = x + sublayer(norm(x))``, which keeps
     an identity path from input to output and trains without a long warm-up
     (Xiong et al., 2020). Arguments and sub-module names as
-    ``nn.TransformerEncoderLayer(batch_first=True)`` with ReLU.
+    ``nn.TransformerEncoderLayer(batch_first=True)``; ``activation`` is the
+    feed-forward network's non-linearity, ``"relu"`` (the paper) or ``"gelu"``
+    (BERT, the Vision Transformer), as PyTorch's.
     """
 
-    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, norm_first=False, layer_norm_eps=1e-5):
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, norm_first=False, layer_norm_eps=1e-5,
+                 activation="relu"):
         super().__init__()
+        self.activation = _activation(activation)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.dropout = nn.Dropout(dropout)
@@ -95,7 +110,7 @@ class EncoderLayer(nn.Module):
         return self.dropout1(out), weights  # weights: (B, nhead, S, S) or None
 
     def _feed_forward(self, x):
-        return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))  # (B, T, d_model)
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))  # (B, T, d_model)
 
     def forward(self, x, key_mask=None, need_weights=False):
         """``x (B, S, d_model)``, ``key_mask (B, S)`` (True = real token) ->
@@ -177,10 +192,11 @@ class Encoder(nn.Module):
     """``num_layers`` encoder layers and a final :class:`LayerNorm` (``nn.TransformerEncoder``'s
     ``layers`` and ``norm``, as ``nn.Transformer`` builds it)."""
 
-    def __init__(self, num_layers, d_model, nhead, dim_feedforward, dropout, norm_first, layer_norm_eps=1e-5):
+    def __init__(self, num_layers, d_model, nhead, dim_feedforward, dropout, norm_first, layer_norm_eps=1e-5,
+                 activation="relu"):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(d_model, nhead, dim_feedforward, dropout, norm_first,
-                                                 layer_norm_eps) for _ in range(num_layers))
+                                                 layer_norm_eps, activation) for _ in range(num_layers))
         self.norm = LayerNorm(d_model, eps=layer_norm_eps)
 
     def forward(self, x, key_mask=None, need_weights=False):

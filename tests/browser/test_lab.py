@@ -141,11 +141,66 @@ def open_menu_item(page, menu, item):
     raise AssertionError(f"no menu item {menu} > {item}")
 
 
-def wait_until_notebook_idle(page, timeout_s):
-    """The notebook's execution indicator: busy while cells are queued."""
-    status = f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator').dataset.status"
-    page.wait_for_function(f"{status} === 'busy'", timeout=30_000)
-    page.wait_for_function(f"{status} === 'idle'", timeout=timeout_s * 1000)
+def mark_outputs_stale(page):
+    """Mark every output now shown in the notebook, so that a wait can tell the outputs of a run
+    started after this call (JupyterLab clears a cell's outputs when it queues the cell)."""
+    page.evaluate(f"""() => {{
+        for (const out of document.querySelectorAll('{PANEL} .jp-CodeCell .jp-OutputArea-child')) {{
+            out.dataset.courseStale = '1';
+        }}
+    }}""")
+
+
+def wait_until_cells_ran(page, code_cells, timeout_s):
+    """Wait until the run started after :func:`mark_outputs_stale` has finished every queued cell.
+
+    The execution indicator alone cannot tell: it goes idle when the kernel has restarted and
+    between two cells as well as at the end, so a wait for "busy, then idle" can return before the
+    run began (a flaky failure: every execution count None in the saved file). Two marks of the
+    run itself cannot race: JupyterLab queues all the cells of Run All at once, showing ``[*]`` in
+    each prompt, before the first one executes; so once the set-up cell shows an output that was
+    not there before (it always prints the profile), every cell of this run is queued or done, and
+    when no prompt shows ``[*]`` any more, all are done (after an error JupyterLab clears the
+    ``[*]`` of the cells it will not run, and the checks of the saved file report the error).
+    ``code_cells``: how many the notebook has, so that a panel not fully rendered cannot pass.
+    """
+    page.wait_for_function(f"""(count) => {{
+        const cells = document.querySelectorAll('{PANEL} .jp-CodeCell');
+        if (cells.length !== count) return false;
+        const started = [...cells[0].querySelectorAll('.jp-OutputArea-child')].some(o => !o.dataset.courseStale);
+        const queued = [...cells].some(c => (c.querySelector('.jp-InputPrompt')?.textContent || '').includes('*'));
+        return started && !queued;
+    }}""", arg=code_cells, timeout=timeout_s * 1000)
+    page.wait_for_function(
+        f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
+        timeout=60_000)
+
+
+def count_code_cells(path):
+    return sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+
+
+def kernel_state(lab, notebook):
+    """The execution state of the notebook's kernel as the server knows it (None: no session yet)."""
+    with urllib.request.urlopen(f"{lab['base']}api/sessions?token={TOKEN}", timeout=10) as response:
+        sessions = json.load(response)
+    states = [s["kernel"]["execution_state"] for s in sessions
+              if s.get("path", "").endswith(f"{notebook}.ipynb") and s.get("kernel")]
+    return states[0] if states else None
+
+
+def wait_until_notebook_open(page, lab, notebook, timeout_s=120):
+    """The notebook is loaded and its kernel has started. Neither the panel nor the execution indicator
+    can tell alone: while the document loads the panel shows one empty cell, and the indicator says
+    idle before any kernel is there (its default). So: every code cell of the file is in the panel, and
+    the server reports the notebook's kernel idle."""
+    page.wait_for_function(f"(count) => document.querySelectorAll('{PANEL} .jp-CodeCell').length === count",
+                           arg=count_code_cells(lab["notebooks"] / f"{notebook}.ipynb"), timeout=timeout_s * 1000)
+    deadline = time.time() + timeout_s
+    while (state := kernel_state(lab, notebook)) != "idle":
+        if time.time() > deadline:
+            raise AssertionError(f"{notebook}: its kernel is {state or 'not started'} after {timeout_s} s")
+        page.wait_for_timeout(500)
 
 
 @pytest.mark.parametrize("notebook", RUN_ALL)
@@ -153,10 +208,7 @@ def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
     page, traffic = open_page(viewport=(1400, 900))
     with timer(f"JupyterLab: open {notebook}, restart and run all (smoke), save"):
         page.goto(open_url(lab, notebook, workspace=notebook))
-        page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
-        page.wait_for_function(
-            f"document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
-            timeout=90_000)
+        wait_until_notebook_open(page, lab, notebook)
         page.wait_for_timeout(1500)
         screenshot(page, "lab", f"{notebook}_first_view.png")
 
@@ -167,11 +219,12 @@ def test_restart_and_run_all_then_save(lab, open_page, timer, notebook):
         assert setting(lab, "@jupyterlab/apputils-extension:notification", "fetchNews") == "false"
         assert page.get_by_text("official Jupyter news").count() == 0, "JupyterLab asks about its news"
 
+        mark_outputs_stale(page)
         open_menu_item(page, "Kernel", "Restart Kernel and Run All Cells")
         dialog = page.locator(".jp-Dialog button.jp-mod-accept")
         dialog.wait_for(timeout=10_000)
         dialog.click()  # "Restart"
-        wait_until_notebook_idle(page, timeout_s=600)
+        wait_until_cells_ran(page, count_code_cells(lab["notebooks"] / f"{notebook}.ipynb"), timeout_s=600)
         saved_before = time.time()
         page.locator(f"{PANEL} .jp-Notebook").first.click()
         page.keyboard.press("Control+s")
@@ -224,7 +277,7 @@ def test_rise_presents_the_notebook_and_runs_a_cell(lab, open_page, timer):
     title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
     page, traffic = open_page(viewport=(1400, 900))
     page.goto(open_url(lab, name, workspace="rise"))
-    page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
+    wait_until_notebook_open(page, lab, name)
     with timer("RISE: open the slideshow, run the set-up and one more cell"):
         button = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar [data-jp-item-name='RISE-button'] button")
         button.wait_for(timeout=30_000)
