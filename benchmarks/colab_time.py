@@ -18,7 +18,9 @@ available to measure, so each figure is an estimate:
   measured time of its committed ``standard`` run.
 
 The other cells of a training notebook (checks, figures, a CPU timing in 07)
-add seconds to a minute and are not counted.
+add seconds to a minute and are not counted, nor are the downloads (on Colab
+each notebook fetches its data on a machine of its own: the README lists
+them).
 
 Each notebook declares its own estimate (CONTRIBUTING, "Colab time"), so this
 script names no notebook and no notebook variable. It reads

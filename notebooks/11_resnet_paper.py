@@ -467,12 +467,17 @@ print(f"  runs folder: {RUNS}")
 
 # %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
-# Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here.
-colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth} ({settings['scale']} scale)",
+# Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here: the
+# grid, then options B and C at depth 20 (option A's run is the grid's ResNet-20), as trained below.
+colab_runs = [dict(what=f"{'plain' if c.arch.plain else 'ResNet'}-{c.arch.depth}"
+                        f"{'' if c.arch.plain or c.arch.shortcut == 'A' else ' option ' + c.arch.shortcut} "
+                        f"({settings['scale']} scale)",
                    model=lambda c=c: experiments.build_model(c), input_shape=(1, 3, 32, 32), epochs=1,
                    train=c.iterations * c.recipe.batch_size, eval=experiments.eval_images(c),
                    batch_size=c.recipe.batch_size)
-              for c in experiments.grid(settings["grid"], experiments.SCALES[settings["scale"]], settings["seeds"])]
+              for c in experiments.grid(settings["grid"], experiments.SCALES[settings["scale"]], settings["seeds"])
+              + [c for c in experiments.grid("shortcuts", experiments.SCALES[settings["scale"]])
+                 if c.arch.shortcut != "A"]]
 
 # %% [markdown]
 # In the `standard` profile that is half the width (8/16/32 filters: a quarter of the multiply-adds)
