@@ -965,8 +965,9 @@ class SequenceBatches:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             order = torch.randperm(self.num_examples, generator=gen)
             self.epoch += 1
+        order = order.to(self.x.device)  # one copy per epoch, not one per batch (each makes the CPU wait)
         for start in range(0, self.num_examples, self.batch_size):
-            index = order[start:start + self.batch_size].to(self.x.device)
+            index = order[start:start + self.batch_size]
             yield self.x[index], self.y[index]
 
 
