@@ -229,7 +229,7 @@ def read_image_folder(root, spec, progress=True):
 
 
 ORIGINAL = "original files"  # what ImageDataset.origin says of the original files (read or downloaded)
-LOSSY_SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF"}  # by file suffix; else the suffix in capitals
 
 
 def _locate(folder, spec):
@@ -271,7 +271,7 @@ def folder_origin(folder, spec):
         return ORIGINAL
     suffixes = {p.suffix.lower() for split in ("train", "test") for d in (path / split).iterdir() if d.is_dir()
                 for p in itertools.islice(d.iterdir(), 10) if p.suffix.lower() in IMAGE_SUFFIXES}
-    names = sorted({LOSSY_SUFFIXES.get(x, x.lstrip(".").upper()) for x in suffixes})
+    names = sorted({FORMAT_NAMES.get(x, x.lstrip(".").upper()) for x in suffixes})
     return f"{'/'.join(names) or 'image'} copy"
 
 
