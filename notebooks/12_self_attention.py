@@ -788,7 +788,10 @@ except ValueError as err:
 # self-attention with relative positions can express any convolution this
 # way). Built with the course's attention function, where a mask selects the
 # one allowed key; at the borders no key is allowed, the output is zero, and
-# that is exactly zero padding:
+# that is exactly zero padding.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Built, and checked against `F.conv1d`
 
 # %%
 def conv1d_as_attention(x, weight, bias):
@@ -932,7 +935,7 @@ plt.show()
 # token).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### The data and the model
+# ### The data
 
 # %% tags=["colab-estimate"]
 VOCAB, LENGTH = 30, 8
@@ -969,7 +972,10 @@ class SequenceBatches:
             index = order[start:start + self.batch_size].to(self.x.device)
             yield self.x[index], self.y[index]
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The model: one cross-attention head
 
+# %% tags=["colab-estimate"]
 class PointerSorter(nn.Module):
     """One cross-attention head from the previous output token to the input tokens."""
 
