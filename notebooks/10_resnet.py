@@ -16,7 +16,8 @@
 # 2. build **batch normalisation** from scratch and check it against `nn.BatchNorm2d` in both modes;
 # 3. build the **residual block**, its projection shortcut and the **bottleneck** block, and count
 #    what they cost;
-# 4. measure **gradient flow** through deep plain and residual stacks;
+# 4. measure **gradient flow** through deep plain and residual stacks (default and He initialisation,
+#    batch norm), and through the **pre-activation** ResNet;
 # 5. build **ResNet-18** and check it, and ResNet-34/50, against torchvision and the paper's Table 1;
 # 6. train a **ResNet on CIFAR-10**, the paper's own small-image experiment;
 # 7. compare **every network of the course on CIFAR-10** on the same short budget, and see what such a
@@ -1096,12 +1097,13 @@ print(f"{model_name}, {len(history)} epochs: validation accuracy {history.final.
       "images (the JPEG copy of CIFAR-10)")
 assert test["acc"] >= settings["bar"], (
     f"test accuracy {test['acc']:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
-results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{model_name} on CIFAR-10",
-               params=count_params(model), macs=count_macs(model, (1, 3, 32, 32)), input_size=32,
-               seconds_per_epoch=round(history.mean("seconds"), 2), examples_per_s=round(history.mean("examples_per_s")),
-               epochs=len(history), n_train=train_batches.num_examples, n_test=len(data.test_labels),
-               val_acc=round(history.final.val_acc, 4), flip_tta_acc=round(tta, 4), device=str(DEVICE),
-               dataset="cifar10 (JPEG copy)")
+_ = results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{model_name} on CIFAR-10",
+                   params=count_params(model), macs=count_macs(model, (1, 3, 32, 32)), input_size=32,
+                   seconds_per_epoch=round(history.mean("seconds"), 2),
+                   examples_per_s=round(history.mean("examples_per_s")), epochs=len(history),
+                   n_train=train_batches.num_examples, n_test=len(data.test_labels),
+                   val_acc=round(history.final.val_acc, 4), flip_tta_acc=round(tta, 4), device=str(DEVICE),
+                   dataset="cifar10 (JPEG copy)")  # _ =: the Key result line is printed, not the whole record
 
 # %% [markdown]
 # The paper's ResNet-20 reaches 91.25% (8.75% error, Table 6) after 182 epochs; Page's full-width
