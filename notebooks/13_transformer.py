@@ -308,12 +308,13 @@ draw_transformer();
 # Every sub-layer of the Transformer ends in a layer normalisation (Ba, Kiros & Hinton, 2016): each
 # token's vector is normalised with its **own** mean and variance over its `d_model` features, then
 # scaled and shifted by learned vectors. Batch normalisation (introduced in notebook 04, built from
-# scratch in notebook 10) averages each feature over the batch instead, and its trouble with
-# sequences is a training-mode trouble: in training mode its statistics mix positions and padding
-# and change with the batch's size and lengths, and decoding one token at a time would normalise
-# over a "batch" of one position per sentence. In eval mode it uses running averages, fixed numbers,
-# which differ from the statistics the model trained with. Layer norm computes the same thing in
-# both modes, for any batch.
+# scratch in notebook 10) averages each feature over the batch instead, which is awkward for
+# sequences in training mode: its statistics mix positions and padding and change with the batch's
+# size and lengths, and a batch of one position per sentence (one token at a time) would be
+# normalised with the statistics of a single position. In eval mode batch norm uses its running
+# averages, fixed numbers, so decoding one token at a time is no trouble there; but those averages
+# come from training batches whose mix of positions and padding a test batch need not share. Layer
+# norm computes the same thing in training and in eval mode, for any batch.
 
 # %%
 def layer_norm(x, weight, bias, eps=1e-5):
