@@ -351,9 +351,9 @@ assert batch_moves > 0.1, "batch norm should depend on the other examples"
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Speaker notes. The point in one check: layer norm normalises each token on its own; batch norm, in
-# training mode, with the batch. Ask: what does batch norm do at inference? (Running averages: a
-# different computation from training.) That, and a batch of one position per step while decoding, is
-# why sequences use layer norm.
+# training mode, with the batch. Ask: would decoding one token at a time break batch norm? (Not in
+# eval mode, where it uses running averages; in training mode a batch of single positions would.)
+# Ask what the running averages were averaged over (training batches of mixed positions and padding).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The encoder layer
