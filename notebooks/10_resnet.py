@@ -16,13 +16,14 @@
 # 2. build **batch normalisation** from scratch and check it against `nn.BatchNorm2d` in both modes;
 # 3. build the **residual block**, its projection shortcut and the **bottleneck** block, and count
 #    what they cost;
-# 4. measure **gradient flow** through deep plain and residual stacks;
+# 4. measure **gradient flow** through deep plain and residual stacks (default and He initialisation,
+#    batch norm), and through the **pre-activation** ResNet;
 # 5. build **ResNet-18** and check it, and ResNet-34/50, against torchvision and the paper's Table 1;
 # 6. train a **ResNet on CIFAR-10**, the paper's own small-image experiment;
 # 7. compare **every network of the course on CIFAR-10** on the same short budget, and see what such a
 #    budget can and cannot tell apart.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -55,7 +56,7 @@ from course_utils.exercises import ex10
 from course_utils.models import alexnet, blocks, googlenet, lenet, resnet, resnet9, vgg
 from course_utils.plot import plot_history
 from course_utils.timing import per_second, time_it
-from course_utils.train import evaluate, fit, optimizer_options
+from course_utils.train import evaluate, fit
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -137,15 +138,14 @@ print("F = 0: residual block -> identity, plain block -> zeros")
 # ### Degradation, measured
 #
 # We can watch the beginning of it on CIFAR-10, the dataset of the paper's Figure 1: 50,000 training
-# and 10,000 test colour images of 32x32 pixels in ten classes. (Offline, the course reads a copy stored
-# as JPEG files, whose lossy compression changes the pixels slightly from the original's; on Colab
-# torchvision downloads the original files. The cell prints which one this run loaded: every CIFAR-10
-# accuracy in this notebook is on it.) We keep 5,000 training images aside as a **validation split**,
-# 500 per class, for choosing settings; the test set is used once per model, at the end.
+# and 10,000 test colour images of 32x32 pixels in ten classes. (The course reads an offline copy stored
+# as JPEG files, whose lossy compression changes the pixels slightly from the original's; every CIFAR-10
+# accuracy in this notebook is on that copy.) We keep 5,000 training images aside as a **validation
+# split**, 500 per class, for choosing settings; the test set is used once per model, at the end.
 
 # %%
 data = load_dataset("cifar10").split_validation(5_000)  # class-stratified: 500 images of each class
-print(f"{data}, from the {data.origin}")
+print(data)
 assert data.val_labels.bincount().tolist() == [500] * 10 and len(data.train_labels) == 45_000
 
 
@@ -178,8 +178,7 @@ demo_batches = cifar_train_batches(demo["n_train"])
 def train_for_curves(depth, plain, seed=0):
     seed_everything(seed)
     model = resnet.resnet_cifar(depth, plain=plain, width=demo["width"]).to(DEVICE)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4,
-                                **optimizer_options(DEVICE))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     demo_batches.epoch = 0  # every network sees the same batches
     return fit(model, demo_batches, epochs=demo["epochs"], optimizer=optimizer,
                channels_last=DEVICE.type in ("cpu", "cuda"), progress=False, log=False)
@@ -483,7 +482,7 @@ assert count_params(bottleneck_256) == count_params(blocks.PlainBottleneck(256, 
 # `resnet.Bottleneck`), read from the bottom up: the branch `F(x)` on the left, the identity shortcut on
 # the right, the ReLU after the addition.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def draw_residual_blocks():
     """The paper's Figure 2 (basic block) and Figure 5 (bottleneck), drawn bottom-up: what the code builds."""
     conv, norm, add = "#cfe2f3", "#fff2cc", "tab:blue"
@@ -1042,8 +1041,7 @@ seed_everything(0)
 model = CIFAR_NETWORKS[settings["model"]](width=settings["width"]).to(DEVICE)
 model_name = settings["model"] + (f", width {settings['width']}" if settings["width"] != 1 else "")
 optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9,
-                            nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"],
-                            **optimizer_options(DEVICE))
+                            nesterov=settings["schedule"] == "one-cycle", weight_decay=settings["weight_decay"])
 steps = settings["epochs"] * len(train_batches)
 if settings["schedule"] == "paper":  # divide by 10 at 32k and 48k iterations; 182 epochs = 64,064 iterations
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[32_000, 48_000], gamma=0.1)
@@ -1096,15 +1094,16 @@ test = evaluate(model, test_batches)
 tta = flip_tta_accuracy(model, test_batches)
 print(f"{model_name}, {len(history)} epochs: validation accuracy {history.final.val_acc:.2%}, "
       f"test accuracy {test['acc']:.2%} ({tta:.2%} with flip test-time augmentation) on the 10,000 test "
-      f"images (CIFAR-10's {data.origin})")
+      "images (the JPEG copy of CIFAR-10)")
 assert test["acc"] >= settings["bar"], (
     f"test accuracy {test['acc']:.2%} is below {settings['bar']:.0%} for the {PROFILE} profile")
-results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{model_name} on CIFAR-10",
-               params=count_params(model), macs=count_macs(model, (1, 3, 32, 32)), input_size=32,
-               seconds_per_epoch=round(history.mean("seconds"), 2), examples_per_s=round(history.mean("examples_per_s")),
-               epochs=len(history), n_train=train_batches.num_examples, n_test=len(data.test_labels),
-               val_acc=round(history.final.val_acc, 4), flip_tta_acc=round(tta, 4), device=str(DEVICE),
-               dataset=f"cifar10 ({data.origin})")
+_ = results.record("10", "resnet_cifar10_test_acc", round(test["acc"], 4), model=f"{model_name} on CIFAR-10",
+                   params=count_params(model), macs=count_macs(model, (1, 3, 32, 32)), input_size=32,
+                   seconds_per_epoch=round(history.mean("seconds"), 2),
+                   examples_per_s=round(history.mean("examples_per_s")), epochs=len(history),
+                   n_train=train_batches.num_examples, n_test=len(data.test_labels),
+                   val_acc=round(history.final.val_acc, 4), flip_tta_acc=round(tta, 4), device=str(DEVICE),
+                   dataset="cifar10 (JPEG copy)")  # _ =: the Key result line is printed, not the whole record
 
 # %% [markdown]
 # The paper's ResNet-20 reaches 91.25% (8.75% error, Table 6) after 182 epochs; Page's full-width
@@ -1144,7 +1143,7 @@ NETWORKS = {
     "ResNet-20": lambda: resnet.resnet_cifar(20),
 }
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 cifar_image = dict(input_shape=(1, 3, 32, 32))
@@ -1164,7 +1163,7 @@ rows = []
 for name, build in NETWORKS.items():
     seed_everything(0)
     net = build().to(DEVICE)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4, **optimizer_options(DEVICE))
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=compare["epochs"] * len(compare_batches))
     compare_batches.epoch = 0  # the same batches for every network
     net_history = fit(net, compare_batches, epochs=compare["epochs"], optimizer=opt, scheduler=sched,

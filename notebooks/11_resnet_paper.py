@@ -157,6 +157,12 @@ def draw_cifar_resnet():
 # %%
 draw_cifar_resnet();
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Read the figure left to right and count the weight layers with the room: 1 + 2n +
+# 2n + 2n + 1 = 6n + 2. Ask: what changes from ResNet-20 to ResNet-110? (Only n: 3 against 18; widths
+# and map sizes stay.) And what does the plain network lack? (The blue shortcuts, nothing else: with
+# option A both have exactly the same parameters.)
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Parameters: the paper's Table 6
 #

@@ -23,7 +23,7 @@
 # attention model whose attention you can read; measure that the flexible
 # model needs more data than the convolution; and time the fused kernel.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -59,7 +59,7 @@ from course_utils.memory import peak_bytes
 from course_utils.plot import show_attention
 from course_utils.rotary import apply_rotary, rotary_angles
 from course_utils.timing import cpu_threads, time_it
-from course_utils.train import accuracy, evaluate, fit, optimizer_options, over_seeds, token_cross_entropy
+from course_utils.train import accuracy, evaluate, fit, over_seeds, token_cross_entropy
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -461,7 +461,7 @@ assert_close(ours_row, F.scaled_dot_product_attention(q3, k3, v3, attn_mask=noth
 # shapes do the work: split `(B, T, E)` into `(B, H, T, D)` with one `view`
 # and one `transpose`, attend per head, merge back.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def draw_multi_head_attention(num_heads=3):
     """The paper's Figure 2 (right), bottom-up, with the shapes of `multi_head_attention` below."""
     fig, ax = plt.subplots(figsize=(9, 5.4))
@@ -788,7 +788,10 @@ except ValueError as err:
 # self-attention with relative positions can express any convolution this
 # way). Built with the course's attention function, where a mask selects the
 # one allowed key; at the borders no key is allowed, the output is zero, and
-# that is exactly zero padding:
+# that is exactly zero padding.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Built, and checked against `F.conv1d`
 
 # %%
 def conv1d_as_attention(x, weight, bias):
@@ -932,7 +935,7 @@ plt.show()
 # token).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### The data and the model
+# ### The data
 
 # %% tags=["colab-estimate"]
 VOCAB, LENGTH = 30, 8
@@ -965,12 +968,14 @@ class SequenceBatches:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             order = torch.randperm(self.num_examples, generator=gen)
             self.epoch += 1
-        order = order.to(self.x.device)  # one copy per epoch, not one per batch (each makes the CPU wait)
         for start in range(0, self.num_examples, self.batch_size):
-            index = order[start:start + self.batch_size]
+            index = order[start:start + self.batch_size].to(self.x.device)
             yield self.x[index], self.y[index]
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The model: one cross-attention head
 
+# %% tags=["colab-estimate"]
 class PointerSorter(nn.Module):
     """One cross-attention head from the previous output token to the input tokens."""
 
@@ -1007,7 +1012,7 @@ sort_train = SequenceBatches(*sorting_data(n_sort_train, seed=1), batch_size=64,
 sort_test = SequenceBatches(*sorting_data(1000, seed=2), batch_size=500, device=DEVICE)
 seed_everything(0)
 sorter = PointerSorter(VOCAB, embed_dim=32).to(DEVICE)
-optimizer = torch.optim.Adam(sorter.parameters(), lr=3e-3, **optimizer_options(DEVICE))
+optimizer = torch.optim.Adam(sorter.parameters(), lr=3e-3)
 with cpu_threads(1):
     history = fit(sorter, sort_train, sort_test, epochs=epochs_sort, optimizer=optimizer,
                   loss_fn=token_cross_entropy, metrics={"acc": accuracy}, eval_name="test",
@@ -1170,7 +1175,7 @@ def train_tagger(make_model, n_train, seed):
                               device=DEVICE)
     epochs = max(1, round(steps / len(batches)))
     model = make_model().to(DEVICE)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, **optimizer_options(DEVICE))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * len(batches))
     fit(model, batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler, loss_fn=token_cross_entropy,
         metrics={"acc": accuracy}, progress=False, log=False)
@@ -1196,7 +1201,7 @@ for n_train in sizes:
 print(f"\nmean ± sample standard deviation over {len(seeds)} seeds; a 3-token window can reach at most "
       f"{conv_cap:.1%}")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="pointer sorter", model=lambda: PointerSorter(VOCAB, embed_dim=32), train=n_sort_train,
@@ -1207,7 +1212,7 @@ for n_train in sizes:
                         repeats=len(seeds), batch_size=32, example=torch.zeros(1, SEQ_LEN, dtype=torch.long))
                    for tagger in (ConvTagger, AttentionTagger)]
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 small, large = sizes[0], sizes[-1]
 conv_small, attn_small = hunger["conv", small].values("acc"), hunger["attention", small].values("acc")
 conv_large, attn_large = hunger["conv", large].values("acc"), hunger["attention", large].values("acc")

@@ -8,8 +8,8 @@
 # attention, masks, positional encodings); this notebook assembles them into the paper's
 # encoder-decoder and trains it on the paper's own task, translation, with real sentences:
 #
-# 1. **the data**: English-French sentence pairs from Tatoeba (76,036 in the course's offline copy),
-#    a word-level tokenizer, a split by English sentence, batches bucketed by length;
+# 1. **the data**: 76,036 English-French sentence pairs from Tatoeba, a word-level tokenizer, a
+#    split by English sentence, batches bucketed by length;
 # 2. **layer normalisation**, from scratch, and why it suits sequences better than batch norm;
 # 3. **the encoder and decoder layers**, post-LN (the paper) and pre-LN, proved equal to
 #    `nn.TransformerEncoderLayer` / `nn.TransformerDecoderLayer`, and the whole model's parameter
@@ -22,7 +22,7 @@
 #
 # Data credit: Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki, licensed CC-BY 2.0 (France).
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -46,6 +46,7 @@ import time
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
 from course_utils import results
@@ -53,14 +54,12 @@ from course_utils.data import text
 from course_utils.accounting import count_params
 from course_utils.checkpoint import checkpoint_path
 from course_utils.checks import assert_close
-from course_utils.device import autocast
 from course_utils.decoding import FullPrefix, beam_search, greedy_search
 from course_utils.exercises import ex13
 from course_utils.models import transformer as tr
 from course_utils.modes import eval_mode
 from course_utils.plot import plot_history, show_attention
-from course_utils.timing import Stopwatch
-from course_utils.train import accuracy, evaluate, fit, optimizer_options, to_device
+from course_utils.train import accuracy, evaluate, fit, to_device
 
 from course_utils import profile
 from course_utils.device import get_device, seed_everything
@@ -73,19 +72,22 @@ print(f"profile: {PROFILE}   device: {DEVICE}")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The data: English-French sentence pairs
 #
-# The file holds one pair per line, `english<TAB>french`, sorted by length. The loader reads an
-# offline copy (the file named by the environment variable `COURSE_FRA_ENG`, or the archive beside
-# the checkout): 76,036 pairs of one to nine English words, mostly three to six, the first part of
-# one release of the Tatoeba file that Dive into Deep Learning's machine-translation chapters
-# download (`fra-eng.zip`; releases differ a little in which pairs they hold). Without it (on Colab,
-# for instance) it downloads d2l's whole file, which holds more pairs, and longer ones: the figures
-# printed below are those of the file this run loaded.
+# The file holds one pair per line, `english<TAB>french`, sorted by length: one to nine English
+# words, mostly three to six. It is the first part of one release of the Tatoeba file that Dive
+# into Deep Learning's machine-translation chapters download (`fra-eng.zip`; releases differ a
+# little in which pairs they hold). The loader reads an offline copy (the file named by the
+# environment variable `COURSE_FRA_ENG`, or the archive beside the checkout) or downloads d2l's file.
 
 # %%
 pairs = text.load_sentence_pairs()
 print(f"{len(pairs):,} pairs. The first, a middle and the last one:")
 for en, fr in (pairs[0], pairs[len(pairs) // 2], pairs[-1]):
     print(f"  {en!r:45} -> {fr!r}")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Start from the data, not the model. Ask the room how they would split 76,000 pairs
+# into training and test sets, then show why a split by line leaks: one English sentence has up to
+# dozens of French translations.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Split by English sentence, not by line
@@ -134,15 +136,13 @@ assert not (split_sources[0] & split_sources[2]) and not (split_sources[0] & spl
 test_groups = data.test_groups()
 print(f"test: {len(test_groups):,} English sentences with {len(data.test_pairs):,} references")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 # The vocabularies (5,436 English and 8,478 French tokens), the 71,437 training and the 1,501 validation
-# pairs (evaluated every epoch) are those of the split of the offline copy without max_train (standard and
-# full profiles, checked below); the example is a pair of average length: 7 source and 8 decoder-input
-# positions (the corpus' means with this tokenizer, <eos> and <bos> included: 6.95 and 7.77). Colab
-# downloads d2l's larger file instead: more pairs, and longer ones, so a longer run than estimated (its
-# size could not be checked offline).
+# pairs (evaluated every epoch) are those of the split above without max_train (standard and full profiles,
+# checked below); the example is a pair of average length: 7 source and 8 decoder-input positions (the
+# corpus' means with this tokenizer, <eos> and <bos> included: 6.95 and 7.77).
 colab_runs = [dict(what="Transformer translation", train=71_437, epochs=SETTINGS["epochs"], eval=1_501,
                    model=lambda: tr.Transformer(tr.TransformerConfig(
                        5_436, 8_478, d_model=SETTINGS["d_model"], nhead=SETTINGS["nhead"],
@@ -151,8 +151,8 @@ colab_runs = [dict(what="Transformer translation", train=71_437, epochs=SETTINGS
                    example=(torch.ones(1, 7, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)),
                    batch_size=SETTINGS["batch_size"])]
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
-if SETTINGS["max_train"] is None and len(pairs) == 76_036:  # the offline copy: the Colab estimate's sizes
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+if SETTINGS["max_train"] is None:  # the sizes the Colab estimate (the cell above) reads are this split's
     sizes = (len(data.src_vocab), len(data.tgt_vocab), len(data.train_pairs), len(data.val_pairs))
     assert sizes == (5_436, 8_478, 71_437, 1_501), f"update the Colab estimate's sizes above to {sizes}"
 
@@ -225,14 +225,96 @@ print(f"padding: {padded / real - 1:.1%} extra positions when bucketed, {padded_
 assert padded < padded_random, "bucketing should reduce the padding"
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## The model at a glance
+#
+# Before the pieces, the whole (the paper's Figure 1, as this notebook builds it). One attention
+# module, notebook 12's `MultiheadAttention`, is used in three ways:
+#
+# - **encoder self-attention**: every English position attends to every English position (only the
+#   padding is masked);
+# - **masked self-attention** in the decoder: French position `t` attends to French positions `<= t`
+#   (the causal mask), so that training on whole sentences cannot peek at the next word;
+# - **cross-attention**: the decoder's queries attend to the encoder's output, the keys and values,
+#   in every decoder layer: the only place where the English sentence enters the decoder.
+
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+def draw_transformer():
+    """The paper's Figure 1, post-LN as the paper, with its three kinds of attention in three colours."""
+    kinds = {"encoder self-attention (padding mask)": "#f4cccc",
+             "masked self-attention (causal mask)": "#d9d2e9",
+             "cross-attention (queries: decoder; keys, values: encoder; padding mask)": "#fce5cd"}
+    norm, ff, emb = "#fff2cc", "#d9ead3", "#cfe2f3"
+    fig, ax = plt.subplots(figsize=(10, 6.2))
+    ax.set(xlim=(0, 13), ylim=(0, 12.2))
+    ax.axis("off")
+
+    def box(x, y, label, color, w=3.6, h=0.62):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05", fc=color, ec="black"))
+        ax.text(x, y, label, ha="center", va="center", fontsize=9)
+
+    def up(x, y0, y1, color="black"):
+        ax.annotate("", (x, y1), (x, y0), arrowprops=dict(arrowstyle="->", color=color))
+
+    encoder = [(0.6, "English ids (B, S)", "#eeeeee"), (1.6, "embedding x sqrt(d) + positions", emb),
+               (3.0, "self-attention", kinds["encoder self-attention (padding mask)"]),
+               (3.9, "add & layer norm", norm), (5.0, "feed-forward", ff), (5.9, "add & layer norm", norm)]
+    decoder = [(0.6, "French ids, shifted right (B, T)", "#eeeeee"), (1.6, "embedding x sqrt(d) + positions", emb),
+               (3.0, "masked self-attention", kinds["masked self-attention (causal mask)"]),
+               (3.9, "add & layer norm", norm),
+               (5.0, "cross-attention", kinds["cross-attention (queries: decoder; keys, values: encoder; padding mask)"]),
+               (5.9, "add & layer norm", norm), (7.0, "feed-forward", ff), (7.9, "add & layer norm", norm),
+               (9.3, "linear (tied to the embedding)", emb), (10.2, "softmax: next French token", "#eeeeee")]
+    for x, layers, side in ((2.9, encoder, -1), (8.3, decoder, 1)):
+        for y, label, color in layers:
+            box(x, y, label, color)
+        for (y0, _, _), (y1, _, _) in zip(layers, layers[1:]):
+            up(x, y0 + 0.33, y1 - 0.33)
+        for (y, label, _), (y_norm, _, _) in zip(layers, layers[1:]):  # a residual connection per sub-layer
+            if label in ("self-attention", "masked self-attention", "cross-attention", "feed-forward"):
+                edge = x + side * 2.0
+                ax.plot([x, edge, edge], [y - 0.5, y - 0.5, y_norm], color="tab:blue", lw=1)
+                ax.annotate("", (x + side * 1.82, y_norm), (edge, y_norm),
+                            arrowprops=dict(arrowstyle="->", color="tab:blue", lw=1))
+    ax.add_patch(plt.Rectangle((0.7, 2.3), 4.4, 4.0, fill=False, ls="--"))
+    ax.text(0.6, 4.4, "x N", ha="right", va="center", fontsize=10)
+    ax.add_patch(plt.Rectangle((6.1, 2.3), 4.4, 6.0, fill=False, ls="--"))
+    ax.text(10.6, 5.4, "x N", ha="left", va="center", fontsize=10)
+    # the encoder's output feeds every decoder layer's cross-attention (keys and values)
+    ax.plot([2.9, 2.9, 5.6, 5.6], [6.21, 6.9, 6.9, 5.0], color="tab:orange")
+    ax.annotate("", (6.5, 5.0), (5.6, 5.0), arrowprops=dict(arrowstyle="->", color="tab:orange"))
+    ax.text(4.2, 7.15, "encoder output (B, S, d): keys and values", fontsize=8, color="tab:orange", ha="center")
+    for i, (label, color) in enumerate(kinds.items()):  # a legend for the three kinds of attention
+        ax.add_patch(plt.Rectangle((0.4, 11.3 - 0.55 * i), 0.5, 0.35, fc=color, ec="black"))
+        ax.text(1.1, 11.47 - 0.55 * i, label, va="center", fontsize=9)
+    ax.text(2.9, 7.6, "encoder", ha="center", fontsize=11, weight="bold")
+    ax.text(8.3, 10.9, "decoder", ha="center", fontsize=11, weight="bold")
+    ax.set_title("The Transformer (Vaswani et al., 2017, Figure 1), post-LN as in the paper: a residual connection "
+                 "(blue) around every sub-layer", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# %%
+draw_transformer();
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Walk the figure: the same attention module, used three ways. Ask the room, for each
+# colour, where the queries, keys and values come from, and which mask applies. Cross-attention is the
+# only door through which the English sentence reaches the decoder.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Layer normalisation
 #
 # Every sub-layer of the Transformer ends in a layer normalisation (Ba, Kiros & Hinton, 2016): each
 # token's vector is normalised with its **own** mean and variance over its `d_model` features, then
-# scaled and shifted by learned vectors. Batch normalisation (notebook 08) averages each feature
-# over the batch instead. For sequences that is awkward: the batch mixes positions and padding,
-# statistics change with the batch size and differ between training and inference, and decoding
-# one token at a time has a "batch" of one position. Layer norm has none of these problems.
+# scaled and shifted by learned vectors. Batch normalisation (introduced in notebook 04, built from
+# scratch in notebook 10) averages each feature over the batch instead, which is awkward for
+# sequences in training mode: its statistics mix positions and padding and change with the batch's
+# size and lengths, and a batch of one position per sentence (one token at a time) would be
+# normalised with the statistics of a single position. In eval mode batch norm uses its running
+# averages, fixed numbers, so decoding one token at a time is no trouble there; but those averages
+# come from training batches whose mix of positions and padding a test batch need not share. Layer
+# norm computes the same thing in training and in eval mode, for any batch.
 
 # %%
 def layer_norm(x, weight, bias, eps=1e-5):
@@ -266,6 +348,12 @@ batch_moves = (batch_norm(batch)[0] - batch_norm(changed)[0]).abs().max().item()
 print(f"first example's output moved by {layer_moves:.1e} with layer norm, {batch_moves:.2f} with batch norm")
 assert layer_moves < 1e-6, "layer norm must not depend on the other examples"
 assert batch_moves > 0.1, "batch norm should depend on the other examples"
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. The point in one check: layer norm normalises each token on its own; batch norm, in
+# training mode, with the batch. Ask: would decoding one token at a time break batch norm? (Not in
+# eval mode, where it uses running averages; in training mode a batch of single positions would.)
+# Ask what the running averages were averaged over (training batches of mixed positions and padding).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The encoder layer
@@ -310,6 +398,11 @@ print("encoder layer: by hand == tr.EncoderLayer == nn.TransformerEncoderLayer (
 # PyTorch's `src_key_padding_mask` means the opposite, so the call above passes `~key_mask`: one
 # explicit conversion at the boundary.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Read the by-hand layer line by line against the figure. The mask is the course's
+# convention (True = allowed); PyTorch's src_key_padding_mask is its negation, converted once at the
+# call.
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Post-LN and pre-LN
 #
@@ -338,6 +431,11 @@ for norm_first in (False, True):
                  theirs_dec(target, x, tgt_mask=causal, memory_key_padding_mask=~key_mask),
                  rtol=1e-10, atol=1e-12, msg=f"decoder layer, norm_first={norm_first}")
     print(f"norm_first={norm_first!s:5}: encoder and decoder layers equal PyTorch's")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Post-LN is the paper's; pre-LN keeps a clean residual path (the same argument as
+# pre-activation ResNets in notebook 10) and trains without a long warm-up. Ask: where is the identity
+# path in each?
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## The decoder layer
@@ -410,6 +508,10 @@ assert_close(out, reference64(src_x, tgt_x, tgt_mask=causal, src_key_padding_mas
              msg="the encoder and decoder stacks should equal nn.Transformer's")
 print("encoder + decoder stacks == nn.Transformer (float64, dropout off)")
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Parameter counts as a check: ours equals nn.Transformer's plus the embeddings. Ask
+# why the number of heads does not change the count (exercise 2).
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Training
 #
@@ -466,7 +568,7 @@ print("loss on 3 real tokens:", token_loss(logits, targets))
 # %%
 steps = SETTINGS["epochs"] * len(train_batches)
 scale = SETTINGS["peak_lr"] * math.sqrt(config.d_model * SETTINGS["warmup"])  # puts the peak at peak_lr
-optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, **optimizer_options(DEVICE))
+optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
 scheduler = tr.warmup_scheduler(optimizer, config.d_model, SETTINGS["warmup"], scale=scale)
 schedule = [tr.warmup_inverse_sqrt(s, config.d_model, SETTINGS["warmup"], scale) for s in range(1, steps + 1)]
 assert max(schedule) == schedule[SETTINGS["warmup"] - 1], "the peak should come at the end of the warm-up"
@@ -522,6 +624,10 @@ assert again.column("val_loss") == history.column("val_loss"), "the resumed run 
 # model: they only need `start(src)`, `step(state, tokens)` and `reorder(state, index)`, and the
 # tests run them on tiny models whose best sequence is known.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Training fed the true previous word; decoding feeds the model's own. Keep that
+# contrast on the board: it returns with exposure bias.
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Greedy search and beam search
 #
@@ -568,10 +674,10 @@ print(f"beam size 1 == greedy on {len(greedy_ids)} test sentences")
 # At step `t` the decoder needs the keys and values of all earlier positions in every self-attention
 # layer. Recomputing them means running the whole prefix again: `t` positions at step `t`, about
 # `T^2 / 2` position-passes for a `T`-token sentence. The course's decoder keeps them instead
-# (`KVCache` of notebook 12, one per layer): each step runs one new position through the decoder
-# and appends its keys and values; the cross-attention's keys and values of the encoder output are
-# computed once. `FullPrefix` decodes the same model by recomputing, which checks the cache and
-# shows what it saves:
+# (`course_utils.attention.KVCache`, shown in notebook 12; one per layer): each step runs one new
+# position through the decoder and appends its keys and values; the cross-attention's keys and
+# values of the encoder output are computed once. `FullPrefix` decodes the same model by
+# recomputing, which checks the cache and shows what it saves:
 
 # %%
 probe = sources_test[:300]
@@ -590,6 +696,11 @@ print(f"greedy decoding of {len(probe)} sentences: {cached_seconds:.2f} s with t
 # %% [markdown]
 # The saving grows with the length of the output: recomputing costs about `T^2 / 2` position-passes
 # for `T` tokens, the cache `T`. These French sentences are short, so the factor here is modest.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. The cache is checked by equality with recomputation, and its saving grows with the
+# output length. Ask: why is the cross-attention's cache computed once? (The encoder output does not
+# change while decoding.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Evaluation on held-out sentences
@@ -644,6 +755,11 @@ _ = results.record("13", "transformer_test_bleu_beam4", round(bleu_beam, 2), gre
 # tend to come out a little shorter than greedy's (compare the length ratios above): `alpha = 0.6`
 # offsets the pull of `log P` towards short outputs only in part.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. BLEU against all references, the way it was designed; exact match as a plainer second
+# number. Ask why the paper's 41.8 BLEU cannot be compared with ours (another task, other data, single
+# references).
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Example translations
 
@@ -664,10 +780,9 @@ for i in shown:
 # notebooks) prints "va !", "j'ai perdu ." and "je suis chez moi ." with BLEU 1.000, and
 # "<unk> ." for "he's calm .", BLEU 0.000. That model trains for 30 epochs on the first **512**
 # pairs of its file (the default of d2l's `MTFraEng`), and the file starts with its shortest
-# sentences: in the offline copy "go.", "i lost." and "i'm home." are lines 1, 38 and 283, so a
-# model trained like d2l's has seen them, with these very references, and "He's calm." is not in it
-# at all (the cell below prints where they are in the file this run loaded). Ours trains on about
-# 70,000 pairs of the offline copy and keeps its test sentences apart; in our split of that copy the
+# sentences: in this release "go.", "i lost." and "i'm home." are lines 1, 38 and 283, so a model
+# trained like d2l's has seen them, with these very references. "He's calm." is not in this release
+# at all. Ours trains on about 70,000 pairs and keeps its test sentences apart; in our split the
 # same three are training sentences and "he's calm ." is new to our model too.
 
 # %%
@@ -698,13 +813,9 @@ d2l_printed = [("va !", 1.0), ("j'ai perdu .", 1.0), ("<unk> .", 0.0), ("je suis
 ours_greedy, ours_beam = translate(d2l_sentences), translate(d2l_sentences, beam_size=4)
 train_sources = split_sources[0]
 in_training = [tuple(text.tokenize(en)) in train_sources for en in d2l_sentences]
-first_lines = {en: sources.index(key) + 1 if key in sources else None
-               for en, key in ((en, tuple(text.tokenize(en))) for en in d2l_sentences)}
-print("first line of each in the file loaded:", ", ".join(f"{en!r} {n or 'absent'}" for en, n in first_lines.items()))
-if len(pairs) == 76_036:  # the offline copy (Colab downloads d2l's larger file, where these facts differ)
-    assert list(first_lines.values()) == [1, 38, None, 283], "d2l's sentences in the offline copy"
-    if SETTINGS["max_train"] is None:
-        assert in_training == [True, True, False, True], "three of d2l's sentences are our training sentences"
+assert not any(key == tuple(text.tokenize("he's calm .")) for key in sources), "he's calm . is not in this file"
+if SETTINGS["max_train"] is None:
+    assert in_training == [True, True, False, True], "three of d2l's sentences are our training sentences"
 print(f"{'English':12} {'in our training?':17} {'d2l (BLEU)':25} {'ours, greedy (BLEU)':28} ours, beam (BLEU)")
 for en, ref, theirs, g, b, seen in zip(d2l_sentences, d2l_references, d2l_printed, ours_greedy, ours_beam,
                                       in_training):
@@ -716,91 +827,152 @@ for en, ref, theirs, g, b, seen in zip(d2l_sentences, d2l_references, d2l_printe
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Teacher forcing and exposure bias
 #
-# In training the decoder always saw the correct previous words. At test time it sees its own,
-# and one wrong word changes everything after it: the model was never trained on prefixes with its
-# own mistakes. This mismatch is called **exposure bias**. It shows in numbers: the same model, on
-# the same test pairs, scored position by position with the true prefix (teacher forcing) and with
-# its own greedy prefix (free running). The teacher-forced loop runs the model in the precision
-# `evaluate` uses (`course_utils.device.autocast`: float16 or bfloat16 on a GPU, float32 on a CPU),
-# so the two compute the same logits and their accuracy and loss agree to rounding; a float32 loop
-# would differ from `evaluate` on a GPU wherever two words' scores are closer than float16 resolves.
+# In training the decoder always saw the correct previous words. At test time it sees its own: the
+# model was never trained on prefixes with its own mistakes. This mismatch is called **exposure
+# bias** (Ranzato et al., 2016). How much does it cost here? Scoring the model's own translation word
+# by word against one reference would not tell: a test sentence has several references (up to 18
+# here), so a correct alternative would count as a string of errors, and so would every word shifted
+# by one. First the teacher-forced accuracy, and whole sentences both ways:
 
 # %%
 test_batches = data.test_batches(256)
 test_scores = evaluate(model, test_batches, loss_fn, metrics)
 teacher_correct = torch.zeros(40)
 teacher_total = torch.zeros(40)
-teacher_whole, teacher_loss = 0, 0.0
+teacher_whole = 0
 with torch.no_grad(), eval_mode(model):
     for xb, yb in test_batches:
-        with autocast(DEVICE):  # the precision evaluate (and fit) run the model in: the same logits
-            logits = model(*to_device(xb, DEVICE))  # (B, T, V)
-        loss, count = loss_fn(logits.float(), yb.to(DEVICE))
-        teacher_loss += float(loss) * int(count)
         yb = yb.cpu()
-        hits = logits.argmax(-1).cpu() == yb  # (B, T)
+        hits = model(*to_device(xb, DEVICE)).argmax(-1).cpu() == yb  # (B, T)
         real = yb != PAD
         teacher_correct[:yb.shape[1]] += (hits & real).sum(0)
         teacher_total[:yb.shape[1]] += real.sum(0)
         teacher_whole += int((hits | ~real).all(1).sum())
 own = {tuple(text.tokenize(en)): out for en, out in zip(sources_test, greedy)}  # the model's own translations
-free_correct, free_total, free_whole = torch.zeros(40), torch.zeros(40), 0
-for en, fr in data.test_pairs:
-    reference_ids = data.tgt_vocab.encode(text.tokenize(fr), eos=True)
-    produced = data.tgt_vocab.encode(own[tuple(text.tokenize(en))], eos=True)
-    for t, ref_id in enumerate(reference_ids):
-        free_correct[t] += t < len(produced) and produced[t] == ref_id
-        free_total[t] += 1
-    free_whole += produced == reference_ids
+free_whole = sum(data.tgt_vocab.encode(own[tuple(text.tokenize(en))], eos=True)
+                 == data.tgt_vocab.encode(text.tokenize(fr), eos=True) for en, fr in data.test_pairs)
 n_pairs = len(data.test_pairs)
-teacher_acc, free_acc = teacher_correct.sum() / teacher_total.sum(), free_correct.sum() / free_total.sum()
-print(f"token accuracy on the test pairs: teacher forcing {teacher_acc:.1%} "
-      f"(fit's evaluate says {test_scores['acc']:.1%}), free running {free_acc:.1%}")
+teacher_acc = teacher_correct.sum() / teacher_total.sum()
+print(f"token accuracy on the test pairs under teacher forcing: {teacher_acc:.1%} "
+      f"(fit's evaluate says {test_scores['acc']:.1%})")
 print(f"whole sentence right against that pair's reference: teacher forcing {teacher_whole / n_pairs:.1%}, "
       f"free running {free_whole / n_pairs:.1%}")
 assert abs(teacher_acc - test_scores["acc"]) < 1e-6, "the two measures of teacher-forced accuracy should agree"
-assert abs(teacher_loss / float(teacher_total.sum()) - test_scores["loss"]) < 1e-6 * test_scores["loss"], \
-    "the loop should compute evaluate's loss (up to the order of float32 sums)"
-assert free_acc < teacher_acc, "feeding on its own outputs should lose accuracy"
 assert abs(teacher_whole - free_whole) <= 0.005 * n_pairs, "whole-sentence agreement should be the same both ways"
-positions = int((teacher_total > 50).sum())  # positions that at least 50 test pairs reach
-teacher_by_position = teacher_correct[:positions] / teacher_total[:positions]
-free_by_position = free_correct[:positions] / free_total[:positions]
-if PROFILE != "smoke":
-    assert teacher_by_position[-1] > teacher_by_position[0] - 0.1, "teacher forcing should not lose accuracy late"
-    assert free_by_position[-1] < free_by_position[0] - 0.3, "free running should lose accuracy along the sentence"
 
-# %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Accuracy along the sentence
-#
-# Position by position, over the test pairs that reach it:
-
-# %%
-fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.plot(range(1, positions + 1), 100 * teacher_by_position, "o-", label="teacher forcing (true prefix)")
-ax.plot(range(1, positions + 1), 100 * free_by_position, "s--", label="free running (own prefix)")
-ax.set(xlabel="target position", ylabel="token accuracy (%)", title="accuracy by position, test pairs")
-ax.legend();
-
-# %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Why the whole-sentence rates agree
-#
+# %% [markdown]
 # The whole-sentence rates agree, and must: if the true prefix leads the model to the right word at
 # every position, greedy decoding walks down exactly the true sentence, and the other way round (up
-# to rare near-ties, as the cached and the parallel computations round differently). The difference
-# is in everything short of that. Under teacher forcing the accuracy does not fall along the sentence
-# (the last positions, often the final punctuation and `<eos>`, are the easiest); running free it
-# falls position after position, because each position inherits the mistakes before it (a right word
-# at a shifted position also counts as wrong here, which is part of the same story). Teacher forcing
-# is still how Transformers are trained: it lets all positions of a sentence train in parallel, in
-# one pass.
+# to rare near-ties, as the cached and the parallel computations round differently). Exposure bias
+# acts on everything short of that: after its first mistake, the model goes on from a prefix it never
+# saw in training.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Only the prefix differs
+#
+# So hold everything else fixed, in the spirit of He et al. (2021, *Exposure Bias versus
+# Self-Recovery*), who compare a model's continuations after prefixes from the data and from the
+# model itself. For each test pair, cut the reference in the middle; score the model on the
+# reference's second half, teacher-forced, once after the reference's first half and once after
+# **its own** first half (the first words of its greedy translation). Same source, same words to
+# predict; only the prefix differs. We keep the pairs where the model's own first half is a mistake:
+# it begins none of the sentence's references.
+
+# %%
+def continuation_scores(sources, prefixes, continuations, batch_size=256):
+    """Per example, (log-probabilities, hits) of its continuation's tokens, teacher-forced after its prefix
+    (prefixes and continuations are lists of French ids; a continuation ends in <eos>)."""
+    scores = []
+    with torch.no_grad(), eval_mode(model):
+        for first in range(0, len(sources), batch_size):
+            part = slice(first, first + batch_size)
+            src = data.encode_sources(sources[part]).to(DEVICE)  # (B, S)
+            rows = [torch.tensor([BOS] + p + c[:-1]) for p, c in zip(prefixes[part], continuations[part])]
+            tgt_in = nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD).to(DEVICE)  # (B, T)
+            log_probs = model(src, tgt_in).log_softmax(-1).cpu()  # (B, T, V)
+            for row, (p, c) in enumerate(zip(prefixes[part], continuations[part])):
+                at = log_probs[row, len(p):len(p) + len(c)]  # (len(c), V): the continuation's positions
+                target = torch.tensor(c)
+                scores.append((at.gather(1, target[:, None])[:, 0], at.argmax(1) == target))
+    return scores
+
+
+cases = []  # (English, the model's first k words, the reference's first k words, the reference's rest)
+for (en, refs), produced in zip(test_groups, greedy):
+    tokenized = [text.tokenize(r) for r in refs]
+    for reference in tokenized:
+        k = len(reference) // 2
+        if k >= 1 and len(produced) >= k and all(r[:k] != produced[:k] for r in tokenized):
+            cases.append((en, produced[:k], reference[:k], reference[k:]))
+rest = [data.tgt_vocab.encode(c[3], eos=True) for c in cases]
+after = {name: continuation_scores([c[0] for c in cases], [data.tgt_vocab.encode(c[i]) for c in cases], rest)
+         for name, i in (("reference prefix", 2), ("own prefix", 1))}
+print(f"{len(cases):,} of {n_pairs:,} test pairs: the model's first half begins none of the references")
+for name, scores in after.items():
+    if not scores:  # an untrained smoke model may have no such pair
+        continue
+    hits, log_probs = torch.cat([h for _, h in scores]).float(), torch.cat([lp for lp, _ in scores])
+    print(f"after the {name:16}: accuracy {hits.mean():.1%}, NLL {-log_probs.mean():.2f} per token "
+          f"on the same {len(hits):,} words")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### After the prefix, word by word
+
+# %%
+def accuracy_by_distance(scores, longest=5):
+    """Accuracy at 0, 1, ... words after the prefix (the last entry: that far or farther)."""
+    hits, counts = torch.zeros(longest), torch.zeros(longest)
+    for _, hit in scores:
+        distance = torch.arange(len(hit)).clamp(max=longest - 1)
+        hits.index_add_(0, distance, hit.float())
+        counts.index_add_(0, distance, torch.ones(len(hit)))
+    return hits / counts
+
+
+by_distance = {name: accuracy_by_distance(scores) for name, scores in after.items()}
+gap = by_distance["reference prefix"] - by_distance["own prefix"]
+print("words after the prefix:  " + "  ".join(f"{d:>6}" for d in ("0", "1", "2", "3", "4+")))
+for name, values in by_distance.items():
+    print(f"{name:>22}:  " + "  ".join(f"{v:6.1%}" for v in values))
+fig, ax = plt.subplots(figsize=(5.5, 3))
+for name, style in (("reference prefix", "o-"), ("own prefix", "s--")):
+    ax.plot(range(5), 100 * by_distance[name], style, label=f"after the {name}")
+ax.set_xticks(range(5), ["0", "1", "2", "3", "4+"])
+ax.set(xlabel="words after the prefix", ylabel="token accuracy (%)", title="the same words, two prefixes")
+ax.legend()
+plt.show()
+if PROFILE != "smoke":  # an untrained smoke model makes too few such pairs to say anything
+    accuracy = {name: torch.cat([h for _, h in scores]).float().mean() for name, scores in after.items()}
+    assert accuracy["reference prefix"] - accuracy["own prefix"] > 0.03, "its own prefix should cost accuracy"
+    assert gap[0] > 0.15, "right after its own mistaken prefix the model should predict the reference far worse"
+    assert gap[3:].abs().max() < 0.05 and gap[-1] < gap[0] / 4, "a few words on, the gap should have closed"
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The damage is local
+#
+# On the saved run the damage is local. Right after its own mistaken first half, the model predicts
+# the reference's next word far less often than after the reference's first half (the first column:
+# about 20% against about 50%); part of that is no fault of the model, since after another beginning
+# the reference's next word may simply not fit. Two words on the gap has nearly closed, and from the
+# third word on the two prefixes give the same accuracy to within a point (asserted: a gap under 5
+# points, and under a quarter of the first one). A mistake does not compound here: the model
+# recovers within a few words, what He et al. (2021) call **self-recovery**. Over the whole second
+# half, its own prefix costs about 9 points of accuracy and about one nat of NLL per word. One early
+# wrong word is still enough to make the whole sentence differ from the reference, as the
+# whole-sentence rates above count it.
 #
 # **Scheduled sampling** (Bengio et al., 2015) attacks the mismatch directly: during training,
 # each previous word fed to the decoder is, with a probability that grows over training, the
-# model's own prediction instead of the true word, so the model learns to recover from its own
+# model's own prediction instead of the true word, so the model learns to go on from its own
 # mistakes. For a Transformer that costs parallelism, since the model's predictions must exist
 # before they can be fed; Mihaylova & Martins (2019) run the decoder twice, first to predict, then
 # on a mixture of true and predicted words. Exercise 5 tries it.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Teacher forcing trains on true prefixes; free running feeds the model its own. The
+# measurement holds the source and the predicted tokens fixed and changes only the prefix. Ask the
+# room to predict the gap right after a wrong prefix and five words later (self-recovery or
+# compounding?).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## What the attention looks at
@@ -857,10 +1029,11 @@ show_attention(per_head[0].cpu(), x_labels=words, y_labels=words, title="encoder
 # %%
 one_target = [(en, refs[0]) for en, refs in test_groups]  # each test sentence once, as greedy decoded them
 parallel_batches = [to_device(xb, DEVICE) for xb, _ in data.batches(one_target, 200)]
-with torch.no_grad(), eval_mode(model), Stopwatch(DEVICE) as clock:  # waits for a GPU's queued work
+with torch.no_grad(), eval_mode(model):
+    start = time.perf_counter()
     for xb in parallel_batches:
         model(*xb)  # all positions of all sentences of the batch in one pass
-parallel_seconds = clock.seconds
+    parallel_seconds = time.perf_counter() - start
 print(f"{len(test_groups):,} test sentences: greedy decoding, one step per word, {greedy_seconds:.2f} s; "
       f"one parallel pass {parallel_seconds:.2f} s ({greedy_seconds / parallel_seconds:.1f}x)")
 if PROFILE != "smoke":  # an untrained smoke model stops after a word or two

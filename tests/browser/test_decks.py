@@ -27,13 +27,8 @@ MAX_SCROLLING_SLIDES = {  # measured 2026-11-25, after the restructure; lowered 
     "00_start_here": 0, "01_convolution": 3, "02_padding_and_stride": 0, "03_pooling": 0,
     "04_fully_connected_and_log_softmax": 0, "05_manual_backprop": 3, "06_lenet": 1, "07_alexnet": 2,
     "08_vgg": 2, "09_inception": 5,
-    # measured on a smoke run with its figures (the committed standard run lost them; its next run has
-    # them): 'Three test sequences' (three attention maps from one cell) and 'Performance' (a 79-line cell)
-    "12_self_attention": 2,
-    # measured 2026-11-25 on the committed standard run: two code cells taller than a slide with their
-    # output ('Training curves of the three': the degradation runs and their plot; 'The stage tables':
-    # three Table 1 tables), each alone on its sub-slide; splitting them needs a re-run
-    "10_resnet": 2,
+    # 10-13 split their tall slides in the 10-13 revision (issue 21): none may scroll
+    "10_resnet": 0, "11_resnet_paper": 0, "12_self_attention": 0, "13_transformer": 0,
     # measured 2026-11-25 on the committed standard run: one code cell (the activation race and its two
     # plots, 'The race, three seeds each') is taller than a slide alone; splitting it needs a re-run
     "07_alexnet_experiments": 1,
