@@ -605,7 +605,7 @@ if PROFILE != "smoke":  # ten rounds are too few to compare reliably on a busy m
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Profiling one training step
 
-# %%
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def step_profile(batch_norm, channels_last):
     """Milliseconds per training step on the CPU, by kind of operation (self CPU time)."""
     steps = profile.pick(smoke=3, standard=10, full=10)
@@ -624,6 +624,7 @@ def step_profile(batch_norm, channels_last):
     return times
 
 
+# %%
 profiles = {"ReLU, channels-last (as trained)": step_profile(False, True),
             "ReLU + batch norm, contiguous (as trained)": step_profile(True, False),
             "ReLU + batch norm, channels-last": step_profile(True, True)}
@@ -708,9 +709,11 @@ show_feature_maps(maps2.cpu(), ncols=8, size=1.2, title="after C3 + ReLU (16 x 1
 #
 # Notebook 02 measured a receptive field with the gradient of one output with respect to the input.
 # The same gradient for the *predicted class's logit* is a **saliency map** (Simonyan, Vedaldi and
-# Zisserman, 2013): pixels where a small change moves the logit most. For a few test images:
+# Zisserman, 2013): pixels where a small change moves the logit most. For a few test images (the
+# computation, and a check that one image alone gets the same map, are in the notebook; the deck shows
+# the maps):
 
-# %%
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 images, labels = data.test_images[:6], data.test_labels[:6]
 x = ((images.float() / 255 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)).to(DEVICE)
 x.requires_grad_(True)
@@ -733,6 +736,8 @@ finally:
     torch.backends.cudnn.allow_tf32 = tf32_before
 assert_close(x_one.grad.abs()[0, 0].cpu(), saliency[0], rtol=1e-4, atol=1e-5 * saliency[0].max().item(),
              msg="saliency of one image, alone")
+
+# %%
 fig, axes = plt.subplots(2, 6, figsize=(10, 3.8))
 for i in range(6):
     axes[0, i].imshow(images[i, 0], cmap="gray")

@@ -187,7 +187,10 @@ for activation in ACTIVATIONS:
     print(f"{activation:<8} conv1 gradient {statistics.fmean(first):.1e} (mean over seeds); "
           f"fc8 {statistics.fmean(init_norms[activation, s][-1] for s in SEEDS):.1e}")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### How much each layer shrinks the gradient
 
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def shrink(norms, upper):
     """How many times smaller the gradient norm is one layer below ``upper``."""
     return norms[upper] / norms[upper - 1]
@@ -198,8 +201,10 @@ def conv1_vs_middle(norms):
     return norms[0] / statistics.median(norms[1:5])
 
 
+
+# %%
 uppers = range(len(LAYER_NAMES) - 1, 0, -1)  # fc8 -> fc7, ..., conv2 -> conv1
-print("\nhow many times the gradient shrinks from each layer to the one below (mean over seeds):")
+print("how many times the gradient shrinks from each layer to the one below (mean over seeds):")
 print(f"{'':<8}" + "".join(f"{LAYER_NAMES[u] + '/' + LAYER_NAMES[u - 1]:>12}" for u in uppers)
       + f"{'conv1/middle':>14}")
 for activation in ACTIVATIONS:
@@ -302,7 +307,9 @@ for activation in ACTIVATIONS:
     (m1, s1), (mf, sf), (ma, sa) = mean_and_spread(firsts), mean_and_spread(finals), mean_and_spread(accs)
     print(f"{activation:<8} training loss epoch 1 {m1:.3f} ± {s1:.3f}, last epoch {mf:.3f} ± {sf:.3f}; "
           f"validation accuracy {ma:.1%} ± {sa:.1%}")
-if PROFILE != "smoke":
+
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+if PROFILE != "smoke":  # the race's claims, checked on every seed
     for seed in SEEDS:
         assert runs["sigmoid", seed]["epoch_losses"][-1] > 2.2, "eight sigmoid layers should stay near chance"
         for activation in ("relu", "tanh"):
@@ -549,7 +556,7 @@ for k in (2, 3):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How strongly LRN divides, measured
 
-# %%
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 PIXEL_SCALE = float(data.std) * 255  # normalised input -> raw pixel units, mean still subtracted
 
 
@@ -572,6 +579,8 @@ with torch.no_grad():
         active = a > 1e-3
         factors[name] = (b[active] / a[active]).cpu()
         sizes[name] = a.pow(2).mean().sqrt().item()  # root mean square of the activations
+
+# %%
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
 for name, f in factors.items():
     ax.hist(f.numpy(), bins=60, range=(0, 0.62), alpha=0.7, label=name)
