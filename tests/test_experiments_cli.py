@@ -88,4 +88,4 @@ def test_table6_statistics_by_hand():
     assert "7.93%" in table[-1] and "0.25M" not in text
     for line in table[1:]:  # cells stay apart however wide they are (not "8.75%57.76% (...)")
         assert not re.search(r"%\S", line), line
-    assert "26.00% (29.00+/-2.65, 3)" in text and "width 0.5 (8, 16, 32 filters), 256 iterations" in text
+    assert "26.00% (29.00+/-2.65, 3)" in text and "width 0.5 (8, 16, 32 filters), 1,280 iterations" in text

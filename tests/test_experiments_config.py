@@ -131,6 +131,6 @@ def test_scales():
     assert C.SCALES["paper"] == C.Scale()
     assert C.default_scale_name("full") == "paper" and C.default_scale_name("standard") == "standard"
     standard = C.paper_config(44, scale=C.SCALES["standard"])
-    assert standard.milestones == (128, 192) and standard.scale.width == 0.5
+    assert standard.milestones == (640, 960) and standard.scale.width == 0.5
     with pytest.raises(ValueError, match="unknown scale"):
         C.scale_named("huge")

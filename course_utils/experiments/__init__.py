@@ -45,6 +45,7 @@ from course_utils.experiments.grids import (
     DEGRADATION_DEPTHS,
     DEPTHS,
     GRIDS,
+    SHORTCUT_DEPTH,
     estimate_seconds,
     eval_images,
     grid,
@@ -64,7 +65,8 @@ from course_utils.experiments.runner import (
 from course_utils.experiments.store import load_results, result_of, runs_dir
 
 __all__ = [
-    "DEGRADATION_DEPTHS", "DEPTHS", "GRIDS", "SCALES", "TABLE3", "TABLE6", "Architecture", "IterationBatches",
+    "DEGRADATION_DEPTHS", "DEPTHS", "GRIDS", "SCALES", "SHORTCUT_DEPTH", "TABLE3", "TABLE6", "Architecture",
+    "IterationBatches",
     "Recipe", "RunConfig", "Scale", "batch_norm_plan", "build_model", "command_for", "command_line_parser",
     "describe_time", "error_rate", "estimate_seconds", "eval_images", "format_table6", "grid", "load_model",
     "load_results", "paper_config", "response_std", "result_of", "run", "run_grid", "run_id", "runs_dir",
