@@ -23,7 +23,7 @@
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1beb00bfaaa7ef25700473d4e7670ef6f9cb7771"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
