@@ -2,7 +2,6 @@
 and the token batches a language model trains and is evaluated on."""
 
 import hashlib
-import io
 import lzma
 import time
 import urllib.error
@@ -10,6 +9,7 @@ import urllib.request
 
 import pytest
 import torch
+from download_helpers import fake_response
 
 from course_utils.data import DatasetUnavailableError, shakespeare
 from course_utils.data.tokens import TokenBatches, TokenBlocks
@@ -83,17 +83,6 @@ def test_missing_file_named_by_the_variable_is_reported(no_sources, monkeypatch)
     monkeypatch.setenv(shakespeare.ENV_VAR, str(no_sources / "missing.txt"))
     with pytest.raises(DatasetUnavailableError, match="missing.txt does not exist"):
         shakespeare.load_tiny_shakespeare(download=False)
-
-
-def fake_response(payload):
-    class Response(io.BytesIO):
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-    return lambda url, timeout=None: Response(payload)
 
 
 def test_download_is_checked_and_kept_in_the_data_folder(no_sources, monkeypatch, sample_is_the_text):

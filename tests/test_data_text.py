@@ -12,6 +12,7 @@ import zipfile
 
 import pytest
 import torch
+from download_helpers import fake_response
 
 from course_utils.data import DatasetUnavailableError, text
 
@@ -99,17 +100,6 @@ def test_broken_file_named_by_the_variable_is_reported(no_sources, monkeypatch):
     monkeypatch.setenv(text.ENV_VAR, str(no_sources / "missing.tsv"))
     with pytest.raises(DatasetUnavailableError, match="missing.tsv does not exist"):
         text.load_sentence_pairs(download=False)
-
-
-def fake_response(payload):
-    class Response(io.BytesIO):
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-    return lambda url, timeout=None: Response(payload)
 
 
 def zipped(tsv):

@@ -127,3 +127,12 @@ def test_feature_map_size_check_catches_a_planted_bug():
 
     with pytest.raises(AssertionError):
         check_feature_map_size(ignores_padding)
+
+
+def test_rename_state_dict_renames_by_the_first_match_and_refuses_unknown_keys():
+    from course_utils.models.common import rename_state_dict
+    renames = [(r"^fc\.", "head."), (r"^layer(\d)\.", r"stages.\1.")]
+    out = rename_state_dict({"fc.weight": 1, "layer2.conv.bias": 2}, renames, "is not a key of X")
+    assert list(out.items()) == [("head.weight", 1), ("stages.2.conv.bias", 2)]
+    with pytest.raises(ValueError, match="'stem.w' is not a key of X"):
+        rename_state_dict({"stem.w": 0}, renames, "is not a key of X")

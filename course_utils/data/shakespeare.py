@@ -19,12 +19,10 @@ Licence: Shakespeare's text is in the public domain.
 
 import hashlib
 import lzma
-import os
-import urllib.request
 from pathlib import Path
 
-from course_utils.data.images import DatasetUnavailableError
-from course_utils.paths import data_dir
+from course_utils.data.fetch import download_checked, read_first
+from course_utils.paths import repo_root
 
 ENV_VAR = "COURSE_TINYSHAKESPEARE"
 URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -35,13 +33,9 @@ FILE_NAMES = ("tinyshakespeare.txt.xz", "tinyshakespeare.txt", "input.txt")
 DOWNLOAD_NAME = "tinyshakespeare.txt"
 
 
-def _repo_root():
-    return Path(__file__).resolve().parents[2]  # course_utils/data/shakespeare.py -> the repository
-
-
 def shared_archive_path():
     """Where a development checkout keeps the offline archive: ``<repo>/../shared/datasets/tinyshakespeare.txt.xz``."""
-    return _repo_root().parent / "shared" / "datasets" / SHARED_ARCHIVE
+    return repo_root().parent / "shared" / "datasets" / SHARED_ARCHIVE
 
 
 def _sha256(data):
@@ -66,19 +60,6 @@ def read_text_file(path, check=True):
     return data.decode("utf-8")
 
 
-def _download(target, timeout=20):
-    """Download char-rnn's ``input.txt`` into ``target``, checking its SHA-256."""
-    with urllib.request.urlopen(URL, timeout=timeout) as response:
-        data = response.read()
-    if _sha256(data) != TEXT_SHA256:
-        raise ValueError(f"the download's SHA-256 is {_sha256(data)}, expected {TEXT_SHA256}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return target
-
-
 def load_tiny_shakespeare(download=True):
     """The whole Tiny Shakespeare text, one string of 1,115,394 characters.
 
@@ -90,43 +71,17 @@ def load_tiny_shakespeare(download=True):
     text's SHA-256. Raises ``DatasetUnavailableError`` saying what was tried and
     how to fix it.
     """
-    tried = []
-    env = os.environ.get(ENV_VAR)
-    candidates = [(f"${ENV_VAR}", Path(env) if env else None, None if env else "not set")]
-    folder = data_dir()
-    local = [folder / name for name in FILE_NAMES if (folder / name).exists()]
-    candidates.append((f"a copy in the data folder {folder}", local[0] if local else None,
-                       f"none of {', '.join(FILE_NAMES)} there"))
-    shared = shared_archive_path()
-    candidates.append(("the shared offline archive", shared if shared.exists() else None, f"{shared} not found"))
-    for description, path, why_not in candidates:
-        if path is None:
-            tried.append(f"{description}: {why_not}")
-            continue
-        try:
-            return read_text_file(path)
-        except (OSError, ValueError, lzma.LZMAError, UnicodeDecodeError) as err:
-            tried.append(f"{description} ({path}): {err}")
-    if download:
-        target = folder / DOWNLOAD_NAME
-        try:
-            return read_text_file(_download(target))
-        except Exception as err:  # network errors come in many types
-            detail = " ".join(str(err).split())
-            detail = detail if len(detail) <= 160 else detail[:157] + "..."
-            tried.append(f"download of {URL} into {target}: failed ({type(err).__name__}: {detail})")
-    else:
-        tried.append("download: not attempted (download=False)")
     fixes = [
         f"point {ENV_VAR} at the text, e.g. export {ENV_VAR}=/path/to/tinyshakespeare.txt.xz (or char-rnn's "
         "input.txt)",
-        f"put tinyshakespeare.txt.xz beside the checkout, at {shared}",
-        f"connect to the internet and run again: the text is downloaded into {folder}",
+        "put tinyshakespeare.txt.xz beside the checkout, at {shared}",
+        "connect to the internet and run again: the text is downloaded into {folder}",
     ]
-    raise DatasetUnavailableError(
-        "The Tiny Shakespeare text is not available.\nTried:\n"
-        + "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))
-        + "\nFix it in one of these ways:\n" + "\n".join(f"  - {f}" for f in fixes)) from None
+    return read_first("The Tiny Shakespeare text is", read_text_file, env_var=ENV_VAR, local_names=FILE_NAMES,
+                      shared=shared_archive_path(), errors=(OSError, ValueError, lzma.LZMAError, UnicodeDecodeError),
+                      fixes=fixes, url=URL, download_name=DOWNLOAD_NAME,
+                      download=(lambda target: download_checked(URL, target, "sha256", TEXT_SHA256, timeout=20))
+                      if download else None)
 
 
 def split_text(text, train_fraction=0.9):

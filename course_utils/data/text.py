@@ -25,14 +25,11 @@ CC-BY 2.0 (France).
 
 import collections
 import functools
-import hashlib
 import io
 import lzma
-import os
 import random
 import re
 import unicodedata
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -41,9 +38,9 @@ import torch
 from sacrebleu.metrics import BLEU
 
 from course_utils.data.batches import fingerprint
-from course_utils.data.images import DatasetUnavailableError
+from course_utils.data.fetch import download_checked, read_first
 from course_utils.device import get_device
-from course_utils.paths import data_dir, repo_root
+from course_utils.paths import repo_root
 
 ENV_VAR = "COURSE_FRA_ENG"
 CREDIT = "Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki (CC-BY 2.0 France)"
@@ -110,28 +107,6 @@ def read_pairs_file(path):
     return parse_pairs(path.read_text(encoding="utf-8"), str(path))
 
 
-def _sha1(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _download(target, timeout=30):
-    """Download d2l's ``fra-eng.zip`` into ``target``, checking its SHA-1."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    with urllib.request.urlopen(D2L_URL, timeout=timeout) as response, open(tmp, "wb") as f:
-        f.write(response.read())
-    digest = _sha1(tmp)
-    if digest != D2L_SHA1:
-        tmp.unlink()
-        raise ValueError(f"the download's SHA-1 is {digest}, expected {D2L_SHA1}")
-    os.replace(tmp, target)
-    return target
-
-
 def load_sentence_pairs(download=True):
     """All English-French pairs, as a list of ``(english, french)`` strings in file order.
 
@@ -141,43 +116,18 @@ def load_sentence_pairs(download=True):
     (if ``download``) d2l's ``fra-eng.zip`` saved into the data folder.
     Raises ``DatasetUnavailableError`` saying what was tried and how to fix it.
     """
-    tried = []
-    env = os.environ.get(ENV_VAR)
-    candidates = [(f"${ENV_VAR}", Path(env) if env else None, None if env else "not set")]
-    folder = data_dir()
-    local = [folder / name for name in FILE_NAMES[:3] if (folder / name).exists()]
-    candidates.append((f"a copy in the data folder {folder}", local[0] if local else None,
-                       f"none of {', '.join(FILE_NAMES[:3])} there"))
-    shared = shared_archive_path()
-    candidates.append(("the shared offline archive", shared if shared.exists() else None, f"{shared} not found"))
-    for description, path, why_not in candidates:
-        if path is None:
-            tried.append(f"{description}: {why_not}")
-            continue
-        try:
-            return read_pairs_file(path)
-        except (OSError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as err:
-            tried.append(f"{description} ({path}): {err}")
-    if download:
-        target = folder / "fra-eng.zip"
-        try:
-            return read_pairs_file(_download(target))
-        except Exception as err:  # network errors come in many types
-            detail = " ".join(str(err).split())
-            detail = detail if len(detail) <= 160 else detail[:157] + "..."
-            tried.append(f"download of {D2L_URL} into {target}: failed ({type(err).__name__}: {detail})")
-    else:
-        tried.append("download: not attempted (download=False)")
     fixes = [
         f"point {ENV_VAR} at the pairs file, e.g. export {ENV_VAR}=/path/to/fra-eng.tsv.xz (or d2l's "
         "fra-eng.zip, or any 'english<TAB>french' text file)",
-        f"put fra-eng.tsv.xz beside the checkout, at {shared}",
-        f"connect to the internet and run again: d2l's fra-eng.zip is downloaded into {folder}",
+        "put fra-eng.tsv.xz beside the checkout, at {shared}",
+        "connect to the internet and run again: d2l's fra-eng.zip is downloaded into {folder}",
     ]
-    raise DatasetUnavailableError(
-        "The English-French sentence pairs are not available.\nTried:\n"
-        + "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))
-        + "\nFix it in one of these ways:\n" + "\n".join(f"  - {f}" for f in fixes)) from None
+    return read_first("The English-French sentence pairs are", read_pairs_file, env_var=ENV_VAR,
+                      local_names=FILE_NAMES[:3], shared=shared_archive_path(),
+                      errors=(OSError, ValueError, zipfile.BadZipFile, lzma.LZMAError), fixes=fixes, url=D2L_URL,
+                      download_name="fra-eng.zip",
+                      download=(lambda target: download_checked(D2L_URL, target, "sha1", D2L_SHA1))
+                      if download else None)
 
 
 # ----------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Helpers every model family shares: the input check, the width multiplier,
-and the side of a feature map after a chain of convolutions and pools."""
+the side of a feature map after a chain of convolutions and pools, and the
+renaming of another library's state dict."""
+
+import re
+from collections import OrderedDict
 
 import torch
 
@@ -57,3 +61,19 @@ def feature_map_size(input_size, layers):
             return 0
         size = conv_output_size(size, kernel_size, stride, padding)
     return size
+
+
+def rename_state_dict(state_dict, renames, unknown):
+    """``state_dict`` with each key renamed by the first ``(pattern, replacement)``
+    of ``renames`` whose regular expression matches it; a key that none
+    matches raises ``ValueError(f"{key!r} {unknown}")``."""
+    renamed = OrderedDict()
+    for key, value in state_dict.items():
+        for pattern, replacement in renames:
+            new_key, count = re.subn(pattern, replacement, key)
+            if count:
+                renamed[new_key] = value
+                break
+        else:
+            raise ValueError(f"{key!r} {unknown}")
+    return renamed

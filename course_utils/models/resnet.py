@@ -46,7 +46,6 @@ Read from the bottom up: helpers (shortcuts, the stem), the two blocks, the
 network, the state-dict mapping, the factories.
 """
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -54,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.models.common import check_image_input, scale_channels
+from course_utils.models.common import check_image_input, rename_state_dict, scale_channels
 
 SHORTCUTS = ("A", "B", "C")  # the paper's options (section 3.3); experiments.config checks against these too
 BLOCKS = ("basic", "bottleneck")
@@ -382,16 +381,7 @@ def from_torchvision_state_dict(state_dict):
     Load the result with ``model.load_state_dict(...)`` into the ResNet of the
     same depth built with the defaults (shortcut option B, stride on the 3x3).
     """
-    renamed = OrderedDict()
-    for key, value in state_dict.items():
-        for pattern, replacement in _TORCHVISION_RENAMES:
-            new_key, count = re.subn(pattern, replacement, key)
-            if count:
-                renamed[new_key] = value
-                break
-        else:
-            raise ValueError(f"{key!r} is not a key of a torchvision ResNet state dict")
-    return renamed
+    return rename_state_dict(state_dict, _TORCHVISION_RENAMES, "is not a key of a torchvision ResNet state dict")
 
 
 # -------------------------------------------------------------- factories

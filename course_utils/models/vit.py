@@ -32,8 +32,6 @@ the tokens are ``(B, N, D)``. Names follow torchvision's ``VisionTransformer``
 """
 
 import math
-import re
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import torch
@@ -41,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.attention import sinusoidal_positional_encoding
-from course_utils.models.common import check_image_input
+from course_utils.models.common import check_image_input, rename_state_dict
 from course_utils.models.transformer import Encoder
 from course_utils.modes import eval_mode
 
@@ -402,20 +400,11 @@ def from_torchvision_state_dict(state_dict):
     change: the course's ``MultiheadAttention`` has ``nn.MultiheadAttention``'s
     names and shapes.
     """
-    renamed = OrderedDict()
-    for key, value in state_dict.items():
-        if key.startswith("heads.pre_logits"):
-            raise ValueError("this torchvision model has a pre-logits layer (representation_size): the course's "
-                             "VisionTransformer has a single linear head, as the paper when fine-tuning")
-        for pattern, replacement in _TORCHVISION_RENAMES:
-            new_key, count = re.subn(pattern, replacement, key)
-            if count:
-                renamed[new_key] = value
-                break
-        else:
-            raise ValueError(f"{key!r} is not a key of a torchvision VisionTransformer state dict (a conv stem "
-                             "is not supported)")
-    return renamed
+    if any(key.startswith("heads.pre_logits") for key in state_dict):
+        raise ValueError("this torchvision model has a pre-logits layer (representation_size): the course's "
+                         "VisionTransformer has a single linear head, as the paper when fine-tuning")
+    return rename_state_dict(state_dict, _TORCHVISION_RENAMES, "is not a key of a torchvision "
+                             "VisionTransformer state dict (a conv stem is not supported)")
 
 
 def config_of_torchvision(model, **overrides):
