@@ -23,7 +23,7 @@
 # 4. then see how the runs were made: the experiment runner (runs as configurations, resumable, spread
 #    over processes, GPUs or machines).
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -116,7 +116,7 @@ assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)], "16/32/64 filters on 
 # 3x3 convolution, three stages of `n` blocks of two 3x3 convolutions each, pooling and the classifier.
 # Depth comes only from `n`; the widths 16, 32, 64 and the map sizes 32, 16, 8 stay.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def draw_cifar_resnet():
     """The paper's CIFAR-10 network (section 4.2) as stages: what `resnet.resnet_cifar(6n + 2)` builds."""
     fig, ax = plt.subplots(figsize=(11, 3.4))
@@ -360,7 +360,7 @@ def shown(path):
 
 print(f"  runs folder: {shown(RUNS)}")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
 # Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here: the
 # grid, then options B and C at depth 20 (option A's run is the full grid's ResNet-20), as trained below.
