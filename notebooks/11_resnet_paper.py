@@ -23,6 +23,12 @@
 # 4. then see how the runs were made: the experiment runner (runs as configurations, resumable, spread
 #    over processes, GPUs or machines).
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Put the paper's Figure 6 on screen first and ask the room what they expect when a
+# 20-layer plain network gets 36 more layers: better, worse, the same? Then say what this lecture can
+# run in class (depth 8 against 32, two seeds, about 18 minutes on a laptop) and that every claim is
+# checked per seed.
+
 # %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
@@ -548,6 +554,12 @@ if PROFILE == "standard":  # checked on every seed; the full profile's curves ar
                               f"no higher than ResNet-{SHALLOW}'s")
         assert fix < 0, f"seed {seed}: ResNet-{DEEP} should end with a lower training error than plain-{DEEP}"
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Read the three difference lines aloud, seed by seed. Ask: which line says
+# degradation, which says the shortcuts help, which says depth helps *with* shortcuts? Then point at
+# the best network's training error: a third of its training images wrong, so these are short runs,
+# not the paper's results.
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### What the curves show
 
@@ -597,6 +609,12 @@ for ax in axes:
 fig.suptitle(f"Figure 7's measurement at {example.epochs:.0f} epochs: standard deviation of each 3x3 layer's response")
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Ask what "a layer's response" is here (the output of a 3x3 convolution after batch
+# norm, before the ReLU or the addition) and why a residual branch might answer more quietly (it only
+# has to add a correction to what the shortcut carries). The check is on depth 32 only; depth 8's
+# ratio is close to 1.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Residual against plain, seed by seed
@@ -696,6 +714,11 @@ for row in rows:
         results.record("11", f"table6_resnet{row['depth']}_test_error", round(row[mine]["best"], 2),
                        paper=row["paper"], scale=settings["scale"])
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Stress the column labels: scale, iterations, seeds, hardware. A 39% test error beside
+# the paper's 7.5% is not a failed reproduction; it is 2% of the paper's training on a ninth of its
+# images at half width. Ask what the `full` profile and the paper scale would change.
+
 # %% [markdown]
 # The `standard` profile fills one row of its column, ResNet-32 (its other network, ResNet-8, is not in
 # the paper's table): half as wide, trained on 5,000 images for 2% of the paper's iterations, on a
@@ -731,6 +754,12 @@ for option in "ABC":
 print("The paper's Table 3 (ImageNet, not CIFAR-10: ResNet-34, top-1 error, 10-crop testing): "
       + ", ".join(f"{o} {experiments.TABLE3[f'ResNet-34 {o}']['top1']:.2f}%" for o in "ABC"))
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. Two traps to name: the paper's option comparison is on ImageNet (top-1 error),
+# not CIFAR-10, so the two tables never share a column; and one run per option cannot rank
+# differences of half a point. What the table does show exactly: what each projection costs in
+# parameters.
+
 # %% [markdown]
 # One run per option cannot rank them: the differences the paper found on ImageNet (0.5 and 0.3 points
 # of top-1 error) are smaller than what a second seed moves a short CIFAR-10 run, so nothing here ranks
@@ -756,6 +785,11 @@ print("The paper's Table 3 (ImageNet, not CIFAR-10: ResNet-34, top-1 error, 10-c
 # over several processes. The runner's loop is the same forward-loss-backward-step as `fit`'s, with
 # those four differences, built from the course's pieces (the data package's images and augmentation,
 # the device module's mixed precision, the checkpoint module's atomic files).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Speaker notes. This is the engineering half of the lecture; skip it in a short session. The one
+# idea to keep: a run is its configuration (hash = name), so results from different machines and
+# processes merge, and a killed run resumes by running the same command again.
 
 # %%
 base = experiments.paper_config(20)
