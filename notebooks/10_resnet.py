@@ -23,7 +23,7 @@
 # 7. compare **every network of the course on CIFAR-10** on the same short budget, and see what such a
 #    budget can and cannot tell apart.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -482,7 +482,7 @@ assert count_params(bottleneck_256) == count_params(blocks.PlainBottleneck(256, 
 # `resnet.Bottleneck`), read from the bottom up: the branch `F(x)` on the left, the identity shortcut on
 # the right, the ReLU after the addition.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def draw_residual_blocks():
     """The paper's Figure 2 (basic block) and Figure 5 (bottleneck), drawn bottom-up: what the code builds."""
     conv, norm, add = "#cfe2f3", "#fff2cc", "tab:blue"
@@ -1143,7 +1143,7 @@ NETWORKS = {
     "ResNet-20": lambda: resnet.resnet_cifar(20),
 }
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 cifar_image = dict(input_shape=(1, 3, 32, 32))

@@ -22,7 +22,7 @@
 #
 # Data credit: Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki, licensed CC-BY 2.0 (France).
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -136,7 +136,7 @@ assert not (split_sources[0] & split_sources[2]) and not (split_sources[0] & spl
 test_groups = data.test_groups()
 print(f"test: {len(test_groups):,} English sentences with {len(data.test_pairs):,} references")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 # The vocabularies (5,436 English and 8,478 French tokens), the 71,437 training and the 1,501 validation
@@ -151,7 +151,7 @@ colab_runs = [dict(what="Transformer translation", train=71_437, epochs=SETTINGS
                    example=(torch.ones(1, 7, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)),
                    batch_size=SETTINGS["batch_size"])]
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 if SETTINGS["max_train"] is None:  # the sizes the Colab estimate (the cell above) reads are this split's
     sizes = (len(data.src_vocab), len(data.tgt_vocab), len(data.train_pairs), len(data.val_pairs))
     assert sizes == (5_436, 8_478, 71_437, 1_501), f"update the Colab estimate's sizes above to {sizes}"
@@ -237,7 +237,7 @@ assert padded < padded_random, "bucketing should reduce the padding"
 # - **cross-attention**: the decoder's queries attend to the encoder's output, the keys and values,
 #   in every decoder layer: the only place where the English sentence enters the decoder.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def draw_transformer():
     """The paper's Figure 1, post-LN as the paper, with its three kinds of attention in three colours."""
     kinds = {"encoder self-attention (padding mask)": "#f4cccc",
@@ -954,7 +954,7 @@ if PROFILE != "smoke":  # an untrained smoke model makes too few such pairs to s
 # the reference's next word far less often than after the reference's first half (the first column:
 # about 20% against about 50%); part of that is no fault of the model, since after another beginning
 # the reference's next word may simply not fit. Two words on the gap has nearly closed, and from the
-# third word on the two prefixes give the same accuracy to within a point (asserted: a gap under 5
+# third word on the two prefixes give the same accuracy to within about a point (asserted: a gap under 5
 # points, and under a quarter of the first one). A mistake does not compound here: the model
 # recovers within a few words, what He et al. (2021) call **self-recovery**. Over the whole second
 # half, its own prefix costs about 9 points of accuracy and about one nat of NLL per word. One early

@@ -23,7 +23,7 @@
 #
 # Data: Tiny Shakespeare (the file char-rnn ships and nanoGPT downloads), public domain.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -110,7 +110,7 @@ SETTINGS = profile.pick(
 STEPS = SETTINGS["steps_per_epoch"] * SETTINGS["epochs"]
 print(SETTINGS, f"-> {STEPS:,} steps")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The full profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here. An example is one window of
 # `context` tokens; each epoch ends with the whole validation split (111,540 characters) in windows.
@@ -326,7 +326,7 @@ for name, vocab in (("characters", chars.vocab_size), (f"BPE {bpe.vocab_size}", 
 # every vocabulary entry as the next token: that is GPT (Radford et al., 2018), and with pre-LN
 # blocks, a final layer norm and its initialisation, GPT-2 (Radford et al., 2019).
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def draw_gpt():
     fig, (ax, mask_ax) = plt.subplots(1, 2, figsize=(10, 5.4), gridspec_kw={"width_ratios": [1.3, 1]})
     ax.set(xlim=(0, 10), ylim=(0, 13.3)), ax.axis("off")
