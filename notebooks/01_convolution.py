@@ -15,7 +15,7 @@
 # operation to several input and output channels and to 1x1 kernels; rewrite it
 # as one matrix product (im2col) and time the three ways of computing it.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -189,7 +189,7 @@ assert Y.shape == (3, 4) and torch.all(Y == -6)
 # `(C_out, C_in, kH, kW)`; `[None, None]` adds the two leading axes. We compare
 # on many random image and kernel sizes, not one hand-picked case.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 rng = random.Random(0)
 n_cases = profile.pick(smoke=10, standard=40, full=100)
 for _ in range(n_cases):
@@ -451,7 +451,7 @@ def conv2d_im2col(x, weight):
 
 print(im2col(torch.arange(16.0).reshape(1, 1, 4, 4), (2, 2))[0])
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 for _ in range(n_cases):
     kh, kw, c_in, c_out = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 5)
     x = torch.randn(rng.randint(1, 3), c_in, kh + rng.randint(0, 9), kw + rng.randint(0, 9))
@@ -464,7 +464,7 @@ print(f"im2col convolution equals F.conv2d on {n_cases} random batches, channels
 # `course_utils.conv.conv2d_im2col` is the same idea with stride, padding and
 # dilation (notebook 02) and a bias. It accepts exactly `F.conv2d`'s arguments:
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 for _ in range(n_cases):
     k, s, p, d = rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2), rng.randint(1, 2)
     side = max(d * (k - 1) + 1 - 2 * p, 1) + rng.randint(0, 10)

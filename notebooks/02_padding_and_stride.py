@@ -11,7 +11,7 @@
 # into the input one output pixel can see (its receptive field), and checks each
 # formula against PyTorch on many random configurations.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -327,7 +327,7 @@ print("3x3, 2x2 pool (stride 2), 3x3:", receptive_field([(3, 1), (2, 2), (3, 1)]
 # of the non-zero gradient. All-ones kernels make every path add up, so no
 # gradient cancels by accident.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def measured_receptive_field(layers):  # layers: (kernel_size, stride, dilation)
     need = 1  # the input side one output pixel needs, grown backwards through the stack
     for k, s, d in reversed(layers):

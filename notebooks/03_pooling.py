@@ -10,7 +10,7 @@
 # pattern is. This notebook writes both kinds from scratch, forward and
 # backward, and checks them against PyTorch and autograd.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -93,7 +93,7 @@ assert pool2d(X, 2, mode="avg")[0, 0].tolist() == [[3.25, 1.0], [1.0, 6.5]]
 # vectorised versions in `course_utils.conv` (built on notebook 01's im2col)
 # must agree too.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 rng = random.Random(0)
 n_cases = profile.pick(smoke=20, standard=150, full=500)
 for _ in range(n_cases):
@@ -294,7 +294,7 @@ assert_close(grad_avg, grad_out.repeat_interleave(2, 2).repeat_interleave(2, 3) 
 # autograd computes for `F.max_pool2d` and `F.avg_pool2d`. The same check
 # covers the package's versions, which also handle padding.
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def autograd_input_grad(pool, x, seed):  # (upstream gradient, dL/dx by autograd)
     x = x.clone().requires_grad_(True)
     out = pool(x)
@@ -326,7 +326,7 @@ print(f"pooling gradients equal autograd's on {n_cases} random configurations")
 # be checked numerically too (max pooling is not differentiable where two
 # inputs tie, but random inputs never tie).
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 x = torch.randn(1, 2, 6, 5, dtype=torch.float64)
 print("avg pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.avg_pool2d(t, 3, 2, 1), x):.1e}")
 print("max pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.max_pool2d(t, 2, 1), x):.1e}")

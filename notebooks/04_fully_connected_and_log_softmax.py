@@ -17,7 +17,7 @@
 # `F.cross_entropy` (loss *and* gradient); make the naive softmax overflow; train
 # a CNN and look at what it gets wrong.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -652,7 +652,7 @@ plot_history(history, title="small CNN on Fashion-MNIST")
 plt.show()
 assert history[-1].train_loss < history[0].train_loss or epochs == 1, "the training loss should fall"
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="first CNN", model=small_cnn, input_shape=(1, 1, 28, 28), train=60_000 - n_val,

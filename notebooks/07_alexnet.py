@@ -22,7 +22,7 @@
 # with experiments: ReLU, dropout, data augmentation, overlapping pooling and local response
 # normalisation.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -190,7 +190,7 @@ rows = print_layer_table(my_alexnet, (1, 3, 224, 224))
 # network and `course_utils.models.alexnet` must have exactly that many, and -- since the layers have
 # the same names -- load torchvision's weights and give the same outputs:
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 torch.manual_seed(0)
 theirs = torchvision.models.alexnet()  # random weights: nothing is downloaded
 reference = alexnet.alexnet_2014()
@@ -400,7 +400,7 @@ assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}, at {size}x{size}")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="AlexNet", input_shape=(1, 1, settings["input_size"], settings["input_size"]),

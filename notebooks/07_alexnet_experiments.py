@@ -16,7 +16,7 @@
 # training images; nothing here looks at the test set. Assertions check only what holds for every seed
 # (or for the mean, where a single seed is too noisy to say).
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -97,7 +97,7 @@ def mean_and_spread(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 n_seeds = len(settings["seeds"])
@@ -190,7 +190,7 @@ for activation in ACTIVATIONS:
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How much each layer shrinks the gradient
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def shrink(norms, upper):
     """How many times smaller the gradient norm is one layer below ``upper``."""
     return norms[upper] / norms[upper - 1]
@@ -308,7 +308,7 @@ for activation in ACTIVATIONS:
     print(f"{activation:<8} training loss epoch 1 {m1:.3f} ± {s1:.3f}, last epoch {mf:.3f} ± {sf:.3f}; "
           f"validation accuracy {ma:.1%} ± {sa:.1%}")
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 if PROFILE != "smoke":  # the race's claims, checked on every seed
     for seed in SEEDS:
         assert runs["sigmoid", seed]["epoch_losses"][-1] > 2.2, "eight sigmoid layers should stay near chance"
@@ -556,7 +556,7 @@ for k in (2, 3):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How strongly LRN divides, measured
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 PIXEL_SCALE = float(data.std) * 255  # normalised input -> raw pixel units, mean still subtracted
 
 

@@ -18,7 +18,7 @@
 # Every cost below is computed by hand and then checked by counting (`count_params`, and
 # `count_macs`, which runs PyTorch's FLOP counter).
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -150,7 +150,7 @@ my_nin = NiN()
 # NBVAL_CHECK_OUTPUT
 rows_nin = print_layer_table(my_nin, (1, 1, 224, 224), depth=2)
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 reference = nin.nin(1, 10, input_size=224)
 assert count_params(my_nin) == count_params(reference) == 1_992_166
 reference.load_state_dict(my_nin.state_dict())
@@ -589,7 +589,7 @@ test_batches = data.test_batches(500, device=DEVICE, resize=resize)
 print(data, f"-> training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="GoogLeNet", input_shape=(1, 1, settings["input_size"], settings["input_size"]),
