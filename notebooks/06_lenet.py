@@ -18,7 +18,7 @@
 #    batch norm) on Fashion-MNIST and compare them in a table;
 # 3. look at what the trained network learned: its filters and its feature maps.
 
-# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
+# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
@@ -52,7 +52,7 @@ from course_utils.exercises import ex06
 from course_utils.models import lenet
 from course_utils.plot import plot_history, show_feature_maps, show_images, show_kernels
 from course_utils.checkpoint import checkpoint_path
-from course_utils.timing import time_interleaved
+from course_utils.timing import stderr_silenced, time_interleaved
 from course_utils.train import evaluate, fit, optimizer_options
 
 from course_utils import profile
@@ -211,7 +211,7 @@ print(f"C5 as Conv2d(16, 120, 5): output {tuple(c5(s4).shape)}, the same numbers
 #
 # `course_utils.models.lenet` holds the reference. With the same weights it must give the same output:
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 reference = lenet.lenet_original()
 assert count_params(reference) == count_params(my_lenet), "parameter counts differ"
 reference.load_state_dict(my_lenet.state_dict())  # same names and shapes, or this raises
@@ -224,7 +224,7 @@ print(f"hand-built LeNet == course_utils' lenet_original: {count_params(referenc
 # first batch: its parameters exist only after one forward pass. Its layers come in the same order as
 # ours (under other names), so we copy the weights tensor by tensor:
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 d2l_lenet = d2l.LeNet()
 d2l_lenet(torch.zeros(1, 1, 28, 28))  # materialise the lazy layers
 assert count_params(d2l_lenet) == count_params(my_lenet) == 61_706
@@ -446,7 +446,7 @@ assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
 
-# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what=f"LeNet-5 {key}", model=lambda kwargs=kwargs: lenet.lenet(1, 10, input_size=28, **kwargs),
@@ -605,14 +605,15 @@ if PROFILE != "smoke":  # ten rounds are too few to compare reliably on a busy m
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Profiling one training step
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def step_profile(batch_norm, channels_last):
     """Milliseconds per training step on the CPU, by kind of operation (self CPU time)."""
     steps = profile.pick(smoke=3, standard=10, full=10)
     step = training_step(batch_norm, channels_last, "cpu")
     for _ in range(3):
         step()  # warm-up
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    # the profiler's C++ side logs its start and stop (and, without a GPU, a failed GPU count) on stderr
+    with stderr_silenced(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()
     kinds = {"batch norm": ("batch_norm",), "convolution": ("convolution",), "pooling": ("pool",),
@@ -713,7 +714,7 @@ show_feature_maps(maps2.cpu(), ncols=8, size=1.2, title="after C3 + ReLU (16 x 1
 # computation, and a check that one image alone gets the same map, are in the notebook; the deck shows
 # the maps):
 
-# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 images, labels = data.test_images[:6], data.test_labels[:6]
 x = ((images.float() / 255 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)).to(DEVICE)
 x.requires_grad_(True)
@@ -765,7 +766,8 @@ assert inside > garment.float().mean(), "the saliency should concentrate on the 
 # The maps are noisy, and the garments get only a little more of the gradient than their share of the
 # pixels (the numbers above). The hottest spots are few and telling: in the trousers' maps the gap
 # between the legs (background pixels, which a dress would fill), in the boot's map the upper edge of
-# the toe, on the left (its hottest pixel, printed above, lies on the garment's top edge). A saliency
+# the toe, on the left (its hottest pixel, printed above, lies at the garment's top edge in its column,
+# within a pixel of where the garment starts). A saliency
 # map is a local, first-order answer ("which small change matters now"), not an explanation of the
 # decision; smoother variants average it over noisy copies of the image (SmoothGrad) or along a path
 # from a blank image (integrated gradients).
