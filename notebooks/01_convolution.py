@@ -15,12 +15,12 @@
 # operation to several input and output channels and to 1x1 kernels; rewrite it
 # as one matrix product (im2col) and time the three ways of computing it.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -189,7 +189,7 @@ assert Y.shape == (3, 4) and torch.all(Y == -6)
 # `(C_out, C_in, kH, kW)`; `[None, None]` adds the two leading axes. We compare
 # on many random image and kernel sizes, not one hand-picked case.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 rng = random.Random(0)
 n_cases = profile.pick(smoke=10, standard=40, full=100)
 for _ in range(n_cases):
@@ -451,7 +451,7 @@ def conv2d_im2col(x, weight):
 
 print(im2col(torch.arange(16.0).reshape(1, 1, 4, 4), (2, 2))[0])
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for _ in range(n_cases):
     kh, kw, c_in, c_out = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 5)
     x = torch.randn(rng.randint(1, 3), c_in, kh + rng.randint(0, 9), kw + rng.randint(0, 9))
@@ -464,7 +464,7 @@ print(f"im2col convolution equals F.conv2d on {n_cases} random batches, channels
 # `course_utils.conv.conv2d_im2col` is the same idea with stride, padding and
 # dilation (notebook 02) and a bias. It accepts exactly `F.conv2d`'s arguments:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for _ in range(n_cases):
     k, s, p, d = rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2), rng.randint(1, 2)
     side = max(d * (k - 1) + 1 - 2 * p, 1) + rng.randint(0, 10)

@@ -11,12 +11,12 @@
 # into the input one output pixel can see (its receptive field), and checks each
 # formula against PyTorch on many random configurations.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -327,7 +327,7 @@ print("3x3, 2x2 pool (stride 2), 3x3:", receptive_field([(3, 1), (2, 2), (3, 1)]
 # of the non-zero gradient. All-ones kernels make every path add up, so no
 # gradient cancels by accident.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def measured_receptive_field(layers):  # layers: (kernel_size, stride, dilation)
     need = 1  # the input side one output pixel needs, grown backwards through the stack
     for k, s, d in reversed(layers):

@@ -10,12 +10,12 @@
 # pattern is. This notebook writes both kinds from scratch, forward and
 # backward, and checks them against PyTorch and autograd.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -93,7 +93,7 @@ assert pool2d(X, 2, mode="avg")[0, 0].tolist() == [[3.25, 1.0], [1.0, 6.5]]
 # vectorised versions in `course_utils.conv` (built on notebook 01's im2col)
 # must agree too.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 rng = random.Random(0)
 n_cases = profile.pick(smoke=20, standard=150, full=500)
 for _ in range(n_cases):
@@ -294,7 +294,7 @@ assert_close(grad_avg, grad_out.repeat_interleave(2, 2).repeat_interleave(2, 3) 
 # autograd computes for `F.max_pool2d` and `F.avg_pool2d`. The same check
 # covers the package's versions, which also handle padding.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def autograd_input_grad(pool, x, seed):  # (upstream gradient, dL/dx by autograd)
     x = x.clone().requires_grad_(True)
     out = pool(x)
@@ -326,7 +326,7 @@ print(f"pooling gradients equal autograd's on {n_cases} random configurations")
 # be checked numerically too (max pooling is not differentiable where two
 # inputs tie, but random inputs never tie).
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 x = torch.randn(1, 2, 6, 5, dtype=torch.float64)
 print("avg pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.avg_pool2d(t, 3, 2, 1), x):.1e}")
 print("max pool, relative error vs finite differences:", f"{grad_check(lambda t: conv.max_pool2d(t, 2, 1), x):.1e}")

@@ -16,12 +16,12 @@
 # notebook derives them and then uses them, so you can compare your own version
 # with the reference.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -132,7 +132,7 @@ grad_z = loss_fn.backward()
 print("loss:", round(loss, 4), "  dL/dz:", grad_z.round(3))
 assert_close(grad_z, [[-0.335, 0.245, 0.090]], atol=5e-4, msg="the paper example")
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for n, k in [(1, 3), (8, 10), (5, 4)]:
     z, y = rng.standard_normal((n, k)) * 3, rng.integers(0, k, n)
     loss_fn = numpy_nn.SoftmaxCrossEntropy()
@@ -177,7 +177,7 @@ assert_close(linear.grad_weight, [[1, 2], [-1, -2]], msg="paper example dL/dW")
 assert_close(linear.grad_bias, [1, -1], msg="paper example dL/db")
 assert_close(grad_x, [[2, -3]], msg="paper example dL/dx")
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for n, fin, fout in [(1, 3, 2), (4, 7, 5), (6, 20, 10)]:
     linear = numpy_nn.Linear(fin, fout, dtype=np.float64, rng=rng)
     linear.bias[...] = rng.standard_normal(fout)
@@ -262,7 +262,7 @@ print("dL/dx =\n", grad_x[0, 0])
 assert_close(grad_x[0, 0], [[0, 0, 0, 0], [10, 0, 0, 20], [0, 0, 40, 0], [30, 0, 0, 0]],
              msg="each gradient goes to its window's maximum")
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 for shape, k, s, p in [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2, 6, 5), 3, 1, 0)]:
     pool = numpy_nn.MaxPool2d(k, stride=s, padding=p)
     x = rng.standard_normal(shape)
@@ -479,7 +479,7 @@ print("g with stride 2, dilated:\n", numpy_nn.dilate(g_small, 2)[0, 0])
 # Random shapes with odd sizes, several channels, strides that do not divide
 # the input and padding, against both judges.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 conv_cases = [  # (N, C_in, H, W), C_out, kernel_size, stride, padding
     ((2, 3, 7, 7), 4, 3, 1, 0),
     ((1, 2, 8, 9), 3, 3, 2, 1),
@@ -609,7 +609,7 @@ print(f"train {x_train.shape}, validation {x_val.shape}, test {x_test.shape}; "
       f"training images per class: {np.bincount(y_train).tolist()}")
 
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # For the Colab estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"): this notebook's
 # work does not move to a GPU, so its estimate scales the standard run's time by this number.
 colab_cpu_work = n_train * epochs  # the NumPy network runs on the CPU on every profile: its time grows with this

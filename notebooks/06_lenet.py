@@ -18,12 +18,12 @@
 #    batch norm) on Fashion-MNIST and compare them in a table;
 # 3. look at what the trained network learned: its filters and its feature maps.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -211,7 +211,7 @@ print(f"C5 as Conv2d(16, 120, 5): output {tuple(c5(s4).shape)}, the same numbers
 #
 # `course_utils.models.lenet` holds the reference. With the same weights it must give the same output:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference = lenet.lenet_original()
 assert count_params(reference) == count_params(my_lenet), "parameter counts differ"
 reference.load_state_dict(my_lenet.state_dict())  # same names and shapes, or this raises
@@ -224,7 +224,7 @@ print(f"hand-built LeNet == course_utils' lenet_original: {count_params(referenc
 # first batch: its parameters exist only after one forward pass. Its layers come in the same order as
 # ours (under other names), so we copy the weights tensor by tensor:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 d2l_lenet = d2l.LeNet()
 d2l_lenet(torch.zeros(1, 1, 28, 28))  # materialise the lazy layers
 assert count_params(d2l_lenet) == count_params(my_lenet) == 61_706
@@ -446,7 +446,7 @@ assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what=f"LeNet-5 {key}", model=lambda kwargs=kwargs: lenet.lenet(1, 10, input_size=28, **kwargs),
@@ -605,7 +605,7 @@ if PROFILE != "smoke":  # ten rounds are too few to compare reliably on a busy m
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Profiling one training step
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def step_profile(batch_norm, channels_last):
     """Milliseconds per training step on the CPU, by kind of operation (self CPU time)."""
     steps = profile.pick(smoke=3, standard=10, full=10)
@@ -714,7 +714,7 @@ show_feature_maps(maps2.cpu(), ncols=8, size=1.2, title="after C3 + ReLU (16 x 1
 # computation, and a check that one image alone gets the same map, are in the notebook; the deck shows
 # the maps):
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 images, labels = data.test_images[:6], data.test_labels[:6]
 x = ((images.float() / 255 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)).to(DEVICE)
 x.requires_grad_(True)

@@ -22,12 +22,12 @@
 # with experiments: ReLU, dropout, data augmentation, overlapping pooling and local response
 # normalisation.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -190,7 +190,7 @@ rows = print_layer_table(my_alexnet, (1, 3, 224, 224))
 # network and `course_utils.models.alexnet` must have exactly that many, and -- since the layers have
 # the same names -- load torchvision's weights and give the same outputs:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 torch.manual_seed(0)
 theirs = torchvision.models.alexnet()  # random weights: nothing is downloaded
 reference = alexnet.alexnet_2014()
@@ -400,7 +400,7 @@ assert test_batches.num_examples == 10_000
 print(f"training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}, at {size}x{size}")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="AlexNet", input_shape=(1, 1, settings["input_size"], settings["input_size"]),

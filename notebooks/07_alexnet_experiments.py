@@ -16,12 +16,12 @@
 # training images; nothing here looks at the test set. Assertions check only what holds for every seed
 # (or for the mean, where a single seed is too noisy to say).
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -97,7 +97,7 @@ def mean_and_spread(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 n_seeds = len(settings["seeds"])
@@ -190,7 +190,7 @@ for activation in ACTIVATIONS:
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How much each layer shrinks the gradient
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def shrink(norms, upper):
     """How many times smaller the gradient norm is one layer below ``upper``."""
     return norms[upper] / norms[upper - 1]
@@ -308,7 +308,7 @@ for activation in ACTIVATIONS:
     print(f"{activation:<8} training loss epoch 1 {m1:.3f} ± {s1:.3f}, last epoch {mf:.3f} ± {sf:.3f}; "
           f"validation accuracy {ma:.1%} ± {sa:.1%}")
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 if PROFILE != "smoke":  # the race's claims, checked on every seed
     for seed in SEEDS:
         assert runs["sigmoid", seed]["epoch_losses"][-1] > 2.2, "eight sigmoid layers should stay near chance"
@@ -556,7 +556,7 @@ for k in (2, 3):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How strongly LRN divides, measured
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 PIXEL_SCALE = float(data.std) * 255  # normalised input -> raw pixel units, mean still subtracted
 
 

@@ -17,12 +17,12 @@
 # 3. find where a VGG spends its memory and where it keeps its parameters;
 # 4. train a narrow VGG on Fashion-MNIST.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -95,7 +95,7 @@ assert y.shape == (1, 128, 28, 28), "two 3x3 convs keep 56x56, the pool halves i
 # Our block has exactly the layers of `course_utils.models.vgg.vgg_block`, so the reference accepts
 # its weights and must give the same output:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference_block = vgg.vgg_block(2, 64, 128)
 reference_block.load_state_dict(block.state_dict())
 assert_close(block(x), reference_block(x), msg="hand-built block vs course_utils.models.vgg.vgg_block")
@@ -169,7 +169,7 @@ rows11 = print_layer_table(my_vgg11, (1, 3, 224, 224))
 #
 # Same parameter count and, with the same weights, the same output as `course_utils.models.vgg`:
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 reference = vgg.vgg11()
 assert count_params(my_vgg11) == count_params(reference), "parameter counts differ"
 reference.load_state_dict(my_vgg11.state_dict())  # same names and shapes, or this raises
@@ -380,7 +380,7 @@ test_batches = data.test_batches(500, device=DEVICE, resize=resize)
 print(data, f"-> training on {train_batches.num_examples:,} images, validating on {val_batches.num_examples:,}, "
       f"testing (once) on {test_batches.num_examples:,}")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="VGG-11", input_shape=(1, 1, settings["input_size"], settings["input_size"]),

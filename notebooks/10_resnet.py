@@ -23,12 +23,12 @@
 # 7. compare **every network of the course on CIFAR-10** on the same short budget, and see what such a
 #    budget can and cannot tell apart.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -482,7 +482,7 @@ assert count_params(bottleneck_256) == count_params(blocks.PlainBottleneck(256, 
 # `resnet.Bottleneck`), read from the bottom up: the branch `F(x)` on the left, the identity shortcut on
 # the right, the ReLU after the addition.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_residual_blocks():
     """The paper's Figure 2 (basic block) and Figure 5 (bottleneck), drawn bottom-up: what the code builds."""
     conv, norm, add = "#cfe2f3", "#fff2cc", "tab:blue"
@@ -1143,7 +1143,7 @@ NETWORKS = {
     "ResNet-20": lambda: resnet.resnet_cifar(20),
 }
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 cifar_image = dict(input_shape=(1, 3, 32, 32))

@@ -29,12 +29,12 @@
 # run in class (depth 8 against 32, two seeds, about 18 minutes on a laptop) and that every claim is
 # checked per seed.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -122,7 +122,7 @@ assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)], "16/32/64 filters on 
 # 3x3 convolution, three stages of `n` blocks of two 3x3 convolutions each, pooling and the classifier.
 # Depth comes only from `n`; the widths 16, 32, 64 and the map sizes 32, 16, 8 stay.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_cifar_resnet():
     """The paper's CIFAR-10 network (section 4.2) as stages: what `resnet.resnet_cifar(6n + 2)` builds."""
     fig, ax = plt.subplots(figsize=(11, 3.4))
@@ -366,7 +366,7 @@ def shown(path):
 
 print(f"  runs folder: {shown(RUNS)}")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training (the runner's, one pass of each run's iterations), declared for the
 # Colab T4 estimate of benchmarks/colab_time.py (CONTRIBUTING, "Colab time"); nothing runs here: the
 # grid, then options B and C at depth 20 (option A's run is the full grid's ResNet-20), as trained below.

@@ -23,12 +23,12 @@
 # attention model whose attention you can read; measure that the flexible
 # model needs more data than the convolution; and time the fused kernel.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -461,7 +461,7 @@ assert_close(ours_row, F.scaled_dot_product_attention(q3, k3, v3, attn_mask=noth
 # shapes do the work: split `(B, T, E)` into `(B, H, T, D)` with one `view`
 # and one `transpose`, attend per head, merge back.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_multi_head_attention(num_heads=3):
     """The paper's Figure 2 (right), bottom-up, with the shapes of `multi_head_attention` below."""
     fig, ax = plt.subplots(figsize=(9, 5.4))
@@ -1201,7 +1201,7 @@ for n_train in sizes:
 print(f"\nmean ± sample standard deviation over {len(seeds)} seeds; a 3-token window can reach at most "
       f"{conv_cap:.1%}")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 colab_runs = [dict(what="pointer sorter", model=lambda: PointerSorter(VOCAB, embed_dim=32), train=n_sort_train,
@@ -1212,7 +1212,7 @@ for n_train in sizes:
                         repeats=len(seeds), batch_size=32, example=torch.zeros(1, SEQ_LEN, dtype=torch.long))
                    for tagger in (ConvTagger, AttentionTagger)]
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 small, large = sizes[0], sizes[-1]
 conv_small, attn_small = hunger["conv", small].values("acc"), hunger["attention", small].values("acc")
 conv_large, attn_large = hunger["conv", large].values("acc"), hunger["attention", large].values("acc")

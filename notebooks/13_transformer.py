@@ -22,12 +22,12 @@
 #
 # Data credit: Tatoeba (tatoeba.org), sentence pairs via manythings.org/anki, licensed CC-BY 2.0 (France).
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -136,7 +136,7 @@ assert not (split_sources[0] & split_sources[2]) and not (split_sources[0] & spl
 test_groups = data.test_groups()
 print(f"test: {len(test_groups):,} English sentences with {len(data.test_pairs):,} references")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The `full` profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here.
 # The vocabularies (5,436 English and 8,478 French tokens), the 71,437 training and the 1,501 validation
@@ -151,7 +151,7 @@ colab_runs = [dict(what="Transformer translation", train=71_437, epochs=SETTINGS
                    example=(torch.ones(1, 7, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)),
                    batch_size=SETTINGS["batch_size"])]
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 if SETTINGS["max_train"] is None:  # the sizes the Colab estimate (the cell above) reads are this split's
     sizes = (len(data.src_vocab), len(data.tgt_vocab), len(data.train_pairs), len(data.val_pairs))
     assert sizes == (5_436, 8_478, 71_437, 1_501), f"update the Colab estimate's sizes above to {sizes}"
@@ -237,7 +237,7 @@ assert padded < padded_random, "bucketing should reduce the padding"
 # - **cross-attention**: the decoder's queries attend to the encoder's output, the keys and values,
 #   in every decoder layer: the only place where the English sentence enters the decoder.
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_transformer():
     """The paper's Figure 1, post-LN as the paper, with its three kinds of attention in three colours."""
     kinds = {"encoder self-attention (padding mask)": "#f4cccc",

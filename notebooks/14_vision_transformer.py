@@ -21,12 +21,12 @@
 #    rollout;
 # 7. the paper's figures beside ours, and exercises.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -128,7 +128,7 @@ print(f"strided Conv2d(3, 96, kernel 4, stride 4) == patches @ E + b: tokens {tu
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The whole picture
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_architecture(img, p=8):
     """The paper's Figure 1 for one CIFAR image: patches -> tokens -> encoder -> head."""
     fig, ax = plt.subplots(figsize=(12, 4))
@@ -180,7 +180,7 @@ def draw_architecture(img, p=8):
 draw_architecture(image)
 plt.show()
 
-# %% [markdown] slideshow={"slide_type": "notes"} tags=["notes"]
+# %% [markdown] tags=["notes"] slideshow={"slide_type": "notes"}
 # Speaker notes. Start from the picture: the only image-specific step is the cut into patches (and, later,
 # resizing the position embeddings). Everything to the right of the linear map is notebook 13's encoder.
 # Ask the room what a 16x16 patch of a 224 px image is in words: one of 196 "words", hence the title.
@@ -332,7 +332,7 @@ for name, (label, layers, d, mlp, heads, paper) in TABLE_1.items():
 # above, equal to the FLOP counter's count on the `meta` device and to the "GFLOPS" torchvision records for
 # these models, which are multiply-adds) fall almost fourfold.
 
-# %% [markdown] slideshow={"slide_type": "notes"} tags=["notes"]
+# %% [markdown] tags=["notes"] slideshow={"slide_type": "notes"}
 # Speaker notes. The two equality checks are the point of this slide: the ViT adds patches, a class token and
 # position embeddings to an encoder we already trust. If asked why the parameter counts of B/16 and B/32
 # differ: the patch projection and the position table, nothing else.
@@ -597,7 +597,7 @@ _ = results.record("14", "vit_cifar10_test_acc", round(test["acc"], 4), model="C
 # scratch on 45,000 small images, for a few minutes, is far from both: it has to learn from the data
 # what the convolution is given.
 
-# %% [markdown] slideshow={"slide_type": "notes"} tags=["notes"]
+# %% [markdown] tags=["notes"] slideshow={"slide_type": "notes"}
 # Speaker notes. If the room asks why not train longer: every extra epoch costs another minute and a half on
 # two cores; the full profile on a GPU trains 100 epochs of a larger model. Compare the training and
 # validation accuracy in the table: while they stay close, the model is limited by its training time, not
@@ -690,7 +690,7 @@ if PROFILE != "smoke":
 # also measures how fast each model learns, where a convolution's built-in locality helps from the first
 # step.
 
-# %% [markdown] slideshow={"slide_type": "notes"} tags=["notes"]
+# %% [markdown] tags=["notes"] slideshow={"slide_type": "notes"}
 # Speaker notes. Stress "equal steps": a fixed budget of compute, not of epochs. With equal epochs the
 # small subsets would get a handful of steps and both models would just be untrained. Ask the room which
 # curve they expect to be steeper, then read the table.
@@ -875,7 +875,7 @@ plt.show()
 # of 100 images on 2,500, 10,000 and 45,000 images over three seeds, and evaluates on the whole validation
 # split. It was not run for the committed outputs, which come from the standard profile on a 2-core CPU.
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 colab_runs = [
     dict(what="CIFAR ViT (main run)", model=lambda: vit.vit_cifar(num_layers=MAIN["num_layers"],
                                                                    hidden_dim=MAIN["hidden_dim"],

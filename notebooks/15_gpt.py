@@ -23,12 +23,12 @@
 #
 # Data: Tiny Shakespeare (the file char-rnn ships and nanoGPT downloads), public domain.
 
-# %% cellView="form" jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["setup"]
+# %% tags=["setup"] jupyter={"source_hidden": true} cellView="form" slideshow={"slide_type": "skip"}
 # @title Set-up: run this cell first (on Colab it installs the course helpers)
 # Makes the course helpers (course_utils) importable: from the checkout this notebook
 # is in, or (Colab) installed at the version this notebook was written for.
 import importlib.util, os, subprocess, sys
-COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@a73aa3c4243b097efacc8416b3dcb15da878545e"
+COURSE_UTILS_SOURCE = "git+https://github.com/deep-learning-course/conv-to-transformer@1363a9b96452b3e9a4cc8e60f814ad561563fe78"
 if importlib.util.find_spec("course_utils") is None:
     if os.path.isdir(os.path.join("..", "course_utils")):  # a checkout, not installed
         sys.path.insert(0, os.path.abspath(".."))
@@ -110,7 +110,7 @@ SETTINGS = profile.pick(
 STEPS = SETTINGS["steps_per_epoch"] * SETTINGS["epochs"]
 print(SETTINGS, f"-> {STEPS:,} steps")
 
-# %% slideshow={"slide_type": "skip"} tags=["colab-estimate", "no-slide"]
+# %% tags=["colab-estimate", "no-slide"] slideshow={"slide_type": "skip"}
 # The full profile's training, declared for the Colab T4 estimate of benchmarks/colab_time.py
 # (CONTRIBUTING, "Colab time"); nothing is built or trained here. An example is one window of
 # `context` tokens; each epoch ends with the whole validation split (111,540 characters) in windows.
@@ -326,7 +326,7 @@ for name, vocab in (("characters", chars.vocab_size), (f"BPE {bpe.vocab_size}", 
 # every vocabulary entry as the next token: that is GPT (Radford et al., 2018), and with pre-LN
 # blocks, a final layer norm and its initialisation, GPT-2 (Radford et al., 2019).
 
-# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
+# %% tags=["no-slide"] slideshow={"slide_type": "skip"}
 def draw_gpt():
     fig, (ax, mask_ax) = plt.subplots(1, 2, figsize=(10, 5.4), gridspec_kw={"width_ratios": [1.3, 1]})
     ax.set(xlim=(0, 10), ylim=(0, 13.3)), ax.axis("off")
