@@ -422,9 +422,9 @@ for name in sorted({c.arch.name for c in configs + option_configs}, key=lambda n
 # on a CPU one process per core, each with one thread (why, and how the same command spreads over GPUs
 # and machines: "How the runs were made", after the results). Each process prints a line when a run
 # starts and a summary when it ends, shown here as they come (the expected time above says how long it
-# should take):
+# should take). The deck leaves this cell out (its output is the processes' log); the notebook shows it:
 
-# %%
+# %% slideshow={"slide_type": "skip"} tags=["no-slide"]
 def run_in_shards(grid_name, seeds=None, processes=PROCESSES):
     """Train a named grid at this profile's scale with `processes` shard processes at once, printing their
     output line by line as it comes."""

@@ -29,9 +29,8 @@ MAX_SCROLLING_SLIDES = {  # measured 2026-11-25, after the restructure; lowered 
     "08_vgg": 2, "09_inception": 5,
     # 10-13 split their tall slides in the 10-13 revision (issue 21): none may scroll
     "10_resnet": 0, "11_resnet_paper": 0, "12_self_attention": 0, "13_transformer": 0,
-    # measured 2026-11-25 on the committed standard run: one code cell (the activation race and its two
-    # plots, 'The race, three seeds each') is taller than a slide alone; splitting it needs a re-run
-    "07_alexnet_experiments": 1,
+    # split in the standard run of 2026-12-06 (the race's checks, the gradient table and LRN's probe)
+    "07_alexnet_experiments": 0,
 }
 MAX_SCROLLING_SLIDES_NEW_NOTEBOOK = 0
 
