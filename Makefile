@@ -28,13 +28,11 @@ TORCH_INDEX ?=
 
 .PHONY: venv lab test lint sync unit course slides site benchmark clean offline-data
 
-# --no-compile: no bytecode for all of torch at install time (Python compiles what it imports, once);
-# it shortens a fresh CI's install.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
-	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e ".[dev]"
-	$(BIN)/python -m pip install -q --no-compile --no-deps $(D2L)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps $(D2L)
 	@touch $@
 
 venv: $(VENV)/.installed
